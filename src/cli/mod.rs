@@ -1,0 +1,74 @@
+//! The command line: one file per subcommand, each with its clap `Args` (whose doc comments are
+//! the `--help` text) and its `run`. This module only dispatches and maps errors to exit codes.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub mod inventory;
+pub mod knock;
+pub mod play;
+pub mod run;
+pub mod ssh;
+pub mod verify;
+
+/// sesame hardens fleets of Debian/Ubuntu servers with port knocking, Ansible-style.
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about, long_about = None)]
+pub struct Cli {
+    /// More output (-v, -vv, -vvv), as Ansible.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook against an inventory (like ansible-playbook).
+    Play(play::Args),
+    /// Show an inventory as Ansible does (like ansible-inventory).
+    Inventory(inventory::Args),
+    /// Send a host's knock sequence (or relay a connection after knocking, for ProxyCommand).
+    Knock(knock::Args),
+    /// Knock, then open an interactive OpenSSH session to the host.
+    Ssh(ssh::Args),
+    /// Prove every host's port knocking from this controller (read-only audit).
+    Verify(verify::Args),
+    /// Run one ad-hoc command on every matching host (like ansible -m command).
+    Run(run::Args),
+}
+
+/// Run the parsed command line and return the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    init_tracing(cli.verbose);
+    let outcome = match cli.command {
+        Command::Play(a) => play::run(a),
+        Command::Inventory(a) => inventory::run(a),
+        Command::Knock(a) => knock::run(a),
+        Command::Ssh(a) => ssh::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Run(a) => run::run(a),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

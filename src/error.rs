@@ -1,0 +1,33 @@
+//! The top-level error type: every boundary error (inventory, playbook, transport, module) wraps
+//! into it with its own context, and it maps to Ansible's exit codes. It must not print.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate's command layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop a command before or instead of a normal run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A feature that is not built yet. Said plainly, never faked.
+    #[error("`sesame {0}` is not implemented yet")]
+    NotImplemented(&'static str),
+    /// Bad command-line usage found after clap's own parsing.
+    #[error("{0}")]
+    Usage(String),
+    /// Reading a local file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Exit code as `ansible-playbook` uses it for errors before any host ran: 1 for parse and
+    /// usage errors.
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}

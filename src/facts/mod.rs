@@ -1,0 +1,1 @@
+//! facts: placeholder, filled by its issue.

@@ -1,0 +1,1 @@
+//! inventory: placeholder, filled by its issue.

@@ -1,0 +1,1 @@
+//! knock: placeholder, filled by its issue.

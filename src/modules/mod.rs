@@ -1,0 +1,1 @@
+//! modules: placeholder, filled by its issue.

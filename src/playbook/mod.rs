@@ -1,0 +1,1 @@
+//! playbook: placeholder, filled by its issue.

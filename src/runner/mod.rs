@@ -1,0 +1,1 @@
+//! runner: placeholder, filled by its issue.

@@ -1,0 +1,1 @@
+//! vars: placeholder, filled by its issue.
