@@ -1,1 +1,125 @@
-//! transport: placeholder, filled by its issue.
+//! How sesame talks to a host: the `Transport` trait (one exec or upload at a time, owned by one
+//! worker thread), the command builder (`Cmd`: quoting, become, masking), the ssh2
+//! implementation and a scripted fake for unit tests. Nothing here prints or decides policy.
+
+pub mod command;
+pub mod fake;
+
+pub use command::{Become, Cmd};
+
+use std::time::Duration;
+
+/// What one remote command returned. A non-zero `status` is data, not an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit status of the remote command (`-1` when it died on a signal).
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.status == 0
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A file to write on the host: uploaded beside `path` and moved into place atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+    /// Octal mode, e.g. `0o644`; `None` keeps the existing file's mode (or 0644 for new files).
+    pub mode: Option<u32>,
+    pub owner: Option<&'a str>,
+    pub group: Option<&'a str>,
+}
+
+/// Failures to reach or talk to a host. A command that ran and failed is an `Output`, not this.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connection to {addr} timed out after {timeout:?}")]
+    ConnectTimeout { addr: String, timeout: Duration },
+    #[error("SSH handshake with {addr} failed: {message}")]
+    Handshake { addr: String, message: String },
+    #[error("authentication as {user}@{addr} failed (tried: {tried})")]
+    Auth {
+        user: String,
+        addr: String,
+        tried: String,
+    },
+    #[error(
+        "host {host} is not in known_hosts ({files}); its key is {fingerprint}. \
+         Accept it with `ssh-keyscan -p {port} {addr} >> ~/.ssh/known_hosts` after checking the \
+         fingerprint, or set StrictHostKeyChecking=accept-new"
+    )]
+    UnknownHostKey {
+        host: String,
+        addr: String,
+        port: u16,
+        fingerprint: String,
+        files: String,
+    },
+    #[error(
+        "REMOTE HOST IDENTIFICATION HAS CHANGED for {host} ({addr}): known_hosts has {expected}, \
+         the host now offers {actual}; nothing was run on it"
+    )]
+    HostKeyChanged {
+        host: String,
+        addr: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("command on {host} timed out after {timeout:?}: {command}")]
+    CommandTimeout {
+        host: String,
+        timeout: Duration,
+        command: String,
+    },
+    #[error("SSH session to {host} failed: {message}")]
+    Session { host: String, message: String },
+    #[error("become failed on {host}: {message}")]
+    Become { host: String, message: String },
+}
+
+impl TransportError {
+    /// Whether the host counts as unreachable (Ansible's `unreachable=`) rather than failed.
+    pub fn is_unreachable(&self) -> bool {
+        !matches!(
+            self,
+            TransportError::HostKeyChanged { .. }
+                | TransportError::UnknownHostKey { .. }
+                | TransportError::Become { .. }
+                | TransportError::CommandTimeout { .. }
+        )
+    }
+}
+
+/// One live connection to one host. Implementations are owned by a single worker thread.
+pub trait Transport: Send {
+    /// The inventory name of the host this transport talks to.
+    fn host(&self) -> &str;
+    /// Run one command (wrapped in become by the command itself) and collect its output.
+    fn exec(&mut self, cmd: &Cmd) -> Result<Output, TransportError>;
+    /// Write a file atomically (temp file beside the target, mode/owner, `mv -f`), with become
+    /// when `escalate` is given.
+    fn upload(
+        &mut self,
+        file: &Upload<'_>,
+        escalate: Option<&Become>,
+    ) -> Result<(), TransportError>;
+    /// How many commands this transport has executed (for tests and benchmarks).
+    fn exec_count(&self) -> usize;
+}

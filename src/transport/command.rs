@@ -1,0 +1,254 @@
+//! Commands as values: every argument is quoted for the remote POSIX shell, secrets are masked
+//! in every rendering meant for humans, and privilege escalation is added in exactly one place
+//! (`Cmd::render`). Never build a shell line by formatting user data into it.
+
+use std::fmt;
+use std::time::Duration;
+
+/// One piece of a command line.
+#[derive(Clone, PartialEq, Eq)]
+enum Part {
+    /// A literal argument, quoted when rendered.
+    Arg(String),
+    /// A literal argument that is secret: quoted when rendered, `********` when displayed.
+    Secret(String),
+    /// Shell syntax written by sesame itself (a pipe, `&&`, a redirection). Never user data.
+    Syntax(&'static str),
+}
+
+/// How to become another user on the host.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Become {
+    /// Target user (`root` when empty).
+    pub user: String,
+    /// Password for `sudo -S`; `None` means `sudo -n` (passwordless or fail at once).
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Become {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Become")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "********"))
+            .finish()
+    }
+}
+
+/// A remote command: parts joined with spaces, optional become, optional stdin and timeout.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Cmd {
+    parts: Vec<Part>,
+    escalate: Option<Become>,
+    stdin: Option<Vec<u8>>,
+    stdin_secret: bool,
+    timeout: Option<Duration>,
+}
+
+/// Quote one word for a POSIX shell: safe words stay bare, everything else goes in single quotes.
+pub fn quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+impl Cmd {
+    /// A command running `program` (quoted like any argument).
+    pub fn new(program: impl Into<String>) -> Self {
+        Cmd {
+            parts: vec![Part::Arg(program.into())],
+            ..Default::default()
+        }
+    }
+
+    /// `sh -c SCRIPT` where SCRIPT is sesame's own shell code (its data passed as `$1`…).
+    pub fn sh(script: impl Into<String>) -> Self {
+        Cmd::new("sh").arg("-c").arg(script)
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.parts.push(Part::Arg(a.into()));
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.parts
+            .extend(args.into_iter().map(|a| Part::Arg(a.into())));
+        self
+    }
+
+    /// An argument whose value must never be shown (passwords, knock sequences).
+    pub fn secret(mut self, a: impl Into<String>) -> Self {
+        self.parts.push(Part::Secret(a.into()));
+        self
+    }
+
+    /// Shell syntax between parts (`|`, `&&`, `>`). Only constant strings from sesame's code.
+    pub fn syntax(mut self, s: &'static str) -> Self {
+        self.parts.push(Part::Syntax(s));
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// Stdin that must never be logged.
+    pub fn secret_stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self.stdin_secret = true;
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    pub fn escalate(mut self, b: Option<Become>) -> Self {
+        self.escalate = b;
+        self
+    }
+
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    pub fn get_become(&self) -> Option<&Become> {
+        self.escalate.as_ref()
+    }
+
+    /// The bytes to feed on stdin, become password first when `sudo -S` needs it.
+    pub fn stdin_bytes(&self) -> Option<Vec<u8>> {
+        let pw = self.escalate.as_ref().and_then(|b| b.password.as_ref());
+        match (pw, &self.stdin) {
+            (None, None) => None,
+            (Some(p), rest) => {
+                let mut v = format!("{p}\n").into_bytes();
+                if let Some(r) = rest {
+                    v.extend_from_slice(r);
+                }
+                Some(v)
+            }
+            (None, Some(r)) => Some(r.clone()),
+        }
+    }
+
+    fn join(&self, masked: bool) -> String {
+        let mut out = String::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match p {
+                Part::Arg(a) => out.push_str(&quote(a)),
+                Part::Secret(s) if masked => {
+                    let _ = s;
+                    out.push_str("'********'")
+                }
+                Part::Secret(s) => out.push_str(&quote(s)),
+                Part::Syntax(s) => out.push_str(s),
+            }
+        }
+        out
+    }
+
+    /// The exact line sent to the remote shell, with become applied. Contains secrets: never log.
+    pub fn render(&self) -> String {
+        wrap_become(&self.join(false), self.escalate.as_ref())
+    }
+
+    /// The line as shown to humans and logs: secrets masked.
+    pub fn display(&self) -> String {
+        wrap_become(&self.join(true), self.escalate.as_ref())
+    }
+
+    /// Whether stdin carries a secret (become password or secret data).
+    pub fn stdin_is_secret(&self) -> bool {
+        self.stdin_secret || self.escalate.as_ref().is_some_and(|b| b.password.is_some())
+    }
+}
+
+/// The one place privilege escalation is written: `sudo -n` without a password, `sudo -S` with
+/// an empty prompt and the password on stdin otherwise. The inner line runs under `sh -c`.
+fn wrap_become(inner: &str, escalate: Option<&Become>) -> String {
+    let Some(b) = escalate else {
+        return inner.to_string();
+    };
+    let user = if b.user.is_empty() { "root" } else { &b.user };
+    let mode = if b.password.is_some() {
+        "-S -p ''"
+    } else {
+        "-n"
+    };
+    format!(
+        "sudo {mode} -H -u {} -- sh -c {}",
+        quote(user),
+        quote(inner)
+    )
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_stay_one_word() {
+        let c = Cmd::new("echo")
+            .arg("; touch /tmp/pwned")
+            .arg("$(id)")
+            .arg("a\nb")
+            .arg("it's");
+        assert_eq!(
+            c.render(),
+            "echo '; touch /tmp/pwned' '$(id)' 'a\nb' 'it'\\''s'"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_display_only() {
+        let c = Cmd::new("knock").arg("h").secret("7000,8000,9000");
+        assert_eq!(c.display(), "knock h '********'");
+        assert_eq!(c.render(), "knock h 7000,8000,9000");
+    }
+
+    #[test]
+    fn become_wraps_once_and_masks_password() {
+        let b = Become {
+            user: String::new(),
+            password: Some("pw".into()),
+        };
+        let c = Cmd::new("id").arg("-u").escalate(Some(b));
+        assert_eq!(c.render(), "sudo -S -p '' -H -u root -- sh -c 'id -u'");
+        assert_eq!(c.stdin_bytes().unwrap(), b"pw\n");
+        assert!(c.stdin_is_secret());
+        assert!(!format!("{:?}", c.get_become()).contains("pw\""));
+    }
+
+    #[test]
+    fn empty_argument_is_quoted() {
+        assert_eq!(quote(""), "''");
+    }
+}
