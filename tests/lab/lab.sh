@@ -135,7 +135,7 @@ chmod 1777 /run/lock
 ssh-keygen -A
 # Scripts a real boot runs but that make no sense here: the kernel, clock, disks and consoles
 # belong to the controller (see tests/lab/README.md).
-skip='^(hwclock\.sh|udev|kmod|keyboard-setup\.sh|console-setup\.sh|checkroot\.sh|checkfs\.sh|checkroot-bootclean\.sh|mountall\.sh|mountall-bootclean\.sh|mountnfs\.sh|mountnfs-bootclean\.sh|mountdevsubfs\.sh|mountkernfs\.sh|mount-configfs|brightness|urandom|bootlogs|bootmisc\.sh|rmnologin|procps|networking|ifupdown|resolvconf)$'
+skip='^(hwclock\.sh|udev|kmod|keyboard-setup\.sh|console-setup\.sh|checkroot\.sh|checkfs\.sh|checkroot-bootclean\.sh|mountall\.sh|mountall-bootclean\.sh|mountnfs\.sh|mountnfs-bootclean\.sh|mountdevsubfs\.sh|mountkernfs\.sh|mount-configfs|brightness|urandom|bootlogs|bootmisc\.sh|rmnologin|networking|ifupdown|resolvconf)$'
 run_level() {
     local level=$1 s name
     for s in /etc/rc"$level".d/S*; do
@@ -229,8 +229,10 @@ ensure_key() {
 
 # The flat apt repository: the dependency closure of REPO_PACKAGES, from this machine's mirror.
 build_repo() {
-    local dir=$1 names
-    if ! apt-cache policy knockd | grep -q 'Candidate: [0-9]'; then
+    local dir=$1 names policy
+    # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+    policy=$(apt-cache policy knockd 2>/dev/null || true)
+    if [[ $policy != *"Candidate: "[0-9]* ]]; then
         log "no apt candidate for knockd: running apt-get update on the controller"
         apt-get update -qq >&2
     fi
@@ -374,10 +376,10 @@ make_netns() {
     ip -n "$ns" -batch - <<EOF
 link set lo up
 addr add $ip/24 dev ens3
--6 addr add $ip6/64 dev ens3 nodad
+addr add $ip6/64 dev ens3 nodad
 link set ens3 up
 route add default dev ens3
--6 route add default dev ens3
+route add ::/0 dev ens3
 EOF
 }
 
