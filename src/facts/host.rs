@@ -97,10 +97,19 @@ impl HostFacts {
             "ansible_default_ipv4".into(),
             json!({ "interface": self.default_interface, "address": self.host_ip }),
         );
-        v.insert("ansible_all_ipv6_addresses".into(), json!(self.ipv6_addresses));
+        v.insert(
+            "ansible_all_ipv6_addresses".into(),
+            json!(self.ipv6_addresses),
+        );
         v.insert("sesame_os_id".into(), json!(self.os_id));
-        v.insert("sesame_iptables_backend".into(), json!(self.iptables_backend));
-        v.insert("sesame_ip6tables_usable".into(), json!(self.ip6tables_usable));
+        v.insert(
+            "sesame_iptables_backend".into(),
+            json!(self.iptables_backend),
+        );
+        v.insert(
+            "sesame_ip6tables_usable".into(),
+            json!(self.ip6tables_usable),
+        );
         v.insert("sesame_ipv6".into(), json!(self.has_ipv6()));
         v.insert("sesame_packages".into(), json!(self.packages));
         v.insert("sesame_ufw_installed".into(), json!(self.ufw_installed));
@@ -155,7 +164,14 @@ pub fn iptables_backend(body: &str) -> Option<String> {
     if !l.starts_with("iptables v") {
         return None;
     }
-    Some(if l.contains("nf_tables") { "nft" } else { "legacy" }.to_string())
+    Some(
+        if l.contains("nf_tables") {
+            "nft"
+        } else {
+            "legacy"
+        }
+        .to_string(),
+    )
 }
 
 /// Global addresses from `/proc/net/if_inet6` (scope 00), formatted as usual.
@@ -185,7 +201,8 @@ mod tests {
 
     #[test]
     fn route_and_inet6() {
-        let route = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let route =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 ens3\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n\
 ens3\t0013C600\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         assert_eq!(default_route_iface(route).as_deref(), Some("ens3"));

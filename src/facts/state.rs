@@ -69,7 +69,10 @@ pub enum QueryAnswer {
     /// question -> value
     Debconf(BTreeMap<String, String>),
     /// Newest package list's mtime (None: never updated) and the host's clock.
-    AptLists { newest: Option<u64>, now: u64 },
+    AptLists {
+        newest: Option<u64>,
+        now: u64,
+    },
 }
 
 /// Parse the answer section of one query.
@@ -186,7 +189,12 @@ impl State {
     pub fn absorb(&mut self, queries: &[Query], sections: &[(&str, &str)]) {
         for (head, body) in sections {
             if let Some(n) = head.strip_prefix("q ") {
-                if let Some(q) = n.trim().parse::<usize>().ok().and_then(|i| queries.get(i - 1)) {
+                if let Some(q) = n
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| queries.get(i - 1))
+                {
                     self.answers.insert(q.clone(), parse_answer(q, body));
                 }
             }
@@ -235,11 +243,19 @@ mod tests {
             &Query::File("/etc/default/knockd".into()),
             "644 root root 12 regular file\naGVsbG8gd29ybGQK\n",
         );
-        let QueryAnswer::File(Some(fs)) = f else { panic!("{f:?}") };
+        let QueryAnswer::File(Some(fs)) = f else {
+            panic!("{f:?}")
+        };
         assert_eq!(fs.mode, 0o644);
         assert_eq!(fs.content.as_deref(), Some(&b"hello world\n"[..]));
-        assert_eq!(parse_answer(&Query::File("/x".into()), "absent\n"), QueryAnswer::File(None));
-        let d = parse_answer(&Query::File("/etc".into()), "755 root root 4096 directory\n\n");
+        assert_eq!(
+            parse_answer(&Query::File("/x".into()), "absent\n"),
+            QueryAnswer::File(None)
+        );
+        let d = parse_answer(
+            &Query::File("/etc".into()),
+            "755 root root 4096 directory\n\n",
+        );
         assert!(matches!(d, QueryAnswer::File(Some(ref s)) if s.is_dir()));
         assert_eq!(
             parse_answer(&Query::Package("knockd".into()), "ii \t0.8-2+b1\n"),
@@ -250,23 +266,42 @@ mod tests {
             QueryAnswer::Package(None)
         );
         let s = parse_answer(&Query::Service("knockd".into()), "sysv active enabled\n");
-        assert!(matches!(s, QueryAnswer::Service(ServiceState { active: true, enabled: true, exists: true, .. })));
+        assert!(matches!(
+            s,
+            QueryAnswer::Service(ServiceState {
+                active: true,
+                enabled: true,
+                exists: true,
+                ..
+            })
+        ));
         let s = parse_answer(&Query::Service("nope".into()), "sysv missing missing\n");
-        assert!(matches!(s, QueryAnswer::Service(ServiceState { exists: false, .. })));
+        assert!(matches!(
+            s,
+            QueryAnswer::Service(ServiceState { exists: false, .. })
+        ));
         let dc = parse_answer(
             &Query::Debconf("iptables-persistent".into()),
             "* iptables-persistent/autosave_v4: false\n  iptables-persistent/autosave_v6: true\n",
         );
-        let QueryAnswer::Debconf(m) = dc else { panic!() };
+        let QueryAnswer::Debconf(m) = dc else {
+            panic!()
+        };
         assert_eq!(m["iptables-persistent/autosave_v4"], "false");
         assert_eq!(m["iptables-persistent/autosave_v6"], "true");
         assert_eq!(
             parse_answer(&Query::AptLists, "now 1700000100\n"),
-            QueryAnswer::AptLists { newest: None, now: 1700000100 }
+            QueryAnswer::AptLists {
+                newest: None,
+                now: 1700000100
+            }
         );
         assert_eq!(
             parse_answer(&Query::AptLists, "1700000000.1234\nnow 1700000100\n"),
-            QueryAnswer::AptLists { newest: Some(1700000000), now: 1700000100 }
+            QueryAnswer::AptLists {
+                newest: Some(1700000000),
+                now: 1700000100
+            }
         );
     }
 }

@@ -12,6 +12,7 @@
 //!
 //! Facts sit below play vars here, as in Ansible, where host facts rank below play vars.
 
+pub mod mask;
 pub mod template;
 
 pub use template::{TemplateError, Templater};

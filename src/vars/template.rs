@@ -170,7 +170,12 @@ impl Templater {
 
     /// Render every string inside a value. A string that is exactly `{{ path }}` yields the
     /// variable's own value (a list stays a list).
-    pub fn render_value(&self, v: &Value, vars: &Vars, origin: &str) -> Result<Value, TemplateError> {
+    pub fn render_value(
+        &self,
+        v: &Value,
+        vars: &Vars,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
         match v {
             Value::String(s) if is_template(s) => {
                 let t = s.trim();
@@ -253,23 +258,43 @@ mod tests {
     #[test]
     fn bare_variable_keeps_type() {
         let t = Templater;
-        assert_eq!(t.render_value(&json!("{{ seq }}"), &vars(), "t").unwrap(), json!([7000, 8000]));
-        assert_eq!(t.render_value(&json!("{{ nested.a[1].b }}"), &vars(), "t").unwrap(), json!("x"));
-        assert_eq!(t.render_value(&json!("{{ ref }}"), &vars(), "t").unwrap(), json!("knockd-x"));
-        assert_eq!(t.render_value(&json!("m={{ mode }}"), &vars(), "t").unwrap(), json!("m=knockd"));
+        assert_eq!(
+            t.render_value(&json!("{{ seq }}"), &vars(), "t").unwrap(),
+            json!([7000, 8000])
+        );
+        assert_eq!(
+            t.render_value(&json!("{{ nested.a[1].b }}"), &vars(), "t")
+                .unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            t.render_value(&json!("{{ ref }}"), &vars(), "t").unwrap(),
+            json!("knockd-x")
+        );
+        assert_eq!(
+            t.render_value(&json!("m={{ mode }}"), &vars(), "t")
+                .unwrap(),
+            json!("m=knockd")
+        );
     }
 
     #[test]
     fn undefined_variable_names_variable_origin_and_line() {
         let t = Templater;
         let err = t
-            .render_str("line one\nport {{ missing_port }}\n", &vars(), "knockd.conf.tera")
+            .render_str(
+                "line one\nport {{ missing_port }}\n",
+                &vars(),
+                "knockd.conf.tera",
+            )
             .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("`missing_port`"), "{msg}");
         assert!(msg.contains("knockd.conf.tera"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
-        let err = t.render_value(&json!("{{ nope }}"), &vars(), "task X").unwrap_err();
+        let err = t
+            .render_value(&json!("{{ nope }}"), &vars(), "task X")
+            .unwrap_err();
         assert!(err.to_string().contains("`nope`"));
     }
 
@@ -279,7 +304,9 @@ mod tests {
         assert!(t.eval_bool("mode == 'knockd'", &vars(), "w").unwrap());
         assert!(!t.eval_bool("n > 5", &vars(), "w").unwrap());
         assert!(t.eval_bool("flag | bool", &vars(), "w").unwrap());
-        assert!(t.eval_bool("undefined_thing is not defined", &vars(), "w").unwrap());
+        assert!(t
+            .eval_bool("undefined_thing is not defined", &vars(), "w")
+            .unwrap());
         assert!(t.eval_bool("7000 in seq", &vars(), "w").unwrap());
         assert!(t.eval_bool("missing == 1", &vars(), "w").is_err());
     }

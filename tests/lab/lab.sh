@@ -149,28 +149,18 @@ run_level() {
         RUNLEVEL=$level PREVLEVEL=N timeout 60 "$s" start || echo "sesame-lab-init: $s failed ($?)"
     done
 }
+# /sbin/runlevel (the lab's own) reads this, so invoke-rc.d in package scripts starts and stops
+# services as on a sysvinit Debian instead of refusing for lack of an init system.
+echo "unknown" >/run/sesame-lab-runlevel
 run_level S
+echo "N 2" >/run/sesame-lab-runlevel
 run_level 2
 if ! pgrep -x sshd >/dev/null; then
     echo "sesame-lab-init: no sshd after boot scripts, starting /usr/sbin/sshd"
     /usr/sbin/sshd
 fi
 echo "sesame-lab-init: $h up"
-exec python3 -c '
-import os, signal
-def reap(*_):
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-signal.signal(signal.SIGCHLD, reap)
-reap()
-while True:
-    signal.pause()
-'
+exec -a /sbin/sesame-lab-init python3 /usr/lib/sesame-lab/reap.py
 INIT
 }
 
@@ -209,6 +199,34 @@ EOF
     printf '# sesame lab: no name server\n' >"$root/etc/resolv.conf"
     host_init_script >"$root/sbin/sesame-lab-init"
     chmod 0755 "$root/sbin/sesame-lab-init"
+    mkdir -p "$root/usr/lib/sesame-lab"
+    cat >"$root/usr/lib/sesame-lab/reap.py" <<'EOF'
+# PID 1 of a sesame lab host after boot: reaps every orphan, ignores everything else.
+import os, signal
+def reap(*_):
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+signal.signal(signal.SIGCHLD, reap)
+reap()
+while True:
+    signal.pause()
+EOF
+    # invoke-rc.d refuses to touch services unless /sbin/init exists and /sbin/runlevel answers;
+    # the lab's init plays sysvinit for both.
+    ln -sf sesame-lab-init "$root/sbin/init"
+    cat >"$root/sbin/runlevel" <<'EOF'
+#!/bin/sh
+# sesame lab: the runlevel as sesame-lab-init recorded it ("N 2" once booted).
+rl=$(cat /run/sesame-lab-runlevel 2>/dev/null) || rl=unknown
+echo "$rl"
+[ "$rl" != unknown ]
+EOF
+    chmod 0755 "$root/sbin/runlevel"
 }
 
 recipe_hash() {
