@@ -1,1 +1,881 @@
-//! placeholder
+//! The per-host executor: runs one play on one host over one transport. It gathers facts and
+//! the state every task will ask about in one probe, then plans each task, applies only
+//! non-empty plans (never in check mode), registers results, notifies handlers and flushes
+//! them. It decides check mode, "changed" and failure; modules only plan and apply. It never
+//! prints: everything goes out as `Event`s, with secrets masked.
+
+use super::model::{Play, Task, TaskBody};
+use crate::facts::{self, HostFacts, Query, State};
+use crate::modules::{self, Args, Ctx, ModuleError, Plan, Stale};
+use crate::runner::{Event, Status, TaskResult};
+use crate::transport::{Become, Transport, TransportError};
+use crate::vars::mask::Masker;
+use crate::vars::{as_bool, merge_into, Templater, Vars};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Run-wide options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    pub check: bool,
+    pub diff: bool,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub extra_vars: Vars,
+    pub cli_become: bool,
+    pub cli_become_user: Option<String>,
+    pub show_secrets: bool,
+}
+
+/// How a host ended a play.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostOutcome {
+    pub failed: bool,
+    pub unreachable: bool,
+}
+
+/// What a host carries from play to play: set_fact/register results and facts.
+#[derive(Debug, Clone, Default)]
+pub struct HostMemory {
+    pub facts: Option<HostFacts>,
+    pub vars: Vars,
+}
+
+/// Why a task stopped the host.
+enum Stop {
+    Failed,
+    Unreachable,
+}
+
+/// Executes one play on one host.
+pub struct HostRun<'a> {
+    pub host: &'a str,
+    pub play: &'a Play,
+    pub playbook_dir: &'a Path,
+    /// Inventory vars of the host plus magic vars (`inventory_hostname`, `groups`, ...).
+    pub inventory_vars: Vars,
+    pub opts: &'a RunOpts,
+    pub sink: &'a (dyn Fn(Event) + Sync),
+    pub memory: &'a mut HostMemory,
+    state: State,
+    facts: HostFacts,
+    masker: Masker,
+    notified: Vec<String>,
+    precollected: Vec<Query>,
+}
+
+/// Secrets of a host: knock sequences and passwords, as words to mask.
+pub fn secret_words(vars: &Vars) -> Vec<String> {
+    let mut words = Vec::new();
+    for k in ["knock_sequence", "knock_close_sequence"] {
+        match vars.get(k) {
+            Some(Value::Array(a)) => {
+                for v in a {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        o => o.to_string(),
+                    };
+                    words.push(s.split(':').next().unwrap_or("").trim().to_string());
+                }
+            }
+            Some(Value::String(s)) => words.extend(
+                s.split([',', ' '])
+                    .map(|p| p.split(':').next().unwrap_or("").trim().to_string()),
+            ),
+            Some(Value::Number(n)) => words.push(n.to_string()),
+            _ => {}
+        }
+    }
+    for k in [
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_become_password",
+        "ansible_become_pass",
+    ] {
+        if let Some(Value::String(s)) = vars.get(k) {
+            words.push(s.clone());
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// Ansible's `become` for a task: task, then play, then command line, then inventory.
+pub fn become_for(
+    vars: &Vars,
+    task_become: Option<bool>,
+    task_user: Option<&str>,
+    play: &Play,
+    opts: &RunOpts,
+) -> Option<Become> {
+    let on = task_become
+        .or(play.become_)
+        .or(opts.cli_become.then_some(true))
+        .or_else(|| vars.get("ansible_become").and_then(as_bool))
+        .unwrap_or(false);
+    if !on {
+        return None;
+    }
+    let user = task_user
+        .map(str::to_string)
+        .or_else(|| play.become_user.clone())
+        .or_else(|| opts.cli_become_user.clone())
+        .or_else(|| {
+            vars.get("ansible_become_user")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "root".into());
+    let password = vars
+        .get("ansible_become_password")
+        .or_else(|| vars.get("ansible_become_pass"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
+    Some(Become { user, password })
+}
+
+fn item_label(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        o => o.to_string(),
+    }
+}
+
+impl<'a> HostRun<'a> {
+    pub fn new(
+        host: &'a str,
+        play: &'a Play,
+        playbook_dir: &'a Path,
+        inventory_vars: Vars,
+        opts: &'a RunOpts,
+        sink: &'a (dyn Fn(Event) + Sync),
+        memory: &'a mut HostMemory,
+    ) -> Self {
+        HostRun {
+            host,
+            play,
+            playbook_dir,
+            inventory_vars,
+            opts,
+            sink,
+            memory,
+            state: State::default(),
+            facts: HostFacts::default(),
+            masker: Masker::default(),
+            notified: Vec::new(),
+            precollected: Vec::new(),
+        }
+    }
+
+    /// Variables in precedence order (see `crate::vars`), without task-level layers.
+    fn base_vars(&self) -> Vars {
+        let mut v = Vars::new();
+        for r in &self.play.roles {
+            merge_into(&mut v, &r.defaults);
+        }
+        merge_into(&mut v, &self.inventory_vars);
+        merge_into(&mut v, &self.facts.to_vars());
+        merge_into(&mut v, &self.play.vars);
+        merge_into(&mut v, &self.play.vars_files);
+        for r in &self.play.roles {
+            merge_into(&mut v, &r.vars);
+        }
+        v.insert(
+            "playbook_dir".into(),
+            json!(self.playbook_dir.display().to_string()),
+        );
+        v.insert("ansible_check_mode".into(), json!(self.opts.check));
+        v
+    }
+
+    fn task_vars(&self, base: &Vars, task: &Task) -> Vars {
+        let mut v = base.clone();
+        if let Some(r) = &task.role {
+            merge_into(&mut v, &r.params);
+            v.insert("role_path".into(), json!(r.path.display().to_string()));
+            v.insert("role_name".into(), json!(r.name));
+        }
+        merge_into(&mut v, &task.vars);
+        merge_into(&mut v, &self.memory.vars);
+        merge_into(&mut v, &self.opts.extra_vars);
+        v
+    }
+
+    fn search_dirs(&self, task: &Task) -> Vec<PathBuf> {
+        let mut d = Vec::new();
+        if let Some(r) = &task.role {
+            d.push(r.path.clone());
+        }
+        d.push(self.playbook_dir.to_path_buf());
+        d
+    }
+
+    fn send(&self, e: Event) {
+        (self.sink)(e)
+    }
+
+    fn mask(&self, s: &str) -> String {
+        if self.opts.show_secrets {
+            s.to_string()
+        } else {
+            self.masker.mask(s)
+        }
+    }
+
+    /// Run the play on this host. `conn` is the host's one session.
+    pub fn run(&mut self, conn: &mut dyn Transport) -> HostOutcome {
+        let base = self.base_vars();
+        let mut secrets = secret_words(&self.task_vars(&base, &dummy_task()));
+        if let Ok(Value::Array(a)) = Templater.render_value(
+            base.get("knock_sequence").unwrap_or(&Value::Null),
+            &self.task_vars(&base, &dummy_task()),
+            "knock_sequence",
+        ) {
+            secrets.extend(
+                a.iter()
+                    .map(|v| item_label(v).split(':').next().unwrap_or("").to_string()),
+            );
+        }
+        self.masker = Masker::new(secrets);
+        if let Some(f) = &self.memory.facts {
+            self.facts = f.clone();
+        }
+        // One probe: facts (when gathered) and the state every task will ask about.
+        self.precollected = self.precollect(&base);
+        let gather = self.play.gather_facts && self.memory.facts.is_none();
+        if gather || !self.precollected.is_empty() {
+            let q = self.precollected.clone();
+            if let Err(stop) = self.probe(conn, gather, &q) {
+                return self.outcome(Some(stop));
+            }
+        }
+        let sections: [&[Task]; 3] = [
+            &self.play.pre_tasks,
+            &self.play.tasks,
+            &self.play.post_tasks,
+        ];
+        for section in sections {
+            if let Err(stop) = self.run_list(conn, section) {
+                return self.outcome(Some(stop));
+            }
+            if let Err(stop) = self.flush_handlers(conn) {
+                return self.outcome(Some(stop));
+            }
+        }
+        self.outcome(None)
+    }
+
+    fn outcome(&mut self, stop: Option<Stop>) -> HostOutcome {
+        self.send(Event::HostDone {
+            host: self.host.to_string(),
+        });
+        match stop {
+            None => HostOutcome::default(),
+            Some(Stop::Failed) => HostOutcome {
+                failed: true,
+                unreachable: false,
+            },
+            Some(Stop::Unreachable) => HostOutcome {
+                failed: false,
+                unreachable: true,
+            },
+        }
+    }
+
+    /// Queries of every task whose arguments can be rendered before the run (best effort).
+    fn precollect(&self, base: &Vars) -> Vec<Query> {
+        let mut out: Vec<Query> = Vec::new();
+        let mut stack: Vec<&Task> = Vec::new();
+        for list in [
+            &self.play.pre_tasks,
+            &self.play.tasks,
+            &self.play.post_tasks,
+            &self.play.handlers,
+        ] {
+            stack.extend(list.iter());
+        }
+        while let Some(t) = stack.pop() {
+            match &t.body {
+                TaskBody::Block(b) => {
+                    stack.extend(b.block.iter().chain(&b.rescue).chain(&b.always));
+                }
+                TaskBody::Module { name, args } => {
+                    let vars = self.task_vars(base, t);
+                    let items = match &t.loop_items {
+                        None => vec![None],
+                        Some(l) => match Templater.render_value(l, &vars, "loop") {
+                            Ok(Value::Array(a)) => a.into_iter().map(Some).collect(),
+                            _ => continue,
+                        },
+                    };
+                    for item in items {
+                        let mut v = vars.clone();
+                        if let Some(i) = item {
+                            v.insert(t.loop_var.clone(), i);
+                        }
+                        if let Ok(action) = self.prepare(t, name, args, &v) {
+                            for q in action.queries() {
+                                if !out.contains(&q) {
+                                    out.push(q);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn ctx<'c>(&'c self, task: &Task, vars: &'c Vars, dirs: &'c [PathBuf]) -> Ctx<'c> {
+        Ctx {
+            host: self.host,
+            vars,
+            facts: &self.facts,
+            escalate: become_for(
+                vars,
+                task.become_,
+                task.become_user.as_deref(),
+                self.play,
+                self.opts,
+            ),
+            check: task.check_mode.unwrap_or(self.opts.check),
+            diff: self.opts.diff,
+            search_dirs: dirs,
+            templater: Templater,
+            masker: &self.masker,
+        }
+    }
+
+    fn prepare(
+        &self,
+        task: &Task,
+        module: &str,
+        args: &Value,
+        vars: &Vars,
+    ) -> Result<Box<dyn modules::Action>, ModuleError> {
+        let def = modules::lookup(module)
+            .ok_or_else(|| ModuleError::failed("sesame", format!("unknown module {module}")))?;
+        let rendered = Templater.render_value(
+            args,
+            vars,
+            &format!("{} ({})", task.display_name(), task.origin),
+        )?;
+        let map = match rendered {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+        let dirs = self.search_dirs(task);
+        let ctx = self.ctx(task, vars, &dirs);
+        (def.prepare)(&Args::new(def, map), &ctx)
+    }
+
+    fn probe(
+        &mut self,
+        conn: &mut dyn Transport,
+        gather: bool,
+        queries: &[Query],
+    ) -> Result<(), Stop> {
+        let vars = self.base_vars();
+        let b = become_for(&vars, None, None, self.play, self.opts);
+        let cmd = facts::probe_command(gather, queries).escalate(b);
+        match conn.exec(&cmd) {
+            Ok(out) if out.ok() => {
+                let text = out.stdout_str();
+                let secs = facts::sections(&text);
+                if gather {
+                    self.facts = HostFacts::parse(&secs);
+                    self.memory.facts = Some(self.facts.clone());
+                }
+                self.state.absorb(queries, &secs);
+                Ok(())
+            }
+            Ok(out) => {
+                self.send(Event::TaskResult(TaskResult {
+                    host: self.host.to_string(),
+                    task: "Gathering Facts".into(),
+                    status: Status::Failed,
+                    item: None,
+                    msg: Some(self.mask(&format!(
+                        "probe failed (exit {}): {}",
+                        out.status,
+                        out.stderr_str().trim()
+                    ))),
+                    changes: Vec::new(),
+                    diff: None,
+                    check_mode: self.opts.check,
+                }));
+                Err(Stop::Failed)
+            }
+            Err(e) => Err(self.transport_failure("Gathering Facts", e)),
+        }
+    }
+
+    fn transport_failure(&self, task: &str, e: TransportError) -> Stop {
+        let msg = self.mask(&e.to_string());
+        if e.is_unreachable() {
+            self.send(Event::Unreachable {
+                host: self.host.to_string(),
+                task: task.to_string(),
+                msg,
+            });
+            Stop::Unreachable
+        } else {
+            self.send(Event::TaskResult(TaskResult {
+                host: self.host.to_string(),
+                task: task.to_string(),
+                status: Status::Failed,
+                item: None,
+                msg: Some(msg),
+                changes: Vec::new(),
+                diff: None,
+                check_mode: self.opts.check,
+            }));
+            Stop::Failed
+        }
+    }
+
+    fn run_list(&mut self, conn: &mut dyn Transport, tasks: &[Task]) -> Result<(), Stop> {
+        for t in tasks {
+            self.run_task(conn, t, &[], false)?;
+        }
+        Ok(())
+    }
+
+    fn tag_selected(&self, tags: &[String]) -> bool {
+        let has = |want: &str| tags.iter().any(|t| t == want);
+        if self.opts.skip_tags.iter().any(|s| has(s) || (s == "all")) {
+            return false;
+        }
+        if has("never") && !self.opts.tags.iter().any(|t| has(t)) {
+            return false;
+        }
+        if self.opts.tags.is_empty() || self.opts.tags.iter().any(|t| t == "all") {
+            return true;
+        }
+        has("always")
+            || self.opts.tags.iter().any(|t| {
+                has(t)
+                    || (t == "tagged" && !tags.is_empty())
+                    || (t == "untagged" && tags.is_empty())
+            })
+    }
+
+    fn result(
+        &self,
+        task: &Task,
+        status: Status,
+        item: Option<String>,
+        msg: Option<String>,
+        plan: Option<&Plan>,
+        check: bool,
+    ) -> TaskResult {
+        let (changes, diff) = match plan {
+            Some(p) if !task.no_log => (
+                p.changes.iter().map(|c| self.mask(c)).collect(),
+                p.diff
+                    .as_ref()
+                    .filter(|_| self.opts.diff)
+                    .map(|d| self.mask(d)),
+            ),
+            _ => (Vec::new(), None),
+        };
+        TaskResult {
+            host: self.host.to_string(),
+            task: task.display_name(),
+            status,
+            item: item.map(|i| {
+                if task.no_log {
+                    "(censored)".into()
+                } else {
+                    self.mask(&i)
+                }
+            }),
+            msg: if task.no_log {
+                msg.map(|_| {
+                    "the output has been hidden due to the 'no_log: true' specified for this result"
+                        .into()
+                })
+            } else {
+                msg.map(|m| self.mask(&m))
+            },
+            changes,
+            diff,
+            check_mode: check,
+        }
+    }
+
+    /// Run one task (or block). `force` runs it whatever the tags (handlers).
+    fn run_task(
+        &mut self,
+        conn: &mut dyn Transport,
+        task: &Task,
+        inherited_tags: &[String],
+        force: bool,
+    ) -> Result<(), Stop> {
+        let mut tags: Vec<String> = self.play.tags.clone();
+        tags.extend(inherited_tags.iter().cloned());
+        tags.extend(task.tags.iter().cloned());
+        let is_block = matches!(task.body, TaskBody::Block(_));
+        if !force && !is_block && !self.tag_selected(&tags) {
+            return Ok(());
+        }
+        let base = self.base_vars();
+        let vars = self.task_vars(&base, task);
+        let origin = format!("`when` of {} ({})", task.display_name(), task.origin);
+        for cond in &task.when {
+            match Templater.eval_bool(cond, &vars, &origin) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !is_block {
+                        self.send(Event::TaskResult(self.result(
+                            task,
+                            Status::Skipped,
+                            None,
+                            Some(format!("Conditional result was False: {cond}")),
+                            None,
+                            false,
+                        )));
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.send(Event::TaskResult(self.result(
+                        task,
+                        Status::Failed,
+                        None,
+                        Some(e.to_string()),
+                        None,
+                        false,
+                    )));
+                    return Err(Stop::Failed);
+                }
+            }
+        }
+        match &task.body {
+            TaskBody::Block(b) => {
+                let mut block_tags = inherited_tags.to_vec();
+                block_tags.extend(task.tags.iter().cloned());
+                let res = b
+                    .block
+                    .iter()
+                    .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                let res = match res {
+                    Err(Stop::Failed) if !b.rescue.is_empty() => {
+                        let r = b
+                            .rescue
+                            .iter()
+                            .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                        if r.is_ok() {
+                            self.send(Event::TaskResult(self.result(
+                                task,
+                                Status::Rescued,
+                                None,
+                                None,
+                                None,
+                                false,
+                            )));
+                        }
+                        r
+                    }
+                    other => other,
+                };
+                let always = b
+                    .always
+                    .iter()
+                    .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                res.and(always)
+            }
+            TaskBody::Module { name, args } => self.run_module_task(conn, task, name, args, vars),
+        }
+    }
+
+    fn run_module_task(
+        &mut self,
+        conn: &mut dyn Transport,
+        task: &Task,
+        module: &str,
+        args: &Value,
+        vars: Vars,
+    ) -> Result<(), Stop> {
+        self.send(Event::TaskStart {
+            host: self.host.to_string(),
+            task: task.display_name(),
+        });
+        let items: Vec<Option<Value>> = match &task.loop_items {
+            None => vec![None],
+            Some(l) => {
+                match Templater.render_value(l, &vars, &format!("`loop` of {}", task.origin)) {
+                    Ok(Value::Array(a)) => a.into_iter().map(Some).collect(),
+                    Ok(Value::Null) => Vec::new(),
+                    Ok(other) => {
+                        self.send(Event::TaskResult(self.result(
+                            task,
+                            Status::Failed,
+                            None,
+                            Some(format!("loop must be a list, got {other}")),
+                            None,
+                            false,
+                        )));
+                        return Err(Stop::Failed);
+                    }
+                    Err(e) => {
+                        self.send(Event::TaskResult(self.result(
+                            task,
+                            Status::Failed,
+                            None,
+                            Some(e.to_string()),
+                            None,
+                            false,
+                        )));
+                        return Err(Stop::Failed);
+                    }
+                }
+            }
+        };
+        let looped = task.loop_items.is_some();
+        let mut results = Vec::new();
+        let mut any_changed = false;
+        let mut any_failed = false;
+        for item in items {
+            let mut v = vars.clone();
+            let label = item.as_ref().map(|i| {
+                v.insert(task.loop_var.clone(), i.clone());
+                task.loop_label
+                    .as_ref()
+                    .and_then(|l| Templater.render_str(l, &v, "loop label").ok())
+                    .unwrap_or_else(|| item_label(i))
+            });
+            let (status, data) = self.run_one(conn, task, module, args, &v, label.clone())?;
+            any_changed |= status == Status::Changed;
+            any_failed |= status == Status::Failed;
+            results.push(Value::Object(data));
+        }
+        if let Some(reg) = &task.register {
+            let value = if looped {
+                json!({"results": results, "changed": any_changed, "failed": any_failed})
+            } else {
+                results.pop().unwrap_or(Value::Null)
+            };
+            self.memory.vars.insert(reg.clone(), value);
+        }
+        if any_changed {
+            for n in &task.notify {
+                if !self.notified.contains(n) {
+                    self.notified.push(n.clone());
+                }
+            }
+        }
+        if any_failed && !task.ignore_errors {
+            return Err(Stop::Failed);
+        }
+        Ok(())
+    }
+
+    /// Make sure the state holds answers to `queries`, in one probe for all that is missing
+    /// (plus every precollected query made stale since, so later tasks need no probe).
+    fn ensure_state(&mut self, conn: &mut dyn Transport, queries: &[Query]) -> Result<(), Stop> {
+        if queries.iter().all(|q| self.state.has(q)) {
+            return Ok(());
+        }
+        let mut need: Vec<Query> = queries
+            .iter()
+            .filter(|q| !self.state.has(q))
+            .cloned()
+            .collect();
+        for q in &self.precollected {
+            if !self.state.has(q) && !need.contains(q) {
+                need.push(q.clone());
+            }
+        }
+        self.probe(conn, false, &need)
+    }
+
+    /// One task (one loop item) on this host. Returns its status and registered data.
+    fn run_one(
+        &mut self,
+        conn: &mut dyn Transport,
+        task: &Task,
+        module: &str,
+        args: &Value,
+        vars: &Vars,
+        item: Option<String>,
+    ) -> Result<(Status, Vars), Stop> {
+        let dirs = self.search_dirs(task);
+        let fail = |me: &Self, msg: String| {
+            let mut d = Vars::new();
+            d.insert("failed".into(), json!(true));
+            d.insert("msg".into(), json!(me.mask(&msg)));
+            let status = if task.ignore_errors {
+                Status::Ignored
+            } else {
+                Status::Failed
+            };
+            me.send(Event::TaskResult(me.result(
+                task,
+                status,
+                item.clone(),
+                Some(msg),
+                None,
+                false,
+            )));
+            Ok((Status::Failed, d))
+        };
+        let action = match self.prepare(task, module, args, vars) {
+            Ok(a) => a,
+            Err(e) => return fail(self, e.to_string()),
+        };
+        let queries = action.queries();
+        self.ensure_state(conn, &queries)?;
+        let ctx = self.ctx(task, vars, &dirs);
+        let check = ctx.check;
+        let plan = match action.plan(&self.state, &ctx) {
+            Ok(p) => p,
+            Err(e) => return fail(self, e.to_string()),
+        };
+        if let Some(msg) = &plan.fail {
+            return fail(self, msg.clone());
+        }
+        let mut data = plan.data.clone();
+        let mut failed_msg = None;
+        let mut changed = plan.is_change();
+        let mut transport_err = None;
+        if changed && !check {
+            match action.apply(&plan, &self.state, conn, &ctx) {
+                Ok(applied) => {
+                    merge_into(&mut data, &applied.data);
+                    failed_msg = applied.failed;
+                }
+                Err(ModuleError::Transport(e)) => transport_err = Some(e),
+                Err(e) => failed_msg = Some(e.to_string()),
+            }
+        }
+        drop(ctx);
+        merge_into(&mut self.memory.vars, &plan.facts);
+        if changed && !check {
+            match action.stale() {
+                Stale::All => self.state.forget_all(),
+                Stale::Queries(qs) => qs.iter().for_each(|q| self.state.forget(q)),
+            }
+        }
+        if let Some(e) = transport_err {
+            return Err(self.transport_failure(&task.display_name(), e));
+        }
+        data.insert("changed".into(), json!(changed));
+        data.insert("failed".into(), json!(failed_msg.is_some()));
+        if let Some(m) = &failed_msg {
+            data.insert("msg".into(), json!(self.mask(m)));
+        }
+        // changed_when / failed_when see the result under the register name.
+        if task.changed_when.is_some() || task.failed_when.is_some() {
+            let mut v = vars.clone();
+            if let Some(reg) = &task.register {
+                v.insert(reg.clone(), Value::Object(data.clone()));
+            }
+            let eval = |cond: &Value| -> Result<bool, String> {
+                match cond {
+                    Value::Bool(b) => Ok(*b),
+                    Value::Array(a) => a.iter().try_fold(false, |acc, c| {
+                        Templater
+                            .eval_bool(&item_label(c), &v, &task.origin)
+                            .map(|b| acc || b)
+                            .map_err(|e| e.to_string())
+                    }),
+                    other => Templater
+                        .eval_bool(&item_label(other), &v, &task.origin)
+                        .map_err(|e| e.to_string()),
+                }
+            };
+            if let Some(c) = &task.changed_when {
+                match eval(c) {
+                    Ok(b) => changed = b,
+                    Err(e) => failed_msg = Some(e),
+                }
+            }
+            if let Some(c) = &task.failed_when {
+                match eval(c) {
+                    Ok(true) => {
+                        failed_msg = Some(format!("failed_when condition met: {}", item_label(c)))
+                    }
+                    Ok(false) => failed_msg = None,
+                    Err(e) => failed_msg = Some(e),
+                }
+            }
+            data.insert("changed".into(), json!(changed));
+            data.insert("failed".into(), json!(failed_msg.is_some()));
+        }
+        let status = match (&failed_msg, changed) {
+            (Some(_), _) if task.ignore_errors => Status::Ignored,
+            (Some(_), _) => Status::Failed,
+            (None, true) => Status::Changed,
+            (None, false) => Status::Ok,
+        };
+        let msg = failed_msg.clone().or(plan.msg.clone());
+        self.send(Event::TaskResult(self.result(
+            task,
+            status,
+            item,
+            msg,
+            Some(&plan),
+            check,
+        )));
+        let reported = if failed_msg.is_some() {
+            Status::Failed
+        } else {
+            status
+        };
+        Ok((reported, data))
+    }
+
+    fn flush_handlers(&mut self, conn: &mut dyn Transport) -> Result<(), Stop> {
+        if self.notified.is_empty() {
+            return Ok(());
+        }
+        let notified = std::mem::take(&mut self.notified);
+        let handlers: Vec<Task> = self
+            .play
+            .handlers
+            .iter()
+            .filter(|h| {
+                notified
+                    .iter()
+                    .any(|n| *n == h.name || h.listen.contains(n) || *n == h.display_name())
+            })
+            .cloned()
+            .collect();
+        for h in &handlers {
+            self.run_task(conn, h, &[], true)?;
+        }
+        Ok(())
+    }
+}
+
+fn dummy_task() -> Task {
+    Task {
+        name: String::new(),
+        body: TaskBody::Module {
+            name: "debug".into(),
+            args: Value::Null,
+        },
+        origin: String::new(),
+        when: Vec::new(),
+        loop_items: None,
+        loop_var: "item".into(),
+        loop_label: None,
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        ignore_errors: false,
+        tags: Vec::new(),
+        become_: None,
+        become_user: None,
+        no_log: false,
+        check_mode: None,
+        vars: Vars::new(),
+        role: None,
+    }
+}

@@ -94,15 +94,50 @@ impl Src {
 }
 
 const PLAY_KEYS: &[&str] = &[
-    "name", "hosts", "become", "become_user", "gather_facts", "vars", "vars_files", "roles",
-    "pre_tasks", "tasks", "post_tasks", "handlers", "serial", "max_fail_percentage",
-    "any_errors_fatal", "tags", "remote_user", "become_method", "strategy",
+    "name",
+    "hosts",
+    "become",
+    "become_user",
+    "gather_facts",
+    "vars",
+    "vars_files",
+    "roles",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "serial",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "tags",
+    "remote_user",
+    "become_method",
+    "strategy",
 ];
 
 const TASK_KEYS: &[&str] = &[
-    "name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen",
-    "changed_when", "failed_when", "ignore_errors", "tags", "become", "become_user", "no_log",
-    "check_mode", "vars", "args", "block", "rescue", "always", "become_method",
+    "name",
+    "when",
+    "loop",
+    "with_items",
+    "loop_control",
+    "register",
+    "notify",
+    "listen",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "tags",
+    "become",
+    "become_user",
+    "no_log",
+    "check_mode",
+    "vars",
+    "args",
+    "block",
+    "rescue",
+    "always",
+    "become_method",
 ];
 
 /// Load a playbook and its roles. `roles_path` are extra role directories searched after the
@@ -136,7 +171,11 @@ pub fn load_playbook(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook, Pl
 fn str_list(v: Option<&Value>) -> Vec<String> {
     match v {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| match x {
@@ -155,9 +194,12 @@ fn opt_bool(src: &Src, key: &str, v: Option<&Value>) -> Result<Option<bool>, Pla
             key,
             format!("`{key}` must be a literal boolean here, not a template"),
         )),
-        Some(x) => as_bool(x)
-            .map(Some)
-            .ok_or_else(|| src.invalid(key, format!("`{key}` must be a boolean (yes/no/true/false), got {x}"))),
+        Some(x) => as_bool(x).map(Some).ok_or_else(|| {
+            src.invalid(
+                key,
+                format!("`{key}` must be a boolean (yes/no/true/false), got {x}"),
+            )
+        }),
     }
 }
 
@@ -169,16 +211,29 @@ fn mapping(src: &Src, key: &str, v: Option<&Value>) -> Result<Vars, PlaybookErro
     }
 }
 
-fn load_play(src: &Src, dir: &Path, search: &[PathBuf], m: Map<String, Value>) -> Result<Play, PlaybookError> {
+fn load_play(
+    src: &Src,
+    dir: &Path,
+    search: &[PathBuf],
+    m: Map<String, Value>,
+) -> Result<Play, PlaybookError> {
     for k in m.keys() {
         if !PLAY_KEYS.contains(&k.as_str()) {
             return Err(src.invalid(&format!("{k}:"), format!("unknown play keyword `{k}`")));
         }
     }
-    let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let hosts = match m.get("hosts") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(":"),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(":"),
         _ => return Err(src.invalid("hosts", format!("play `{name}` has no `hosts:`"))),
     };
     let mut vars_files = Vars::new();
@@ -224,7 +279,10 @@ fn load_play(src: &Src, dir: &Path, search: &[PathBuf], m: Map<String, Value>) -
         match m.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(a)) => parse_tasks(src, a, None),
-            Some(_) => Err(src.invalid(&format!("{key}:"), format!("`{key}` must be a list of tasks"))),
+            Some(_) => Err(src.invalid(
+                &format!("{key}:"),
+                format!("`{key}` must be a list of tasks"),
+            )),
         }
     };
     let mut tasks = role_tasks;
@@ -233,22 +291,36 @@ fn load_play(src: &Src, dir: &Path, search: &[PathBuf], m: Map<String, Value>) -
     play_handlers.extend(handlers);
     let serial = match m.get("serial") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().map(|v| parse_serial(src, v)).collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| parse_serial(src, v))
+            .collect::<Result<_, _>>()?,
         Some(v) => vec![parse_serial(src, v)?],
     };
     let max_fail_percentage = match m.get("max_fail_percentage") {
         None => None,
         Some(v) => Some(
             v.as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.trim_end_matches('%').parse().ok()))
-                .ok_or_else(|| src.invalid("max_fail_percentage", "max_fail_percentage must be a number"))?,
+                .or_else(|| {
+                    v.as_str()
+                        .and_then(|s| s.trim_end_matches('%').parse().ok())
+                })
+                .ok_or_else(|| {
+                    src.invalid(
+                        "max_fail_percentage",
+                        "max_fail_percentage must be a number",
+                    )
+                })?,
         ),
     };
     Ok(Play {
         name,
         hosts,
         become_: opt_bool(src, "become", m.get("become"))?,
-        become_user: m.get("become_user").and_then(Value::as_str).map(str::to_string),
+        become_user: m
+            .get("become_user")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         gather_facts: opt_bool(src, "gather_facts", m.get("gather_facts"))?.unwrap_or(true),
         vars: mapping(src, "vars", m.get("vars"))?,
         vars_files,
@@ -259,7 +331,8 @@ fn load_play(src: &Src, dir: &Path, search: &[PathBuf], m: Map<String, Value>) -
         handlers: play_handlers,
         serial,
         max_fail_percentage,
-        any_errors_fatal: opt_bool(src, "any_errors_fatal", m.get("any_errors_fatal"))?.unwrap_or(false),
+        any_errors_fatal: opt_bool(src, "any_errors_fatal", m.get("any_errors_fatal"))?
+            .unwrap_or(false),
         tags: str_list(m.get("tags")),
     })
 }
@@ -270,7 +343,12 @@ fn parse_serial(src: &Src, v: &Value) -> Result<Serial, PlaybookError> {
             .as_u64()
             .filter(|n| *n > 0)
             .map(|n| Serial::Count(n as usize))
-            .ok_or_else(|| src.invalid("serial", format!("serial must be a positive number, got {n}"))),
+            .ok_or_else(|| {
+                src.invalid(
+                    "serial",
+                    format!("serial must be a positive number, got {n}"),
+                )
+            }),
         Value::String(s) => {
             let t = s.trim();
             if let Some(p) = t.strip_suffix('%') {
@@ -311,14 +389,22 @@ fn find_main(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_role(search: &[PathBuf], name: &str, params: Vars) -> Result<(Arc<Role>, Vec<Task>, Vec<Task>), PlaybookError> {
+fn load_role(
+    search: &[PathBuf],
+    name: &str,
+    params: Vars,
+) -> Result<(Arc<Role>, Vec<Task>, Vec<Task>), PlaybookError> {
     let path = search
         .iter()
         .map(|d| d.join(name))
         .find(|p| p.is_dir())
         .ok_or_else(|| PlaybookError::RoleNotFound {
             role: name.to_string(),
-            looked: search.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            looked: search
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
     let path = std::path::absolute(&path).unwrap_or(path);
     let defaults = match find_main(&path.join("defaults")) {
@@ -354,7 +440,11 @@ fn load_role(search: &[PathBuf], name: &str, params: Vars) -> Result<(Arc<Role>,
     Ok((role.clone(), tasks, handlers))
 }
 
-fn parse_tasks(src: &Src, items: &[Value], role: Option<&Arc<Role>>) -> Result<Vec<Task>, PlaybookError> {
+fn parse_tasks(
+    src: &Src,
+    items: &[Value],
+    role: Option<&Arc<Role>>,
+) -> Result<Vec<Task>, PlaybookError> {
     items.iter().map(|t| parse_task(src, t, role)).collect()
 }
 
@@ -372,7 +462,11 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
     let Value::Object(m) = t else {
         return Err(src.invalid("", format!("a task must be a mapping, got {t}")));
     };
-    let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let needle = if name.is_empty() {
         m.keys().next().cloned().unwrap_or_default()
     } else {
@@ -381,7 +475,11 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
     let origin = src.origin(&needle);
     let err = |msg: String| PlaybookError::Invalid {
         origin: origin.clone(),
-        msg: if name.is_empty() { msg } else { format!("task `{name}`: {msg}") },
+        msg: if name.is_empty() {
+            msg
+        } else {
+            format!("task `{name}`: {msg}")
+        },
     };
     let body = if let Some(b) = m.get("block") {
         let list = |k: &str| -> Result<Vec<Task>, PlaybookError> {
@@ -400,21 +498,31 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
             always: list("always")?,
         }))
     } else {
-        let mods: Vec<&String> = m.keys().filter(|k| !TASK_KEYS.contains(&k.as_str())).collect();
+        let mods: Vec<&String> = m
+            .keys()
+            .filter(|k| !TASK_KEYS.contains(&k.as_str()))
+            .collect();
         let mname = match mods.as_slice() {
             [one] => (*one).clone(),
             [] => return Err(err("no module given (e.g. `apt:`, `template:`)".into())),
             many => {
                 return Err(err(format!(
                     "more than one module or unknown keyword: {}",
-                    many.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )))
             }
         };
         let def = modules::lookup(&mname).ok_or_else(|| {
             err(format!(
                 "unknown module `{mname}` (sesame has: {})",
-                modules::REGISTRY.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                modules::REGISTRY
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
         let mut args = match m.get(&mname) {
@@ -426,9 +534,15 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
                 o
             }
             Some(Value::String(s)) => kv_args(s).ok_or_else(|| {
-                err(format!("module `{mname}`: cannot read `{s}` as key=value arguments"))
+                err(format!(
+                    "module `{mname}`: cannot read `{s}` as key=value arguments"
+                ))
             })?,
-            Some(o) => return Err(err(format!("module `{mname}`: arguments must be a mapping, got {o}"))),
+            Some(o) => {
+                return Err(err(format!(
+                    "module `{mname}`: arguments must be a mapping, got {o}"
+                )))
+            }
         };
         if let Some(Value::Object(extra)) = m.get("args") {
             for (k, v) in extra {
@@ -459,9 +573,11 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
     let bool_key = |k: &str| -> Result<Option<bool>, PlaybookError> {
         match m.get(k) {
             None => Ok(None),
-            Some(v) => as_bool(v)
-                .map(Some)
-                .ok_or_else(|| err(format!("`{k}` must be a boolean (yes/no/true/false), got {v}"))),
+            Some(v) => as_bool(v).map(Some).ok_or_else(|| {
+                err(format!(
+                    "`{k}` must be a boolean (yes/no/true/false), got {v}"
+                ))
+            }),
         }
     };
     let vars = match m.get("vars") {
@@ -480,8 +596,14 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
             .and_then(Value::as_str)
             .unwrap_or("item")
             .to_string(),
-        loop_label: lc.and_then(|c| c.get("label")).and_then(Value::as_str).map(str::to_string),
-        register: m.get("register").and_then(Value::as_str).map(str::to_string),
+        loop_label: lc
+            .and_then(|c| c.get("label"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        register: m
+            .get("register")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         notify: str_list(m.get("notify")),
         listen: str_list(m.get("listen")),
         changed_when: m.get("changed_when").cloned(),
@@ -489,7 +611,10 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
         ignore_errors: bool_key("ignore_errors")?.unwrap_or(false),
         tags: str_list(m.get("tags")),
         become_: bool_key("become")?,
-        become_user: m.get("become_user").and_then(Value::as_str).map(str::to_string),
+        become_user: m
+            .get("become_user")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         no_log: bool_key("no_log")?.unwrap_or(false),
         check_mode: bool_key("check_mode")?,
         vars,
@@ -511,7 +636,11 @@ mod tests {
     #[test]
     fn loads_play_with_role_params_and_blocks() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "roles/r1/tasks/main.yml", "- name: role task\n  debug: msg=hi\n");
+        write(
+            d.path(),
+            "roles/r1/tasks/main.yml",
+            "- name: role task\n  debug: msg=hi\n",
+        );
         write(d.path(), "roles/r1/defaults/main.yml", "x: 1\n");
         let pb = write(
             d.path(),
@@ -534,11 +663,20 @@ mod tests {
         let pb = write(d.path(), "pb.yml", "- hosts: all\n  tasks:\n    - name: first\n      debug: msg=x\n    - name: typo here\n      aptt: name=x\n");
         let e = load_playbook(&pb, &[]).unwrap_err().to_string();
         assert!(e.contains("pb.yml:5"), "{e}");
-        assert!(e.contains("unknown module `aptt`") || e.contains("`aptt`"), "{e}");
+        assert!(
+            e.contains("unknown module `aptt`") || e.contains("`aptt`"),
+            "{e}"
+        );
         let pb = write(d.path(), "bad.yml", "- hosts: all\n  tasks: [\n");
         let e = load_playbook(&pb, &[]).unwrap_err().to_string();
-        assert!(e.contains("bad.yml:") && e.contains("YAML syntax error"), "{e}");
+        assert!(
+            e.contains("bad.yml:") && e.contains("YAML syntax error"),
+            "{e}"
+        );
         let pb = write(d.path(), "nr.yml", "- hosts: all\n  roles: [nope]\n");
-        assert!(load_playbook(&pb, &[]).unwrap_err().to_string().contains("role `nope` not found"));
+        assert!(load_playbook(&pb, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("role `nope` not found"));
     }
 }
