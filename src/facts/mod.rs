@@ -51,6 +51,7 @@ for q in "$@"; do
          else echo "sysv missing missing"; fi
        fi ;;
   d:*) debconf-show -- "$v" 2>/dev/null ;;
+  w:*) echo "live $(@FWHASH@)"; echo "saved $(cat @FWRECORD@ 2>/dev/null)" ;;
   a:*) find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1; echo "now $(date +%s)" ;;
   esac
 done
@@ -61,7 +62,10 @@ echo "$M end"
 pub fn probe_command(gather: bool, queries: &[Query]) -> Cmd {
     // The outer shell expands $SSH_CONNECTION before any sudo wrapper can drop it; the inner
     // script receives it as $1.
-    Cmd::sh(PROBE)
+    let script = PROBE
+        .replace("@FWHASH@", state::FIREWALL_HASH_SH)
+        .replace("@FWRECORD@", state::FIREWALL_RECORD);
+    Cmd::sh(script)
         .arg("sesame-probe")
         .ssh_connection_arg()
         .arg(if gather { "1" } else { "0" })

@@ -12,7 +12,17 @@ pub enum Query {
     Service(String),
     Debconf(String),
     AptLists,
+    /// The live firewall's fingerprint (door chain `String` left out: knockd edits it) and the
+    /// one sesame recorded when it last loaded rules.
+    Firewall(String),
 }
+
+/// Shell pipeline printing the sha256 of the live filter tables, v4 and v6, without counters,
+/// comments and the rules of the chain named in `$v` (knockd's door chain).
+pub const FIREWALL_HASH_SH: &str = r#"{ iptables-save -t filter 2>/dev/null; ip6tables-save -t filter 2>/dev/null; } | grep -v -e '^#' -e "^-A $v " | sed -e 's/ \[[0-9]*:[0-9]*\]$//' | sha256sum | cut -d' ' -f1"#;
+
+/// Where sesame records the fingerprint of the rules it loaded and proved.
+pub const FIREWALL_RECORD: &str = "/var/lib/sesame/firewall.sha256";
 
 impl Query {
     /// The probe script's argument for this query (passed quoted, never interpolated).
@@ -23,6 +33,7 @@ impl Query {
             Query::Service(s) => format!("s:{s}"),
             Query::Debconf(p) => format!("d:{p}"),
             Query::AptLists => "a:".to_string(),
+            Query::Firewall(door) => format!("w:{door}"),
         }
     }
 }
@@ -73,6 +84,8 @@ pub enum QueryAnswer {
         newest: Option<u64>,
         now: u64,
     },
+    /// Live firewall fingerprint and the recorded one (empty when none).
+    Firewall { live: String, recorded: String },
 }
 
 /// Parse the answer section of one query.
@@ -124,6 +137,18 @@ pub fn parse_answer(q: &Query, body: &str) -> QueryAnswer {
                 }
             }
             QueryAnswer::AptLists { newest, now }
+        }
+        Query::Firewall(_) => {
+            let mut live = String::new();
+            let mut recorded = String::new();
+            for line in body.lines() {
+                if let Some(h) = line.strip_prefix("live ") {
+                    live = h.trim().to_string();
+                } else if let Some(h) = line.strip_prefix("saved ") {
+                    recorded = h.trim().to_string();
+                }
+            }
+            QueryAnswer::Firewall { live, recorded }
         }
     }
 }
@@ -222,6 +247,12 @@ impl State {
     pub fn debconf(&self, pkg: &str) -> Option<&BTreeMap<String, String>> {
         match self.answers.get(&Query::Debconf(pkg.to_string())) {
             Some(QueryAnswer::Debconf(d)) => Some(d),
+            _ => None,
+        }
+    }
+    pub fn firewall(&self, door: &str) -> Option<(&str, &str)> {
+        match self.answers.get(&Query::Firewall(door.to_string())) {
+            Some(QueryAnswer::Firewall { live, recorded }) => Some((live, recorded)),
             _ => None,
         }
     }

@@ -21,7 +21,8 @@ mod wait_for;
 pub use args::Args;
 
 use crate::facts::{HostFacts, Query, State};
-use crate::transport::{Become, Cmd, Output, Transport, TransportError};
+use crate::runner::Event;
+use crate::transport::{Become, Cmd, Connector, Output, Transport, TransportError};
 use crate::vars::mask::Masker;
 use crate::vars::{TemplateError, Templater, Vars};
 use std::path::PathBuf;
@@ -39,6 +40,12 @@ pub struct Ctx<'a> {
     pub search_dirs: &'a [PathBuf],
     pub templater: Templater,
     pub masker: &'a Masker,
+    /// Opens a new session to this host (proofs of a new firewall).
+    pub connector: Option<&'a Connector>,
+    /// Progress of multi-step modules (the firewall transaction).
+    pub events: Option<&'a (dyn Fn(Event) + Sync)>,
+    /// Show secrets in messages (`--show-secrets`).
+    pub show_secrets: bool,
 }
 
 impl Ctx<'_> {
@@ -287,6 +294,9 @@ pub(crate) mod testutil {
                 search_dirs: &self.dirs,
                 templater: Templater,
                 masker: &self.masker,
+                connector: None,
+                events: None,
+                show_secrets: false,
             }
         }
     }

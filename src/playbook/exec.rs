@@ -8,7 +8,7 @@ use super::model::{Play, Task, TaskBody};
 use crate::facts::{self, HostFacts, Query, State};
 use crate::modules::{self, Args, Ctx, ModuleError, Plan, Stale};
 use crate::runner::{Event, Status, TaskResult};
-use crate::transport::{Become, Transport, TransportError};
+use crate::transport::{Become, Connector, Transport, TransportError};
 use crate::vars::mask::Masker;
 use crate::vars::{as_bool, merge_into, Templater, Vars};
 use serde_json::{json, Value};
@@ -57,6 +57,8 @@ pub struct HostRun<'a> {
     pub opts: &'a RunOpts,
     pub sink: &'a (dyn Fn(Event) + Sync),
     pub memory: &'a mut HostMemory,
+    /// Opens a fresh session to the host (for proofs); `None` in unit tests.
+    pub connector: Option<&'a Connector>,
     state: State,
     facts: HostFacts,
     masker: Masker,
@@ -160,6 +162,7 @@ impl<'a> HostRun<'a> {
             opts,
             sink,
             memory,
+            connector: None,
             state: State::default(),
             facts: HostFacts::default(),
             masker: Masker::default(),
@@ -346,6 +349,9 @@ impl<'a> HostRun<'a> {
             search_dirs: dirs,
             templater: Templater,
             masker: &self.masker,
+            connector: self.connector,
+            events: Some(self.sink),
+            show_secrets: self.opts.show_secrets,
         }
     }
 

@@ -107,6 +107,10 @@ impl TransportError {
     }
 }
 
+/// Opens a fresh session to the host a worker is on; `true` knocks first when the host has a
+/// knock profile. Used to prove a new firewall with a new connection.
+pub type Connector = dyn Fn(bool) -> Result<Box<dyn Transport>, TransportError> + Sync;
+
 /// One live connection to one host. Implementations are owned by a single worker thread.
 pub trait Transport: Send {
     /// The inventory name of the host this transport talks to.
