@@ -1,1 +1,67 @@
-//! knock: placeholder, filled by its issue.
+//! Port knocking: the variable contract and its validation (`profile`), rule and knockd config
+//! rendering from the role's templates (`render`), and the knock client (`client`). The safe
+//! apply on a host lives beside them (`apply`, owned by the playbook side). Nothing here prints.
+
+pub mod client;
+pub mod profile;
+pub mod render;
+
+pub use profile::{
+    IptablesStyle, KnockMode, KnockPort, KnockProfile, KnockVarError, KnockVarErrors, KnockWarning,
+    NetFacts, Proto,
+};
+pub use render::{render, RenderedFile, RenderedFiles};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Failures of rendering and of the knock client.
+#[derive(Debug, thiserror::Error)]
+pub enum KnockError {
+    #[error("cannot read template {path}: {source}")]
+    TemplateRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {template} (host {host}): {message}")]
+    Template {
+        template: String,
+        host: String,
+        /// tera's error with its whole cause chain flattened (tera hides the useful part in
+        /// the source chain).
+        message: String,
+    },
+    #[error("cannot open a {proto} socket to knock on {addr}: {source}")]
+    Socket {
+        proto: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot bind the knock socket to {source_addr}: {source}")]
+    Bind {
+        source_addr: std::net::IpAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("knock to {addr} ({proto}) failed: {source}")]
+    Send {
+        proto: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {addr} after knocking: {source}")]
+    ProxyConnect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("relaying {addr} <-> stdio failed: {source}")]
+    Relay {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,133 @@
+//! Renders a host's firewall rules and knockd files from the port_knocking role's `*.tera`
+//! templates, with the serialized `KnockProfile` as the only context (`knock`). Reads the
+//! template files; writes nothing, runs nothing.
+
+use super::{KnockError, KnockMode, KnockProfile};
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use std::error::Error as _;
+use std::fmt;
+use std::path::Path;
+
+/// Templates every mode needs, and the ones only knockd mode needs.
+const COMMON: &[&str] = &["rules.tera", "rules.v4.tera", "rules.v6.tera"];
+const KNOCKD: &[&str] = &[
+    "knockd.conf.tera",
+    "default-knockd.tera",
+    "knockd-systemd-override.conf.tera",
+];
+
+/// One rendered file. Its `Debug` shows a digest, not the content (which names the knock ports).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub content: String,
+    /// Octal mode for the target file.
+    pub mode: u32,
+}
+
+impl fmt::Debug for RenderedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digest = Sha256::digest(self.content.as_bytes());
+        f.debug_struct("RenderedFile")
+            .field("bytes", &self.content.len())
+            .field("sha256", &hex::encode(&digest[..6]))
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .finish()
+    }
+}
+
+/// Rendered files keyed by their absolute target path on the host, in a fixed order.
+pub type RenderedFiles = IndexMap<String, RenderedFile>;
+
+pub const RULES_V4: &str = "/etc/iptables/rules.v4";
+pub const RULES_V6: &str = "/etc/iptables/rules.v6";
+pub const KNOCKD_CONF: &str = "/etc/knockd.conf";
+pub const KNOCKD_DEFAULT: &str = "/etc/default/knockd";
+pub const KNOCKD_OVERRIDE: &str = "/etc/systemd/system/knockd.service.d/sesame.conf";
+
+/// Render every file the profile's mode needs, from `<role_dir>/templates/`. Rules files and
+/// knockd.conf hold knock ports and are mode 0600; the others 0644.
+pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, KnockError> {
+    let dir = role_dir.join("templates");
+    let knockd = profile.mode == KnockMode::Knockd;
+    let mut tera = tera::Tera::default();
+    // Nothing here is HTML.
+    tera.autoescape_on(vec![]);
+    let names: Vec<&str> = COMMON
+        .iter()
+        .chain(if knockd { KNOCKD } else { &[] })
+        .copied()
+        .collect();
+    let mut sources = Vec::with_capacity(names.len());
+    for name in &names {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| KnockError::TemplateRead { path, source })?;
+        sources.push((*name, text));
+    }
+    tera.add_raw_templates(sources)
+        .map_err(|e| template_error("(parse)", &profile.host, &e))?;
+
+    let mut ctx = tera::Context::new();
+    ctx.insert("knock", profile);
+    let one = |name: &str| -> Result<String, KnockError> {
+        tera.render(name, &ctx)
+            .map_err(|e| template_error(name, &profile.host, &e))
+    };
+
+    let mut files = RenderedFiles::new();
+    files.insert(
+        RULES_V4.into(),
+        RenderedFile {
+            content: one("rules.v4.tera")?,
+            mode: 0o600,
+        },
+    );
+    files.insert(
+        RULES_V6.into(),
+        RenderedFile {
+            content: one("rules.v6.tera")?,
+            mode: 0o600,
+        },
+    );
+    if knockd {
+        files.insert(
+            KNOCKD_CONF.into(),
+            RenderedFile {
+                content: one("knockd.conf.tera")?,
+                mode: 0o600,
+            },
+        );
+        files.insert(
+            KNOCKD_DEFAULT.into(),
+            RenderedFile {
+                content: one("default-knockd.tera")?,
+                mode: 0o644,
+            },
+        );
+        files.insert(
+            KNOCKD_OVERRIDE.into(),
+            RenderedFile {
+                content: one("knockd-systemd-override.conf.tera")?,
+                mode: 0o644,
+            },
+        );
+    }
+    Ok(files)
+}
+
+/// tera puts the useful part ("Variable `x` not found in context") in the source chain.
+fn template_error(template: &str, host: &str, e: &tera::Error) -> KnockError {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    KnockError::Template {
+        template: template.to_string(),
+        host: host.to_string(),
+        message,
+    }
+}

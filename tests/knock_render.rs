@@ -1,0 +1,107 @@
+//! Golden tests of the port_knocking role's templates: every mode and style, IPv4 and IPv6,
+//! with and without a close sequence, UDP knocks, allow sources, public ports and
+//! `knock_drop_unlisted: false`. Each case is `tests/data/knock/<case>/vars.json` (the host's
+//! variables plus `_facts`); the expected files sit beside it, named after their target path.
+//! `SESAME_BLESS=1 cargo test --test knock_render` rewrites them.
+
+use serde_json::{Map, Value};
+use sesame::knock::{render, KnockProfile, NetFacts};
+use std::path::{Path, PathBuf};
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/knock")
+}
+
+fn role_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("roles/port_knocking")
+}
+
+/// `/etc/iptables/rules.v4` -> `etc_iptables_rules.v4`.
+pub fn golden_name(target: &str) -> String {
+    target.trim_start_matches('/').replace('/', "_")
+}
+
+fn load_case(dir: &Path) -> (Map<String, Value>, NetFacts) {
+    let text = std::fs::read_to_string(dir.join("vars.json")).unwrap();
+    let mut vars: Map<String, Value> = serde_json::from_str(&text).unwrap();
+    let facts = vars.remove("_facts").unwrap_or(Value::Null);
+    let facts = NetFacts {
+        default_interface: facts
+            .get("default_interface")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        has_ipv6: facts
+            .get("has_ipv6")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        controller_ip: facts
+            .get("controller_ip")
+            .and_then(Value::as_str)
+            .map(|s| s.parse().unwrap()),
+    };
+    (vars, facts)
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("vars.json").is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn golden_files_match() {
+    let bless = std::env::var_os("SESAME_BLESS").is_some_and(|v| v == "1");
+    let cases = cases();
+    assert!(cases.len() >= 12, "only {} golden cases found", cases.len());
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let case = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let (vars, facts) = load_case(dir);
+        let profile = KnockProfile::from_vars(&case, &vars, &facts)
+            .unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let files = render(&profile, &role_dir()).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let mut expected_names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "vars.json")
+            .collect();
+        expected_names.sort();
+        let mut rendered_names: Vec<String> = files.keys().map(|k| golden_name(k)).collect();
+        rendered_names.sort();
+        if bless {
+            for n in &expected_names {
+                std::fs::remove_file(dir.join(n)).unwrap();
+            }
+            for (target, f) in &files {
+                std::fs::write(dir.join(golden_name(target)), &f.content).unwrap();
+            }
+            continue;
+        }
+        if expected_names != rendered_names {
+            failures.push(format!(
+                "{case}: rendered {rendered_names:?}, golden {expected_names:?}"
+            ));
+            continue;
+        }
+        for (target, f) in &files {
+            let want = std::fs::read_to_string(dir.join(golden_name(target))).unwrap();
+            if want != f.content {
+                let diff = similar::TextDiff::from_lines(&want, &f.content)
+                    .unified_diff()
+                    .header("golden", "rendered")
+                    .to_string();
+                failures.push(format!("{case} {target}:\n{diff}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatch(es) (SESAME_BLESS=1 rewrites them after review):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
