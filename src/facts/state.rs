@@ -85,7 +85,10 @@ pub enum QueryAnswer {
         now: u64,
     },
     /// Live firewall fingerprint and the recorded one (empty when none).
-    Firewall { live: String, recorded: String },
+    Firewall {
+        live: String,
+        recorded: String,
+    },
 }
 
 /// Parse the answer section of one query.

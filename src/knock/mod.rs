@@ -65,3 +65,4 @@ pub enum KnockError {
         source: std::io::Error,
     },
 }
+pub mod apply;

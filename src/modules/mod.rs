@@ -12,6 +12,7 @@ mod debconf;
 mod debug;
 mod fail;
 mod file;
+mod knock;
 mod lineinfile;
 mod service;
 mod set_fact;
@@ -173,6 +174,9 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &debug::DEF,
     &fail::DEF,
     &set_fact::DEF,
+    &knock::VALIDATE,
+    &knock::APPLY,
+    &knock::KNOCK,
 ];
 
 /// Find a module by name (`apt` or `ansible.builtin.apt`).

@@ -1,0 +1,316 @@
+//! The port-knocking modules: `knock_validate` (the host's knock settings, checked on the
+//! controller before anything touches the host), `knock_apply` (the firewall and knockd as one
+//! safe transaction, see `knock::apply`) and `knock` (send a sequence from the controller).
+
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
+use crate::facts::{Query, State};
+use crate::knock::apply::Transaction;
+use crate::knock::{self, KnockMode, KnockProfile, NetFacts, RenderedFiles};
+use crate::transport::Transport;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub static VALIDATE: ModuleDef = ModuleDef {
+    name: "knock_validate",
+    summary: "Check the host's knock_* variables on the controller",
+    args: &[],
+    free_form: false,
+    prepare: prepare_validate,
+};
+
+pub static APPLY: ModuleDef = ModuleDef {
+    name: "knock_apply",
+    summary: "Install the knock firewall (and knockd) as one proven, self-rolling-back transaction",
+    args: &[(
+        "templates",
+        "role directory holding templates/ (default: the task's role)",
+    )],
+    free_form: false,
+    prepare: prepare_apply,
+};
+
+pub static KNOCK: ModuleDef = ModuleDef {
+    name: "knock",
+    summary: "Send the host's knock sequence (or the close sequence) from the controller",
+    args: &[
+        ("close", "send knock_close_sequence instead (knockd)"),
+        ("host", "address to knock (default: ansible_host)"),
+    ],
+    free_form: false,
+    prepare: prepare_knock,
+};
+
+/// The host's validated profile, from its variables and facts.
+pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
+    let facts = NetFacts {
+        default_interface: ctx.facts.default_interface.clone(),
+        has_ipv6: ctx.facts.has_ipv6(),
+        controller_ip: ctx
+            .facts
+            .controller_ip
+            .as_deref()
+            .and_then(|s| s.parse().ok()),
+    };
+    KnockProfile::from_vars(ctx.host, ctx.vars, &facts).map_err(|e| ModuleError::Failed {
+        module: "knock_validate",
+        msg: e.to_string(),
+    })
+}
+
+/// The address sesame reaches the host on.
+pub fn host_addr(ctx: &Ctx) -> Result<IpAddr, ModuleError> {
+    let h = ctx
+        .vars
+        .get("ansible_host")
+        .and_then(|v| v.as_str())
+        .unwrap_or(ctx.host);
+    h.parse().or_else(|_| {
+        use std::net::ToSocketAddrs;
+        (h, 22)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .map(|a| a.ip())
+            .ok_or_else(|| ModuleError::failed("knock", format!("cannot resolve {h}")))
+    })
+}
+
+fn ssh_port(ctx: &Ctx) -> u16 {
+    ctx.vars
+        .get("ansible_port")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(22)
+}
+
+struct Validate {
+    warnings: Vec<String>,
+}
+
+fn prepare_validate(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
+    args.check_known()?;
+    let p = profile(ctx)?;
+    Ok(Box::new(Validate {
+        warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
+    }))
+}
+
+impl Action for Validate {
+    fn plan(&self, _s: &State, _c: &Ctx) -> Result<Plan, ModuleError> {
+        let mut p = Plan::ok();
+        if !self.warnings.is_empty() {
+            p.msg = Some(self.warnings.join("; "));
+        }
+        Ok(p)
+    }
+}
+
+struct Apply {
+    profile: KnockProfile,
+    files: RenderedFiles,
+}
+
+fn templates_dir(args: &Args, ctx: &Ctx) -> Result<PathBuf, ModuleError> {
+    if let Some(t) = args.opt_str("templates")? {
+        return Ok(PathBuf::from(t));
+    }
+    ctx.search_dirs
+        .iter()
+        .find(|d| d.join("templates").join("rules.v4.tera").exists())
+        .cloned()
+        .or_else(|| {
+            ctx.search_dirs
+                .iter()
+                .map(|d| d.join("roles").join("port_knocking"))
+                .find(|d| d.join("templates").exists())
+        })
+        .ok_or_else(|| {
+            ModuleError::failed(
+                "knock_apply",
+                "no port_knocking templates found (run it from the port_knocking role)",
+            )
+        })
+}
+
+fn prepare_apply(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
+    args.check_known()?;
+    let profile = profile(ctx)?;
+    let files = knock::render(&profile, &templates_dir(args, ctx)?)
+        .map_err(|e| ModuleError::failed("knock_apply", e.to_string()))?;
+    Ok(Box::new(Apply { profile, files }))
+}
+
+impl Apply {
+    fn knockd(&self) -> bool {
+        self.profile.mode == KnockMode::Knockd
+    }
+}
+
+impl Action for Apply {
+    fn queries(&self) -> Vec<Query> {
+        let mut q: Vec<Query> = self.files.keys().map(|p| Query::File(p.clone())).collect();
+        q.push(Query::Firewall(self.profile.names.door_chain.clone()));
+        if self.knockd() {
+            q.push(Query::Service("knockd".into()));
+        }
+        q
+    }
+
+    fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError> {
+        let mut p = Plan::ok();
+        let mut diffs = String::new();
+        for (path, f) in &self.files {
+            match state.file(path) {
+                Some(Some(cur))
+                    if cur.content.as_deref() == Some(f.content.as_bytes())
+                        && cur.mode == f.mode => {}
+                Some(Some(cur)) => {
+                    p.changes.push(format!("update {path}"));
+                    if ctx.diff {
+                        let before = cur
+                            .content
+                            .as_ref()
+                            .map(|c| String::from_utf8_lossy(c).into_owned())
+                            .unwrap_or_default();
+                        diffs.push_str(&super::unified_diff(path, &before, &f.content));
+                    }
+                }
+                _ => {
+                    p.changes.push(format!("create {path}"));
+                    if ctx.diff {
+                        diffs.push_str(&super::unified_diff(path, "", &f.content));
+                    }
+                }
+            }
+        }
+        match state.firewall(&self.profile.names.door_chain) {
+            Some((live, recorded)) if !recorded.is_empty() && live == recorded => {}
+            _ => p.changes.push("load and prove the firewall rules".into()),
+        }
+        if self.knockd() {
+            match state.service("knockd") {
+                Some(s) if s.active && s.enabled => {}
+                _ => p.changes.push("enable and start knockd".into()),
+            }
+        }
+        if !p.changes.is_empty() && !p.changes.iter().any(|c| c.starts_with("load")) {
+            p.changes.push("load and prove the firewall rules".into());
+        }
+        if !diffs.is_empty() {
+            p.diff = Some(diffs);
+        }
+        p.msg = Some(ctx.masker.mask(&self.profile.masked()));
+        Ok(p)
+    }
+
+    fn apply(
+        &self,
+        _p: &Plan,
+        _s: &State,
+        conn: &mut dyn Transport,
+        ctx: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        let tx = Transaction {
+            host: ctx.host,
+            addr: host_addr(ctx)?,
+            ssh_port: ssh_port(ctx),
+            profile: &self.profile,
+            files: &self.files,
+            systemd: ctx.facts.service_mgr == "systemd",
+            ipv6_rules: ctx.facts.ip6tables_usable,
+            controller_ip: ctx
+                .facts
+                .controller_ip
+                .as_deref()
+                .and_then(|s| s.parse().ok()),
+            events: ctx.events,
+        };
+        let out = tx.run(conn, ctx.connector, ctx.escalate.clone())?;
+        let mut a = Applied::default();
+        a.data.insert("rolled_back".into(), out.rolled_back.into());
+        if let Some(b) = out.backup {
+            a.data.insert("backup".into(), b.into());
+        }
+        a.failed = out.failure.map(|f| ctx.masker.mask(&f));
+        Ok(a)
+    }
+
+    fn stale(&self) -> Stale {
+        Stale::All
+    }
+}
+
+struct Knock {
+    addr: IpAddr,
+    profile: KnockProfile,
+    close: bool,
+}
+
+fn prepare_knock(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
+    args.check_known()?;
+    let addr = match args.opt_str("host")? {
+        Some(h) => h.parse().map_err(|_| ModuleError::BadArg {
+            module: "knock",
+            arg: "host".into(),
+            msg: format!("`{h}` is not an IP address"),
+        })?,
+        None => host_addr(ctx)?,
+    };
+    Ok(Box::new(Knock {
+        addr,
+        profile: profile(ctx)?,
+        close: args.bool_or("close", false)?,
+    }))
+}
+
+impl Action for Knock {
+    fn plan(&self, _s: &State, _c: &Ctx) -> Result<Plan, ModuleError> {
+        let seq = if self.close {
+            &self.profile.close_sequence
+        } else {
+            &self.profile.sequence
+        };
+        let res = if self.profile.mode == KnockMode::SinglePort {
+            match self.profile.protected_ports.first() {
+                Some(port) => knock::client::send_single_port(
+                    None,
+                    self.addr,
+                    port.clone(),
+                    self.profile.prior_hits,
+                    knock::client::single_port_spacing(
+                        self.profile.prior_hits,
+                        self.profile.hit_min_seconds,
+                        self.profile.hit_max_seconds,
+                    ),
+                ),
+                None => {
+                    return Ok(Plan {
+                        fail: Some("no protected port".into()),
+                        ..Plan::default()
+                    })
+                }
+            }
+        } else if seq.is_empty() {
+            return Ok(Plan {
+                fail: Some("no close sequence (knock_close_sequence) for this host".into()),
+                ..Plan::default()
+            });
+        } else {
+            knock::client::send(self.addr, seq, Duration::from_millis(100))
+        };
+        Ok(match res {
+            Ok(()) => Plan {
+                msg: Some(format!("knocked {}", self.addr)),
+                ..Plan::default()
+            },
+            Err(e) => Plan {
+                fail: Some(e.to_string()),
+                ..Plan::default()
+            },
+        })
+    }
+}
