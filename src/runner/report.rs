@@ -311,6 +311,10 @@ impl Reporter {
     }
 
     fn task_result(&mut self, r: &TaskResult) {
+        if self.opts.style == Style::AdHoc {
+            self.adhoc_result(r);
+            return;
+        }
         let note = if self.opts.style == Style::Playbook {
             let key = self.key_for(&r.host, &r.task);
             self.task_banner(&key);
@@ -372,6 +376,28 @@ impl Reporter {
                 self.diff(diff);
             }
         }
+    }
+
+    /// A module result in ad-hoc style (`ansible`'s minimal callback): `h1 | SUCCESS => {...}`.
+    fn adhoc_result(&mut self, r: &TaskResult) {
+        let (caption, changed, color) = match r.status {
+            Status::Ok => ("SUCCESS", false, sgr::GREEN),
+            Status::Changed => ("CHANGED", true, sgr::YELLOW),
+            Status::Skipped => ("SKIPPED", false, sgr::CYAN),
+            Status::Unreachable => ("UNREACHABLE!", false, sgr::BRIGHT_RED),
+            Status::Failed | Status::Ignored | Status::Rescued => ("FAILED!", false, sgr::RED),
+        };
+        let mut text = format!("{} | {caption}", r.host);
+        if r.status != Status::Skipped {
+            let mut body = serde_json::Map::new();
+            body.insert("changed".into(), changed.into());
+            if let Some(m) = &r.msg {
+                body.insert("msg".into(), m.clone().into());
+            }
+            text.push_str(" => ");
+            text.push_str(&ansible_json(&serde_json::Value::Object(body)));
+        }
+        self.emit(false, &text, Some(color));
     }
 
     fn diff(&mut self, diff: &str) {
@@ -728,6 +754,10 @@ mod tests {
                 stderr: "ls: cannot access '/nope': No such file or directory\n".into(),
                 msg: Some("non-zero return code".into()),
             },
+            Event::TaskResult(TaskResult {
+                msg: Some("h4: ansible_port: not a port number: \"ssh\"".into()),
+                ..res_tr("h4", "command", Status::Failed)
+            }),
             Event::Unreachable {
                 host: "h3".into(),
                 task: "command".into(),
