@@ -1,1 +1,89 @@
-//! facts: placeholder, filled by its issue.
+//! Facts: one remote probe script per host that reports the host's facts *and* the state of
+//! every resource the play's tasks will ask about, so a no-change run costs one exec. The
+//! script is built here; its output is parsed by pure functions tested on captured output.
+
+pub mod host;
+pub mod state;
+
+pub use host::HostFacts;
+pub use state::{Query, QueryAnswer, State};
+
+use crate::transport::Cmd;
+
+/// Marker that starts each section of the probe output.
+pub const MARK: &str = "@@sesame@@";
+
+/// The probe script. `$1` is the SSH_CONNECTION seen before any sudo; `$2` = "1" to gather host
+/// facts; the rest are queries (`f:PATH`, `p:PKG`, `s:SERVICE`, `d:PKG`, `a:` apt lists age).
+const PROBE: &str = r#"
+M='@@sesame@@'
+sshc=$1; gather=$2; shift 2
+if [ "$gather" = 1 ]; then
+echo "$M os"; cat /etc/os-release 2>/dev/null
+echo "$M pid1"; cat /proc/1/comm 2>/dev/null
+echo "$M route"; cat /proc/net/route 2>/dev/null
+echo "$M iptables"; iptables -V 2>&1
+echo "$M ip6tables"; ip6tables -w -n -L INPUT >/dev/null 2>&1; echo $?
+echo "$M inet6"; cat /proc/net/if_inet6 2>/dev/null
+echo "$M sshconn"; echo "$sshc"
+echo "$M ufw"; cat /etc/ufw/ufw.conf 2>/dev/null
+echo "$M pkgs"; dpkg-query -W -f='${binary:Package}\t${db:Status-Abbrev}\t${Version}\n' knockd iptables-persistent netfilter-persistent ufw iptables systemd 2>/dev/null
+echo "$M now"; date +%s
+fi
+i=0
+for q in "$@"; do
+  i=$((i+1)); v=${q#?:}
+  echo "$M q $i"
+  case "$q" in
+  f:*) if [ -e "$v" ] || [ -L "$v" ]; then
+         stat -c '%a %U %G %s %F' -- "$v"
+         if [ -f "$v" ] && [ "$(stat -c %s -- "$v")" -le 262144 ]; then base64 -w0 -- "$v"; fi
+         echo
+       else echo absent; fi ;;
+  p:*) dpkg-query -W -f='${db:Status-Abbrev}\t${Version}\n' -- "$v" 2>/dev/null || echo 'un' ;;
+  s:*) if [ -d /run/systemd/system ]; then
+         echo "systemd $(systemctl is-active -- "$v" 2>/dev/null) $(systemctl is-enabled -- "$v" 2>/dev/null)"
+       else
+         if [ -x "/etc/init.d/$v" ]; then
+           if service "$v" status >/dev/null 2>&1; then a=active; else a=inactive; fi
+           if ls /etc/rc2.d/S??"$v" >/dev/null 2>&1; then e=enabled; else e=disabled; fi
+           echo "sysv $a $e"
+         else echo "sysv missing missing"; fi
+       fi ;;
+  d:*) debconf-show -- "$v" 2>/dev/null ;;
+  a:*) find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1; echo "now $(date +%s)" ;;
+  esac
+done
+echo "$M end"
+"#;
+
+/// Build the probe command: host facts (when `gather`) plus the given queries.
+pub fn probe_command(gather: bool, queries: &[Query]) -> Cmd {
+    // The outer shell expands $SSH_CONNECTION before any sudo wrapper can drop it; the inner
+    // script receives it as $1.
+    Cmd::sh(PROBE)
+        .arg("sesame-probe")
+        .ssh_connection_arg()
+        .arg(if gather { "1" } else { "0" })
+        .args(queries.iter().map(Query::encode))
+}
+
+/// Split probe output into (section header, body) pairs.
+pub fn sections(out: &str) -> Vec<(&str, &str)> {
+    let mut res = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
+    let mut pos = 0;
+    for line in out.split_inclusive('\n') {
+        if line.starts_with(MARK) {
+            starts.push(pos);
+        }
+        pos += line.len();
+    }
+    for (i, &s) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(out.len());
+        let chunk = &out[s..end];
+        let (head, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        res.push((head[MARK.len()..].trim(), body));
+    }
+    res
+}

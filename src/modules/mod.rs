@@ -1,1 +1,300 @@
-//! modules: placeholder, filled by its issue.
+//! Modules: each file owns one module (its documented arguments, how it reads state, plans and
+//! applies), and `REGISTRY` below is the only list of them. A module never decides check mode,
+//! "changed" or handlers: it returns a `Plan` (empty = nothing to do) and applies only that
+//! plan; the executor decides the rest.
+
+mod apt;
+pub mod args;
+mod assert;
+mod command;
+mod copy;
+mod debconf;
+mod debug;
+mod fail;
+mod file;
+mod lineinfile;
+mod service;
+mod set_fact;
+mod template;
+mod wait_for;
+
+pub use args::Args;
+
+use crate::facts::{HostFacts, Query, State};
+use crate::transport::{Become, Cmd, Output, Transport, TransportError};
+use crate::vars::mask::Masker;
+use crate::vars::{TemplateError, Templater, Vars};
+use std::path::PathBuf;
+
+/// What a module sees while it prepares and plans.
+pub struct Ctx<'a> {
+    pub host: &'a str,
+    /// All variables of the host at this point of the play.
+    pub vars: &'a Vars,
+    pub facts: &'a HostFacts,
+    pub escalate: Option<Become>,
+    pub check: bool,
+    pub diff: bool,
+    /// Where `src:` files and templates are looked up, in order (role dir, playbook dir).
+    pub search_dirs: &'a [PathBuf],
+    pub templater: Templater,
+    pub masker: &'a Masker,
+}
+
+impl Ctx<'_> {
+    /// A command with this task's become applied.
+    pub fn cmd(&self, c: Cmd) -> Cmd {
+        c.escalate(self.escalate.clone())
+    }
+
+    /// Find `rel` under `sub` (`templates`, `files`) of each search dir, then as given.
+    pub fn find_file(&self, sub: &str, rel: &str) -> Option<PathBuf> {
+        let p = std::path::Path::new(rel);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        for d in self.search_dirs {
+            for cand in [d.join(sub).join(rel), d.join(rel)] {
+                if cand.exists() {
+                    return Some(cand);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The computed change of one task on one host.
+#[derive(Debug, Default, Clone)]
+pub struct Plan {
+    /// Human-readable changes; empty means "ok, nothing to do".
+    pub changes: Vec<String>,
+    /// Unified diff of files (unmasked; the executor masks it).
+    pub diff: Option<String>,
+    /// A message to show (`debug`, `assert`'s success message).
+    pub msg: Option<String>,
+    /// The task fails without applying anything (`fail`, `assert`, invalid state).
+    pub fail: Option<String>,
+    /// Result data for `register` when nothing is applied.
+    pub data: Vars,
+    /// Variables to set on the host (`set_fact`).
+    pub facts: Vars,
+}
+
+impl Plan {
+    pub fn ok() -> Plan {
+        Plan::default()
+    }
+    pub fn change(c: impl Into<String>) -> Plan {
+        Plan {
+            changes: vec![c.into()],
+            ..Plan::default()
+        }
+    }
+    pub fn is_change(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// What applying a plan did.
+#[derive(Debug, Default, Clone)]
+pub struct Applied {
+    /// Result data for `register` (`rc`, `stdout`, `stderr`, ...).
+    pub data: Vars,
+    /// The apply ran but failed (non-zero exit of the module's command, ...).
+    pub failed: Option<String>,
+}
+
+/// Which cached answers a change may have made stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    /// Only these queries.
+    Queries(Vec<Query>),
+    /// Anything (package installs create files and services).
+    All,
+}
+
+/// One prepared task action on one host (arguments parsed and rendered).
+pub trait Action: Send {
+    /// State this action needs to plan; the executor answers them (batched) before `plan`.
+    fn queries(&self) -> Vec<Query> {
+        Vec::new()
+    }
+    /// Compute the change from the answered state. Must not touch the host.
+    fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError>;
+    /// Make exactly the planned change.
+    fn apply(
+        &self,
+        _plan: &Plan,
+        _state: &State,
+        _conn: &mut dyn Transport,
+        _ctx: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        Ok(Applied::default())
+    }
+    /// What the change may have made stale (default: this action's own queries).
+    fn stale(&self) -> Stale {
+        Stale::Queries(self.queries())
+    }
+}
+
+/// A module's entry in the registry.
+pub struct ModuleDef {
+    pub name: &'static str,
+    /// One line for `--help` listings.
+    pub summary: &'static str,
+    /// Accepted arguments with their documentation. Unknown arguments are errors.
+    pub args: &'static [(&'static str, &'static str)],
+    /// Whether `module: free form text` is accepted (as `_raw_params`).
+    pub free_form: bool,
+    pub prepare: fn(&Args, &Ctx) -> Result<Box<dyn Action>, ModuleError>,
+}
+
+/// Every module sesame has. Adding a module touches this list and its own file, nothing else.
+pub static REGISTRY: &[&ModuleDef] = &[
+    &apt::DEF,
+    &debconf::DEF,
+    &template::DEF,
+    &copy::DEF,
+    &file::DEF,
+    &lineinfile::DEF,
+    &service::DEF,
+    &command::COMMAND,
+    &command::SHELL,
+    &wait_for::DEF,
+    &assert::DEF,
+    &debug::DEF,
+    &fail::DEF,
+    &set_fact::DEF,
+];
+
+/// Find a module by name (`apt` or `ansible.builtin.apt`).
+pub fn lookup(name: &str) -> Option<&'static ModuleDef> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    REGISTRY.iter().copied().find(|m| m.name == short)
+}
+
+/// Run a command on the host, turning a transport failure into a module error.
+pub fn run(conn: &mut dyn Transport, cmd: &Cmd) -> Result<Output, ModuleError> {
+    conn.exec(cmd).map_err(ModuleError::Transport)
+}
+
+/// Failures of a module on one host.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("module `{module}`: argument `{arg}`: {msg}")]
+    BadArg {
+        module: &'static str,
+        arg: String,
+        msg: String,
+    },
+    #[error("module `{module}`: unknown argument `{arg}` (accepted: {accepted})")]
+    UnknownArg {
+        module: &'static str,
+        arg: String,
+        accepted: String,
+    },
+    #[error("module `{module}`: missing required argument `{arg}`")]
+    MissingArg { module: &'static str, arg: String },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("module `{module}`: {msg}")]
+    Failed { module: &'static str, msg: String },
+}
+
+impl ModuleError {
+    pub fn failed(module: &'static str, msg: impl Into<String>) -> Self {
+        ModuleError::Failed {
+            module,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// A unified diff between two texts, labelled with the path.
+pub fn unified_diff(path: &str, before: &str, after: &str) -> String {
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("before: {path}"), &format!("after: {path}"))
+        .to_string()
+}
+
+/// The data a command result registers, as Ansible's `command` module returns it.
+pub fn output_data(out: &Output) -> Vars {
+    let stdout = out.stdout_str();
+    let stderr = out.stderr_str();
+    let mut d = Vars::new();
+    d.insert("rc".into(), out.status.into());
+    d.insert(
+        "stdout_lines".into(),
+        stdout
+            .lines()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    d.insert(
+        "stderr_lines".into(),
+        stderr
+            .lines()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    d.insert("stdout".into(), stdout.trim_end_matches('\n').into());
+    d.insert("stderr".into(), stderr.trim_end_matches('\n').into());
+    d
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A context for module unit tests.
+    use super::*;
+
+    pub struct TestCtx {
+        pub vars: Vars,
+        pub facts: HostFacts,
+        pub dirs: Vec<PathBuf>,
+        pub masker: Masker,
+    }
+
+    impl TestCtx {
+        pub fn new() -> Self {
+            TestCtx {
+                vars: Vars::new(),
+                facts: HostFacts {
+                    service_mgr: "sysvinit".into(),
+                    ..HostFacts::default()
+                },
+                dirs: Vec::new(),
+                masker: Masker::default(),
+            }
+        }
+        pub fn ctx(&self) -> Ctx<'_> {
+            Ctx {
+                host: "h1",
+                vars: &self.vars,
+                facts: &self.facts,
+                escalate: None,
+                check: false,
+                diff: true,
+                search_dirs: &self.dirs,
+                templater: Templater,
+                masker: &self.masker,
+            }
+        }
+    }
+
+    /// Prepare a module from a JSON args object.
+    pub fn prepare(name: &str, args: serde_json::Value, t: &TestCtx) -> Box<dyn Action> {
+        let def = lookup(name).expect("module exists");
+        let a = Args::new(def, args.as_object().cloned().unwrap_or_default());
+        (def.prepare)(&a, &t.ctx()).expect("prepare")
+    }
+}

@@ -14,6 +14,8 @@ enum Part {
     Secret(String),
     /// Shell syntax written by sesame itself (a pipe, `&&`, a redirection). Never user data.
     Syntax(&'static str),
+    /// The login session's `$SSH_CONNECTION`, expanded before any sudo (which drops it).
+    SshConnection,
 }
 
 /// How to become another user on the host.
@@ -103,6 +105,13 @@ impl Cmd {
         self
     }
 
+    /// An argument holding `$SSH_CONNECTION` as the host's login shell sees it (how the host
+    /// sees the controller's address), preserved across become.
+    pub fn ssh_connection_arg(mut self) -> Self {
+        self.parts.push(Part::SshConnection);
+        self
+    }
+
     /// Stdin that must never be logged.
     pub fn secret_stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
@@ -158,6 +167,8 @@ impl Cmd {
                 }
                 Part::Secret(s) => out.push_str(&quote(s)),
                 Part::Syntax(s) => out.push_str(s),
+                Part::SshConnection if self.escalate.is_some() => out.push_str("\"$1\""),
+                Part::SshConnection => out.push_str("\"$SSH_CONNECTION\""),
             }
         }
         out
@@ -165,12 +176,20 @@ impl Cmd {
 
     /// The exact line sent to the remote shell, with become applied. Contains secrets: never log.
     pub fn render(&self) -> String {
-        wrap_become(&self.join(false), self.escalate.as_ref())
+        self.wrap(false)
     }
 
     /// The line as shown to humans and logs: secrets masked.
     pub fn display(&self) -> String {
-        wrap_become(&self.join(true), self.escalate.as_ref())
+        self.wrap(true)
+    }
+
+    fn wrap(&self, masked: bool) -> String {
+        let mut line = wrap_become(&self.join(masked), self.escalate.as_ref());
+        if self.escalate.is_some() && self.parts.contains(&Part::SshConnection) {
+            line.push_str(" sesame \"$SSH_CONNECTION\"");
+        }
+        line
     }
 
     /// Whether stdin carries a secret (become password or secret data).
@@ -245,6 +264,17 @@ mod tests {
         assert_eq!(c.stdin_bytes().unwrap(), b"pw\n");
         assert!(c.stdin_is_secret());
         assert!(!format!("{:?}", c.get_become()).contains("pw\""));
+    }
+
+    #[test]
+    fn ssh_connection_survives_become() {
+        let c = Cmd::new("echo").ssh_connection_arg();
+        assert_eq!(c.render(), "echo \"$SSH_CONNECTION\"");
+        let c = c.escalate(Some(Become::default()));
+        assert_eq!(
+            c.render(),
+            "sudo -n -H -u root -- sh -c 'echo \"$1\"' sesame \"$SSH_CONNECTION\""
+        );
     }
 
     #[test]

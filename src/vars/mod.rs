@@ -1,1 +1,206 @@
-//! vars: placeholder, filled by its issue.
+//! Variables: the value type (`Vars`, JSON values as tera wants them), Ansible's booleans, the
+//! precedence order sesame applies, and templating (`template.rs`). Nothing here talks to hosts.
+//!
+//! Precedence, lowest first (Ansible's documented order restricted to the sources sesame has):
+//! 1. role defaults (`roles/X/defaults/main.yml`)
+//! 2. inventory vars: `all` < parent group < child group < host, `group_vars/`, `host_vars/`
+//! 3. facts gathered from the host (`ansible_*`, `sesame_*`)
+//! 4. play `vars`, then play `vars_files`
+//! 5. role `vars/main.yml`, then role parameters (`roles: [{role: x, param: ...}]`)
+//! 6. `set_fact` and `register`ed results
+//! 7. extra vars (`-e`), always win
+//!
+//! Facts sit below play vars here, as in Ansible, where host facts rank below play vars.
+
+pub mod mask;
+pub mod template;
+
+pub use template::{TemplateError, Templater};
+
+use serde_json::{Map, Value};
+
+/// A set of variables: names to JSON values.
+pub type Vars = Map<String, Value>;
+
+/// Merge `over` into `base`, `over` winning (Ansible's default `hash_behaviour=replace`: no deep
+/// merge of dictionaries).
+pub fn merge_into(base: &mut Vars, over: &Vars) {
+    for (k, v) in over {
+        base.insert(k.clone(), v.clone());
+    }
+}
+
+/// Ansible's truthiness for values given where a boolean is expected: `yes/no/true/false/on/off/
+/// 1/0` in any case, real booleans, numbers. Anything else is `None` (the caller reports it).
+pub fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
+        Value::String(s) => str_bool(s),
+        Value::Null => Some(false),
+        _ => None,
+    }
+}
+
+/// Ansible's boolean words.
+pub fn str_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "t" | "on" | "1" => Some(true),
+        "no" | "n" | "false" | "f" | "off" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// Convert a YAML value into a JSON value (YAML keys that are not strings become strings).
+pub fn yaml_to_json(y: &yaml_serde::Value) -> Value {
+    match y {
+        yaml_serde::Value::Null => Value::Null,
+        yaml_serde::Value::Bool(b) => Value::Bool(*b),
+        yaml_serde::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64().map(Value::from).unwrap_or(Value::Null)
+            }
+        }
+        yaml_serde::Value::String(s) => Value::String(s.clone()),
+        yaml_serde::Value::Sequence(s) => Value::Array(s.iter().map(yaml_to_json).collect()),
+        yaml_serde::Value::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(yaml_key(k), yaml_to_json(v));
+            }
+            Value::Object(out)
+        }
+        yaml_serde::Value::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+/// A YAML mapping key as a string, the way Ansible sees it.
+pub fn yaml_key(k: &yaml_serde::Value) -> String {
+    match k {
+        yaml_serde::Value::String(s) => s.clone(),
+        yaml_serde::Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        yaml_serde::Value::Null => "None".to_string(),
+        other => match yaml_to_json(other) {
+            Value::String(s) => s,
+            v => v.to_string(),
+        },
+    }
+}
+
+/// Parse one `-e` argument: `key=value key2=value2`, `@file.yml`, or inline YAML/JSON.
+pub fn parse_extra_vars(arg: &str) -> Result<Vars, ExtraVarsError> {
+    if let Some(path) = arg.strip_prefix('@') {
+        let text = std::fs::read_to_string(path).map_err(|e| ExtraVarsError::Read {
+            path: path.to_string(),
+            source: e,
+        })?;
+        return yaml_mapping(&text).map_err(|msg| ExtraVarsError::Parse {
+            arg: arg.to_string(),
+            msg,
+        });
+    }
+    let t = arg.trim_start();
+    if t.starts_with('{') {
+        return yaml_mapping(arg).map_err(|msg| ExtraVarsError::Parse {
+            arg: arg.to_string(),
+            msg,
+        });
+    }
+    let mut out = Vars::new();
+    for word in shell_words(arg) {
+        let Some((k, v)) = word.split_once('=') else {
+            return Err(ExtraVarsError::Parse {
+                arg: arg.to_string(),
+                msg: format!("`{word}` is not key=value"),
+            });
+        };
+        // Ansible keeps key=value extra vars as strings.
+        out.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(out)
+}
+
+fn yaml_mapping(text: &str) -> Result<Vars, String> {
+    let y: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    match yaml_to_json(&y) {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Vars::new()),
+        other => Err(format!("expected a mapping, found {other}")),
+    }
+}
+
+/// Split on whitespace, honouring single and double quotes (enough for `-e 'a="x y" b=1'`).
+pub fn shell_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// A bad `-e` argument.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtraVarsError {
+    #[error("cannot read extra vars file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad extra vars `{arg}`: {msg}")]
+    Parse { arg: String, msg: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansible_booleans() {
+        for t in ["yes", "Yes", "TRUE", "on", "1", "y"] {
+            assert_eq!(str_bool(t), Some(true), "{t}");
+        }
+        for f in ["no", "False", "OFF", "0", "n"] {
+            assert_eq!(str_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(str_bool("maybe"), None);
+        assert_eq!(as_bool(&Value::from(0)), Some(false));
+    }
+
+    #[test]
+    fn extra_vars_forms() {
+        let v = parse_extra_vars("a=1 b='x y'").unwrap();
+        assert_eq!(v["a"], "1");
+        assert_eq!(v["b"], "x y");
+        let v = parse_extra_vars("{\"seq\": [1, 2]}").unwrap();
+        assert_eq!(v["seq"], serde_json::json!([1, 2]));
+        assert!(parse_extra_vars("novalue").is_err());
+    }
+}

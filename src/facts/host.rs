@@ -1,0 +1,223 @@
+//! Host facts: OS, init system, default-route interface, iptables backend, IPv6, packages of
+//! interest, ufw, and the controller's address as the host sees it. Parsed from the probe
+//! script's sections by pure functions; exposed to plays as Ansible-named variables.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// What sesame knows about a host after gathering.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct HostFacts {
+    /// `debian`, `ubuntu`, ... (os-release `ID`).
+    pub os_id: String,
+    /// `Debian`, `Ubuntu` (os-release `NAME` first word, as Ansible's `ansible_distribution`).
+    pub distribution: String,
+    pub version: String,
+    pub codename: String,
+    /// `systemd` when PID 1 is systemd, else `sysvinit`.
+    pub service_mgr: String,
+    pub default_interface: Option<String>,
+    /// `nft` or `legacy` (from `iptables -V`), `None` when iptables is missing.
+    pub iptables_backend: Option<String>,
+    pub ip6tables_usable: bool,
+    /// Global IPv6 addresses on the host (link-local and loopback left out).
+    pub ipv6_addresses: Vec<String>,
+    /// Installed packages of interest: name -> version.
+    pub packages: BTreeMap<String, String>,
+    pub ufw_installed: bool,
+    pub ufw_active: bool,
+    /// The controller's address as the host sees it (first field of `SSH_CONNECTION`).
+    pub controller_ip: Option<String>,
+    /// The host's address the session arrived on (third field of `SSH_CONNECTION`).
+    pub host_ip: Option<String>,
+    /// Host clock (seconds since the epoch) at probe time.
+    pub now: Option<u64>,
+}
+
+impl HostFacts {
+    /// Parse the gathered sections (header word -> body).
+    pub fn parse(sections: &[(&str, &str)]) -> HostFacts {
+        let mut f = HostFacts::default();
+        for (head, body) in sections {
+            match *head {
+                "os" => parse_os_release(body, &mut f),
+                "pid1" => {
+                    f.service_mgr = if body.trim() == "systemd" {
+                        "systemd".into()
+                    } else {
+                        "sysvinit".into()
+                    }
+                }
+                "route" => f.default_interface = default_route_iface(body),
+                "iptables" => f.iptables_backend = iptables_backend(body),
+                "ip6tables" => f.ip6tables_usable = body.trim() == "0",
+                "inet6" => f.ipv6_addresses = global_ipv6(body),
+                "sshconn" => {
+                    let mut it = body.split_whitespace();
+                    f.controller_ip = it.next().map(str::to_string);
+                    f.host_ip = it.nth(1).map(str::to_string);
+                }
+                "ufw" => f.ufw_active = body.lines().any(|l| l.trim() == "ENABLED=yes"),
+                "pkgs" => {
+                    for line in body.lines() {
+                        let cols: Vec<&str> = line.split('\t').collect();
+                        if cols.len() == 3 && cols[1].starts_with("ii") {
+                            let name = cols[0].split(':').next().unwrap_or(cols[0]);
+                            f.packages.insert(name.to_string(), cols[2].to_string());
+                        }
+                    }
+                    f.ufw_installed = f.packages.contains_key("ufw");
+                }
+                "now" => f.now = body.trim().parse().ok(),
+                _ => {}
+            }
+        }
+        if !f.ufw_installed {
+            f.ufw_active = false;
+        }
+        f
+    }
+
+    pub fn has_ipv6(&self) -> bool {
+        !self.ipv6_addresses.is_empty() && self.ip6tables_usable
+    }
+
+    /// The facts as variables: Ansible's names where Ansible has one (`ansible_distribution`,
+    /// `ansible_service_mgr`, `ansible_default_ipv4.interface`...), `sesame_*` otherwise, and
+    /// all of them again under `ansible_facts` without the prefix.
+    pub fn to_vars(&self) -> Map<String, Value> {
+        let mut v = Map::new();
+        v.insert("ansible_os_family".into(), json!("Debian"));
+        v.insert("ansible_distribution".into(), json!(self.distribution));
+        v.insert("ansible_distribution_version".into(), json!(self.version));
+        v.insert("ansible_distribution_release".into(), json!(self.codename));
+        v.insert("ansible_service_mgr".into(), json!(self.service_mgr));
+        v.insert(
+            "ansible_default_ipv4".into(),
+            json!({ "interface": self.default_interface, "address": self.host_ip }),
+        );
+        v.insert(
+            "ansible_all_ipv6_addresses".into(),
+            json!(self.ipv6_addresses),
+        );
+        v.insert("sesame_os_id".into(), json!(self.os_id));
+        v.insert(
+            "sesame_iptables_backend".into(),
+            json!(self.iptables_backend),
+        );
+        v.insert(
+            "sesame_ip6tables_usable".into(),
+            json!(self.ip6tables_usable),
+        );
+        v.insert("sesame_ipv6".into(), json!(self.has_ipv6()));
+        v.insert("sesame_packages".into(), json!(self.packages));
+        v.insert("sesame_ufw_installed".into(), json!(self.ufw_installed));
+        v.insert("sesame_ufw_active".into(), json!(self.ufw_active));
+        v.insert("sesame_controller_ip".into(), json!(self.controller_ip));
+        let mut facts = Map::new();
+        for (k, val) in &v {
+            let short = k
+                .strip_prefix("ansible_")
+                .or_else(|| k.strip_prefix("sesame_"))
+                .unwrap_or(k);
+            facts.insert(short.to_string(), val.clone());
+        }
+        v.insert("ansible_facts".into(), Value::Object(facts));
+        v
+    }
+}
+
+fn parse_os_release(body: &str, f: &mut HostFacts) {
+    for line in body.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"').to_string();
+        match k.trim() {
+            "ID" => f.os_id = v,
+            "NAME" => f.distribution = v.split_whitespace().next().unwrap_or("").to_string(),
+            "VERSION_ID" => f.version = v,
+            "VERSION_CODENAME" => f.codename = v,
+            _ => {}
+        }
+    }
+}
+
+/// The interface of the default route in `/proc/net/route` (destination and mask all zero),
+/// lowest metric first.
+pub fn default_route_iface(body: &str) -> Option<String> {
+    body.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            (c.len() >= 8 && c[1] == "00000000" && c[7] == "00000000")
+                .then(|| (c[6].parse::<u32>().unwrap_or(u32::MAX), c[0].to_string()))
+        })
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// `iptables v1.8.9 (nf_tables)` -> `nft`; `(legacy)` -> `legacy`.
+pub fn iptables_backend(body: &str) -> Option<String> {
+    let l = body.lines().next()?;
+    if !l.starts_with("iptables v") {
+        return None;
+    }
+    Some(
+        if l.contains("nf_tables") {
+            "nft"
+        } else {
+            "legacy"
+        }
+        .to_string(),
+    )
+}
+
+/// Global addresses from `/proc/net/if_inet6` (scope 00), formatted as usual.
+pub fn global_ipv6(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            if c.len() < 6 || c[3] != "00" || c[5] == "lo" {
+                return None;
+            }
+            let hex = c[0];
+            if hex.len() != 32 {
+                return None;
+            }
+            let mut seg = [0u16; 8];
+            for (i, s) in seg.iter_mut().enumerate() {
+                *s = u16::from_str_radix(&hex[i * 4..i * 4 + 4], 16).ok()?;
+            }
+            Some(std::net::Ipv6Addr::from(seg).to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_and_inet6() {
+        let route =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+ens3\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n\
+ens3\t0013C600\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        assert_eq!(default_route_iface(route).as_deref(), Some("ens3"));
+        let inet6 = "fd5e5a3e00000003000000000000000b 02 40 00 80     ens3\n\
+fe80000000000000a8d1fffffe9b1c2d 02 40 20 80     ens3\n\
+00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert_eq!(global_ipv6(inet6), vec!["fd5e:5a3e:0:3::b".to_string()]);
+        assert_eq!(
+            iptables_backend("iptables v1.8.9 (nf_tables)\n").as_deref(),
+            Some("nft")
+        );
+        assert_eq!(
+            iptables_backend("iptables v1.8.7 (legacy)\n").as_deref(),
+            Some("legacy")
+        );
+        assert_eq!(iptables_backend("sh: 1: iptables: not found\n"), None);
+    }
+}

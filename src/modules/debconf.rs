@@ -1,0 +1,139 @@
+//! `debconf`: preseed a package's debconf answer (e.g. iptables-persistent's autosave) before it
+//! is installed, so installs never prompt and never overwrite rules sesame wrote.
+
+use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
+use crate::facts::{Query, State};
+use crate::transport::{Cmd, Transport};
+
+pub static DEF: ModuleDef = ModuleDef {
+    name: "debconf",
+    summary: "Set a debconf selection",
+    args: &[
+        ("name", "package owning the question"),
+        (
+            "question",
+            "debconf question, e.g. iptables-persistent/autosave_v4",
+        ),
+        ("value", "the answer"),
+        ("vtype", "boolean | string | select | note | password | ..."),
+        ("unseen", "do not mark the question as seen (default no)"),
+    ],
+    free_form: false,
+    prepare,
+};
+
+struct Debconf {
+    name: String,
+    question: String,
+    value: String,
+    vtype: String,
+    unseen: bool,
+}
+
+fn prepare(args: &Args, _ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
+    args.check_known()?;
+    let vtype = args.choice(
+        "vtype",
+        &[
+            "boolean",
+            "string",
+            "select",
+            "multiselect",
+            "note",
+            "password",
+            "text",
+            "title",
+            "error",
+            "seen",
+        ],
+        "string",
+    )?;
+    let mut value = args.str("value")?;
+    if vtype == "boolean" {
+        value = match crate::vars::str_bool(&value) {
+            Some(true) => "true".into(),
+            Some(false) => "false".into(),
+            None => {
+                return Err(ModuleError::BadArg {
+                    module: "debconf",
+                    arg: "value".into(),
+                    msg: format!("`{value}` is not a boolean"),
+                })
+            }
+        };
+    }
+    let question = args.str("question")?;
+    for (k, v) in [("name", args.str("name")?), ("question", question.clone())] {
+        if v.chars().any(char::is_whitespace) {
+            return Err(ModuleError::BadArg {
+                module: "debconf",
+                arg: k.into(),
+                msg: format!("`{v}` contains white space"),
+            });
+        }
+    }
+    Ok(Box::new(Debconf {
+        name: args.str("name")?,
+        question,
+        value,
+        vtype,
+        unseen: args.bool_or("unseen", false)?,
+    }))
+}
+
+impl Action for Debconf {
+    fn queries(&self) -> Vec<Query> {
+        vec![Query::Debconf(self.name.clone())]
+    }
+
+    fn plan(&self, state: &State, _ctx: &Ctx) -> Result<Plan, ModuleError> {
+        let cur = state
+            .debconf(&self.name)
+            .and_then(|m| m.get(&self.question));
+        if cur == Some(&self.value) {
+            return Ok(Plan::ok());
+        }
+        let shown = if self.vtype == "password" {
+            "********"
+        } else {
+            &self.value
+        };
+        Ok(Plan::change(format!(
+            "{} = {shown} (was {})",
+            self.question,
+            match (cur, self.vtype.as_str()) {
+                (None, _) => "unset".to_string(),
+                (Some(_), "password") => "********".to_string(),
+                (Some(c), _) => c.clone(),
+            }
+        )))
+    }
+
+    fn apply(
+        &self,
+        _p: &Plan,
+        _s: &State,
+        conn: &mut dyn Transport,
+        ctx: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        let line = format!(
+            "{} {} {} {}\n",
+            self.name, self.question, self.vtype, self.value
+        );
+        let mut cmd = Cmd::new("debconf-set-selections");
+        if self.unseen {
+            cmd = cmd.arg("-u");
+        }
+        let cmd = if self.vtype == "password" {
+            cmd.secret_stdin(line)
+        } else {
+            cmd.stdin(line)
+        };
+        let out = run(conn, &ctx.cmd(cmd))?;
+        Ok(Applied {
+            data: Default::default(),
+            failed: (!out.ok())
+                .then(|| format!("debconf-set-selections: {}", out.stderr_str().trim())),
+        })
+    }
+}

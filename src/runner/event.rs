@@ -1,0 +1,99 @@
+//! The events workers send to the reporter. Field names are stable: `--json` prints them as
+//! they are, one JSON object per line. Nothing secret may be put in an event.
+
+use serde::Serialize;
+
+/// The outcome of one task on one host, with Ansible's recap categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+    Rescued,
+    Ignored,
+}
+
+/// One task's result on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskResult {
+    pub host: String,
+    /// Task name as shown (`role : name` for role tasks).
+    pub task: String,
+    pub status: Status,
+    /// Loop item label, when the task loops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Why it failed / was skipped, or a module message (`debug`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+    /// Human-readable changes made (or that would be made in check mode).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// Unified diff for `--diff` (secrets already masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Whether this result is from check mode.
+    pub check_mode: bool,
+}
+
+/// Steps of the safe firewall transaction on one host (see `knock::apply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnockStage {
+    Validated,
+    BackedUp,
+    Armed,
+    Loaded,
+    ClosedBefore,
+    NotProvenClosed,
+    Opened,
+    ClosedAfter,
+    Disarmed,
+    RolledBack,
+    Persisted,
+}
+
+/// Everything a worker or the engine can tell the reporter.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    PlaybookStart {
+        path: String,
+        check: bool,
+    },
+    PlayStart {
+        name: String,
+        hosts: Vec<String>,
+    },
+    /// A host starts a task (progress display only).
+    TaskStart {
+        host: String,
+        task: String,
+    },
+    TaskResult(TaskResult),
+    /// A host could not be reached or talked to; counts as `unreachable`.
+    Unreachable {
+        host: String,
+        task: String,
+        msg: String,
+    },
+    /// A step of the safe firewall transaction.
+    Knock {
+        host: String,
+        stage: KnockStage,
+        ok: bool,
+        detail: String,
+    },
+    Warning {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        msg: String,
+    },
+    /// A host finished the play (or stopped after a failure).
+    HostDone {
+        host: String,
+    },
+}

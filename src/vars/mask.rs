@@ -1,0 +1,78 @@
+//! Masking of secrets (knock sequences, passwords, `no_log` values) in everything shown to
+//! humans or logs. Whole-word replacement, so `7000` is masked but `17000` is not.
+
+use std::sync::Arc;
+
+/// The text shown in place of a secret.
+pub const MASK: &str = "********";
+
+/// A set of secret words to hide.
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    re: Option<Arc<regex::Regex>>,
+}
+
+impl Masker {
+    /// Build from secret words (empty words are ignored).
+    pub fn new<I, S>(words: I) -> Masker
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut ws: Vec<String> = words
+            .into_iter()
+            .map(|w| w.as_ref().trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if ws.is_empty() {
+            return Masker::default();
+        }
+        // Longest first so a longer secret is not half-masked by a shorter one.
+        ws.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        ws.dedup();
+        let alt = ws
+            .iter()
+            .map(|w| regex::escape(w))
+            .collect::<Vec<_>>()
+            .join("|");
+        let re = regex::Regex::new(&format!(r"(^|[^0-9A-Za-z])({alt})($|[^0-9A-Za-z])")).ok();
+        Masker {
+            re: re.map(Arc::new),
+        }
+    }
+
+    /// Hide every secret word in `text`.
+    pub fn mask(&self, text: &str) -> String {
+        let Some(re) = &self.re else {
+            return text.to_string();
+        };
+        // Run twice: adjacent secrets share a separator that one pass consumes.
+        let once = re.replace_all(text, |c: &regex::Captures| {
+            format!("{}{MASK}{}", &c[1], &c[3])
+        });
+        re.replace_all(&once, |c: &regex::Captures| {
+            format!("{}{MASK}{}", &c[1], &c[3])
+        })
+        .into_owned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.re.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_whole_words_only() {
+        let m = Masker::new(["7000", "8000", "9000"]);
+        assert_eq!(
+            m.mask("sequence = 7000,8000:udp,9000\nport 17000"),
+            "sequence = ********,********:udp,********\nport 17000"
+        );
+        assert_eq!(m.mask("--dport 7000 -j"), "--dport ******** -j");
+        assert_eq!(Masker::new(Vec::<String>::new()).mask("7000"), "7000");
+    }
+}

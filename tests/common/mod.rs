@@ -1,0 +1,262 @@
+//! Test-only access to the lab (`tests/lab/lab.sh`): real Debian hosts in network namespaces.
+//! `Lab::up` starts a fleet named after the test and `Drop` tears it down, on panic too. This
+//! module never skips a test: without root it panics with the command to run instead.
+
+// Each integration test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+pub mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// One host of a fleet, as written in the fleet's inventory.
+#[derive(Debug, Clone)]
+pub struct LabHost {
+    /// Inventory name, `h1`..`hN`.
+    pub name: String,
+    /// IPv4 address, 198.19.K.(10+i).
+    pub ip: String,
+    /// IPv6 address, fd5e:5a3e:0:K::(10+i).
+    pub ip6: String,
+}
+
+/// A running fleet of lab hosts; `Drop` runs `lab.sh down` for it.
+#[derive(Debug)]
+pub struct Lab {
+    /// Fleet name (derived from the test name).
+    pub fleet: String,
+    /// Fleet index K: the fleet owns 198.19.K.0/24.
+    pub index: u8,
+    /// Ansible INI inventory of the fleet.
+    pub inventory: PathBuf,
+    pub hosts: Vec<LabHost>,
+    /// The controller's address on the fleet's bridge (where knocks and SSH come from).
+    pub controller_ip: String,
+    /// The stranger namespace's address: a client that never knocked.
+    pub stranger_ip: String,
+    /// The lab's private key (ed25519, no passphrase), accepted by root, deploy and ops.
+    pub key: PathBuf,
+    /// known_hosts with every host key of the fleet, keyed by IPv4 and IPv6 address.
+    pub known_hosts: PathBuf,
+    down_done: bool,
+}
+
+/// Path of the lab script in this checkout.
+pub fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "lab tests need root: run `sudo -E cargo test` (effective uid is {euid})"
+    );
+}
+
+/// Turns a test name (`module::test_name`) into a valid fleet name.
+pub fn fleet_name(test: &str) -> String {
+    let mut name: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.truncate(64);
+    name
+}
+
+/// Runs `lab.sh ARGS`, capturing everything; panics with the script's stderr on failure.
+fn lab(args: &[&str]) -> Output {
+    let out = Command::new("bash")
+        .arg(lab_script())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", lab_script().display()));
+    assert!(
+        out.status.success(),
+        "lab.sh {} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Lab {
+    /// Starts `n` fresh hosts in a fleet named after `test` (any leftover fleet of that name
+    /// from an earlier, crashed run is removed first). Builds the image on first use.
+    pub fn up(test: &str, n: usize) -> Lab {
+        require_root();
+        let fleet = fleet_name(test);
+        lab(&["down", "--fleet", &fleet]);
+        let out = lab(&["up", &n.to_string(), "--fleet", &fleet]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let inventory = PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .unwrap_or_else(|| panic!("lab.sh up printed no inventory path"))
+                .trim(),
+        );
+        let mut lab = Lab::parse_inventory(&fleet, &inventory);
+        lab.fleet = fleet;
+        assert_eq!(lab.hosts.len(), n, "inventory {} host count", inventory.display());
+        lab
+    }
+
+    fn parse_inventory(fleet: &str, inventory: &Path) -> Lab {
+        let text = std::fs::read_to_string(inventory)
+            .unwrap_or_else(|e| panic!("read {}: {e}", inventory.display()));
+        let mut hosts = Vec::new();
+        let mut vars = std::collections::HashMap::new();
+        let mut section = String::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(s) = line.strip_prefix('[') {
+                section = s.trim_end_matches(']').to_string();
+            } else if section == "lab" {
+                let mut words = line.split_whitespace();
+                let name = words.next().expect("host name").to_string();
+                let mut host = LabHost {
+                    name,
+                    ip: String::new(),
+                    ip6: String::new(),
+                };
+                for w in words {
+                    match w.split_once('=') {
+                        Some(("ansible_host", v)) => host.ip = v.to_string(),
+                        Some(("lab_ipv6", v)) => host.ip6 = v.to_string(),
+                        _ => {}
+                    }
+                }
+                hosts.push(host);
+            } else if section == "lab:vars" {
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        let var = |k: &str| -> String {
+            vars.get(k)
+                .unwrap_or_else(|| panic!("{} has no {k}", inventory.display()))
+                .clone()
+        };
+        let controller_ip = var("lab_controller");
+        let index = controller_ip
+            .split('.')
+            .nth(2)
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("bad lab_controller {controller_ip}"));
+        let fleet_dir = inventory.parent().expect("inventory has a parent dir");
+        Lab {
+            fleet: fleet.to_string(),
+            index,
+            inventory: inventory.to_path_buf(),
+            hosts,
+            controller_ip,
+            stranger_ip: var("lab_stranger"),
+            key: PathBuf::from(var("ansible_ssh_private_key_file")),
+            known_hosts: fleet_dir.join("known_hosts"),
+            down_done: false,
+        }
+    }
+
+    /// The host called `name` (`h1`...).
+    pub fn host(&self, name: &str) -> &LabHost {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("fleet {} has no host {name}", self.fleet))
+    }
+
+    /// Runs `cmd` as root inside `host` without SSH (nsenter). A non-zero exit is returned,
+    /// not a panic.
+    pub fn exec(&self, host: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", &self.fleet, host, "--"];
+        args.extend_from_slice(cmd);
+        Command::new("bash")
+            .arg(lab_script())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run lab.sh exec: {e}"))
+    }
+
+    /// Runs a shell line as root inside `host` and returns its stdout; panics if it fails.
+    pub fn sh(&self, host: &str, line: &str) -> String {
+        let out = self.exec(host, &["sh", "-c", line]);
+        assert!(
+            out.status.success(),
+            "on {host}: `{line}` failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `cmd` in the stranger namespace (198.19.K.254), a client that never knocked.
+    pub fn stranger(&self, cmd: &[&str]) -> Output {
+        let mut args = vec!["stranger", &self.fleet, "--"];
+        args.extend_from_slice(cmd);
+        Command::new("bash")
+            .arg(lab_script())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run lab.sh stranger: {e}"))
+    }
+
+    /// Power-cycles `host`: firewall and xt_recent state are lost, the disk stays; returns when
+    /// its sshd accepts connections again.
+    pub fn reboot(&self, host: &str) {
+        lab(&["reboot", &self.fleet, host]);
+    }
+
+    /// Stops `host`'s sshd (open sessions survive, as with `service ssh stop`).
+    pub fn stop_sshd(&self, host: &str) {
+        lab(&["stop-sshd", &self.fleet, host]);
+    }
+
+    /// Cuts (`up == false`) or restores `host`'s network cable.
+    pub fn link(&self, host: &str, up: bool) {
+        lab(&["link", &self.fleet, host, if up { "up" } else { "down" }]);
+    }
+
+    /// Tears the fleet down now (Drop would do it too) and panics if that fails.
+    pub fn down(mut self) {
+        self.down_done = true;
+        lab(&["down", "--fleet", &self.fleet]);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.down_done {
+            return;
+        }
+        // No panic here: a panic while unwinding aborts the test binary.
+        match Command::new("bash")
+            .arg(lab_script())
+            .args(["down", "--fleet", &self.fleet])
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "lab.sh down --fleet {} failed: {}",
+                self.fleet,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cannot run lab.sh down --fleet {}: {e}", self.fleet),
+        }
+    }
+}

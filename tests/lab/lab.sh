@@ -1,0 +1,817 @@
+#!/usr/bin/env bash
+# lab.sh — sesame's test lab: real Debian bookworm hosts, each in its own network, mount, PID and
+# UTS namespace on this machine, with a real sshd, real iptables and (once installed) real knockd.
+# Nothing here routes off the machine: hosts live on a private bridge in 198.19.K.0/24 and
+# fd5e:5a3e:0:K::/64 with no gateway, and the controller's own firewall and forwarding are never
+# touched. See tests/lab/README.md, or run `lab.sh --help`.
+set -euo pipefail
+shopt -s nullglob
+
+LAB_SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+CACHE=${SESAME_LAB_CACHE:-/var/cache/sesame-lab}
+STATE=${SESAME_LAB_STATE:-/var/lib/sesame-lab}
+FLEETS=$STATE/fleets
+SUITE=bookworm
+# How long `up`/`reboot` wait for every sshd to accept TCP (seconds, plus one per host).
+SSH_WAIT=${SESAME_LAB_SSH_WAIT:-60}
+MAX_HOSTS=200
+MAX_FLEETS=200
+HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# The image recipe: changing any of these (or the functions named in recipe_hash) rebuilds it.
+IMAGE_INCLUDE=openssh-server,iptables,python3,python3-apt,sudo,procps,iproute2,netbase
+REPO_PACKAGES=(knockd iptables-persistent netfilter-persistent ufw tree)
+OPS_PASSWORD=ops-lab-pw
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+die() {
+    printf 'lab: error: %s\n' "$*" >&2
+    exit 1
+}
+
+usage() {
+    cat <<'EOF'
+lab.sh — real Debian hosts in network namespaces, for sesame's tests (run as root).
+
+Usage:
+  lab.sh image                          build the cached image, apt repo and SSH key (once)
+  lab.sh up N [--fleet NAME]            start hosts h1..hN of fleet NAME (default: default);
+                                        idempotent; prints the inventory path as last line
+  lab.sh down [--fleet NAME | --all]    stop a fleet (or every fleet) and remove all its traces
+  lab.sh exec NAME HOST -- CMD...       run CMD as root inside HOST (no SSH)
+  lab.sh stranger NAME -- CMD...        run CMD in the fleet's stranger namespace
+  lab.sh reboot NAME HOST               power-cycle HOST (firewall/xt_recent state is lost)
+  lab.sh stop-sshd NAME HOST            stop HOST's sshd (open sessions survive)
+  lab.sh link NAME HOST down|up         cut or restore HOST's network cable
+  lab.sh status                         list fleets and their hosts
+  lab.sh --help
+
+Addresses of fleet K (1..200): controller (bridge slbrK) 198.19.K.1 and fd5e:5a3e:0:K::1;
+host hI (1..200) 198.19.K.(10+I) and fd5e:5a3e:0:K::(10+I), the decimal digits of 10+I written
+as the last IPv6 group (h1 -> ::11, h89 -> ::99, h90 -> ::100); stranger 198.19.K.254 and
+fd5e:5a3e:0:K::fe.
+
+Environment: SESAME_LAB_CACHE (default /var/cache/sesame-lab), SESAME_LAB_STATE (default
+/var/lib/sesame-lab), SESAME_LAB_MIRROR (Debian mirror URI; default: read from this machine's
+apt sources), SESAME_LAB_SSH_WAIT (seconds, default 60).
+EOF
+}
+
+need_root() { [[ $EUID -eq 0 ]] || die "the lab needs root (namespaces, mounts, bridges)"; }
+
+valid_fleet() {
+    [[ $1 =~ ^[A-Za-z0-9_.-]{1,64}$ && $1 != . && $1 != .. ]] ||
+        die "bad fleet name '$1' (use 1-64 of A-Z a-z 0-9 _ . -)"
+}
+
+valid_host() { [[ $1 =~ ^h([1-9][0-9]*)$ ]] && ((BASH_REMATCH[1] <= MAX_HOSTS)) || die "bad host name '$1' (h1..h$MAX_HOSTS)"; }
+
+# ---------------------------------------------------------------------------------------------
+# Image, repository and key
+# ---------------------------------------------------------------------------------------------
+
+# The Debian mirror this machine already uses (deb822 sources first, then sources.list), so no
+# host name is ever written into the project.
+debian_mirror() {
+    if [[ -n ${SESAME_LAB_MIRROR:-} ]]; then
+        echo "$SESAME_LAB_MIRROR"
+        return
+    fi
+    local f uri
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -r $f ]] || continue
+        uri=$(awk -v suite="$SUITE" '
+            BEGIN { RS = ""; FS = "\n" }
+            {
+                uris = ""; suites = ""; types = ""; enabled = 1
+                for (i = 1; i <= NF; i++) {
+                    line = $i
+                    if (line ~ /^[ \t]*#/) continue
+                    key = tolower(line); sub(/:.*/, "", key)
+                    val = line; sub(/^[^:]*:[ \t]*/, "", val)
+                    if (key == "uris") uris = val
+                    else if (key == "suites") suites = val
+                    else if (key == "types") types = val
+                    else if (key == "enabled" && tolower(val) ~ /^no/) enabled = 0
+                }
+                if (enabled && (" " types " ") ~ / deb / && (" " suites " ") ~ (" " suite " ")) {
+                    split(uris, u, /[ \t]+/); print u[1]; exit
+                }
+            }' "$f")
+        if [[ -n $uri ]]; then
+            echo "$uri"
+            return
+        fi
+    done
+    if [[ -r /etc/apt/sources.list ]]; then
+        uri=$(sed -e 's/\[[^]]*\]//' /etc/apt/sources.list |
+            awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }')
+        if [[ -n $uri ]]; then
+            echo "$uri"
+            return
+        fi
+    fi
+    die "no Debian '$SUITE' mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list (set SESAME_LAB_MIRROR)"
+}
+
+# PID 1 of every lab host. Kept as a function so its text is part of the recipe hash.
+host_init_script() {
+    cat <<'INIT'
+#!/bin/bash
+# sesame-lab-init: PID 1 of a sesame lab host. Emulates a sysvinit boot of Debian (rcS then
+# runlevel 2), makes sure sshd runs, then reaps orphans forever. There is no systemd in the lab.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LANG=C.UTF-8
+exec </dev/null
+umask 022
+h=$(hostname)
+echo "$h" >/etc/hostname
+if ! grep -q "[[:space:]]$h\$" /etc/hosts; then
+    sed -i '/^127\.0\.1\.1[[:space:]]/d' /etc/hosts
+    printf '127.0.1.1\t%s\n' "$h" >>/etc/hosts
+fi
+mkdir -p /run/lock /run/sshd /run/network
+chmod 1777 /run/lock
+ssh-keygen -A
+# Scripts a real boot runs but that make no sense here: the kernel, clock, disks and consoles
+# belong to the controller (see tests/lab/README.md).
+skip='^(hwclock\.sh|udev|kmod|keyboard-setup\.sh|console-setup\.sh|checkroot\.sh|checkfs\.sh|checkroot-bootclean\.sh|mountall\.sh|mountall-bootclean\.sh|mountnfs\.sh|mountnfs-bootclean\.sh|mountdevsubfs\.sh|mountkernfs\.sh|mount-configfs|brightness|urandom|bootlogs|bootmisc\.sh|rmnologin|networking|ifupdown|resolvconf)$'
+run_level() {
+    local level=$1 s name
+    for s in /etc/rc"$level".d/S*; do
+        [[ -x $s ]] || continue
+        name=${s##*/S[0-9][0-9]}
+        if [[ $name =~ $skip ]]; then
+            echo "sesame-lab-init: skip $s"
+            continue
+        fi
+        echo "sesame-lab-init: $s start"
+        RUNLEVEL=$level PREVLEVEL=N timeout 60 "$s" start || echo "sesame-lab-init: $s failed ($?)"
+    done
+}
+# /sbin/runlevel (the lab's own) reads this, so invoke-rc.d in package scripts starts and stops
+# services as on a sysvinit Debian instead of refusing for lack of an init system.
+echo "unknown" >/run/sesame-lab-runlevel
+run_level S
+echo "N 2" >/run/sesame-lab-runlevel
+run_level 2
+if ! pgrep -x sshd >/dev/null; then
+    echo "sesame-lab-init: no sshd after boot scripts, starting /usr/sbin/sshd"
+    /usr/sbin/sshd
+fi
+echo "sesame-lab-init: $h up"
+exec -a /sbin/sesame-lab-init python3 /usr/lib/sesame-lab/reap.py
+INIT
+}
+
+# Everything done to a freshly debootstrapped tree ($1) to make it a lab host image.
+configure_image() {
+    local root=$1 pub=$2 u
+    chroot "$root" useradd -m -s /bin/bash deploy
+    chroot "$root" useradd -m -s /bin/bash ops
+    echo "ops:$OPS_PASSWORD" | chroot "$root" chpasswd
+    printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$root/etc/sudoers.d/deploy"
+    printf 'ops ALL=(ALL:ALL) ALL\n' >"$root/etc/sudoers.d/ops"
+    chmod 0440 "$root/etc/sudoers.d/deploy" "$root/etc/sudoers.d/ops"
+    for u in root deploy ops; do
+        local home=/home/$u
+        [[ $u == root ]] && home=/root
+        install -d -m 0700 "$root$home/.ssh"
+        install -m 0600 "$pub" "$root$home/.ssh/authorized_keys"
+        chroot "$root" chown -R "$u:$u" "$home/.ssh"
+    done
+    cat >"$root/etc/ssh/sshd_config.d/sesame-lab.conf" <<'EOF'
+# sesame lab: root logs in with the lab key, passwords work for password-auth tests.
+PermitRootLogin prohibit-password
+PasswordAuthentication yes
+UseDNS no
+EOF
+    rm -f "$root"/etc/ssh/ssh_host_*
+    # A lab host starts with no package lists, like a stale real server, and only knows the
+    # local repository bind-mounted at /srv/sesame-repo.
+    chroot "$root" apt-get clean
+    rm -rf "$root"/var/lib/apt/lists/*
+    mkdir -p "$root/var/lib/apt/lists/partial"
+    rm -f "$root"/etc/apt/sources.list.d/*
+    echo 'deb [trusted=yes] file:/srv/sesame-repo ./' >"$root/etc/apt/sources.list"
+    mkdir -p "$root/srv/sesame-repo"
+    # No name server: nothing in the lab resolves names, and queries must not leave the lab.
+    printf '# sesame lab: no name server\n' >"$root/etc/resolv.conf"
+    host_init_script >"$root/sbin/sesame-lab-init"
+    chmod 0755 "$root/sbin/sesame-lab-init"
+    mkdir -p "$root/usr/lib/sesame-lab"
+    cat >"$root/usr/lib/sesame-lab/reap.py" <<'EOF'
+# PID 1 of a sesame lab host after boot: reaps every orphan, ignores everything else.
+import os, signal
+def reap(*_):
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+signal.signal(signal.SIGCHLD, reap)
+reap()
+while True:
+    signal.pause()
+EOF
+    # invoke-rc.d refuses to touch services unless /sbin/init exists and /sbin/runlevel answers;
+    # the lab's init plays sysvinit for both.
+    ln -sf sesame-lab-init "$root/sbin/init"
+    cat >"$root/sbin/runlevel" <<'EOF'
+#!/bin/sh
+# sesame lab: the runlevel as sesame-lab-init recorded it ("N 2" once booted).
+rl=$(cat /run/sesame-lab-runlevel 2>/dev/null) || rl=unknown
+echo "$rl"
+[ "$rl" != unknown ]
+EOF
+    chmod 0755 "$root/sbin/runlevel"
+}
+
+recipe_hash() {
+    {
+        declare -p SUITE IMAGE_INCLUDE REPO_PACKAGES OPS_PASSWORD
+        declare -f configure_image host_init_script build_repo
+        cat "$CACHE/id_ed25519.pub"
+    } | sha256sum | cut -c1-16
+}
+
+ensure_key() {
+    if [[ ! -s $CACHE/id_ed25519 || ! -s $CACHE/id_ed25519.pub ]]; then
+        rm -f "$CACHE/id_ed25519" "$CACHE/id_ed25519.pub"
+        ssh-keygen -q -t ed25519 -N '' -C sesame-lab -f "$CACHE/id_ed25519"
+        log "generated lab key $CACHE/id_ed25519"
+    fi
+}
+
+# The flat apt repository: the dependency closure of REPO_PACKAGES, from this machine's mirror.
+build_repo() {
+    local dir=$1 names policy
+    # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+    policy=$(apt-cache policy knockd 2>/dev/null || true)
+    if [[ $policy != *"Candidate: "[0-9]* ]]; then
+        log "no apt candidate for knockd: running apt-get update on the controller"
+        apt-get update -qq >&2
+    fi
+    names=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances "${REPO_PACKAGES[@]}" |
+        grep -E '^[a-z0-9][a-z0-9+.-]*$' | sort -u)
+    mkdir -p "$dir"
+    (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root $names >&2)
+    (cd "$dir" && dpkg-scanpackages . >Packages 2>/dev/null && gzip -9c Packages >Packages.gz)
+    log "repo: $(ls "$dir"/*.deb | wc -l) packages, $(du -sh "$dir" | cut -f1)"
+}
+
+current_image_dir() { echo "$CACHE/images/$(recipe_hash)"; }
+
+# Builds (once) the key, the image and the repository; prints the image dir. Serialized by a
+# lock so parallel tests build it once; a crashed build leaves only a .build-* dir that is never
+# trusted and is removed by the next build.
+cmd_image() {
+    need_root
+    mkdir -p "$CACHE/images"
+    exec 8>"$CACHE/.image.lock"
+    flock 8
+    ensure_key
+    local dir tmp mirror t0 t1
+    dir=$(current_image_dir)
+    if [[ -f $dir/complete ]]; then
+        exec 8>&-
+        echo "$dir"
+        return
+    fi
+    rm -rf "$CACHE"/images/.build-*
+    tmp=$CACHE/images/.build-$(basename "$dir")
+    mkdir -p "$tmp"
+    mirror=$(debian_mirror)
+    log "building image $(basename "$dir") (debootstrap $SUITE, takes a few minutes)"
+    t0=$(date +%s)
+    debootstrap --variant=minbase --include="$IMAGE_INCLUDE" "$SUITE" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
+        die "debootstrap failed, see $tmp/debootstrap.log"
+    configure_image "$tmp/rootfs" "$CACHE/id_ed25519.pub"
+    t1=$(date +%s)
+    log "image built in $((t1 - t0))s"
+    build_repo "$tmp/repo"
+    log "repo built in $(($(date +%s) - t1))s"
+    echo "$SUITE $(date -u +%FT%TZ)" >"$tmp/complete"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    prune_images "$dir"
+    exec 8>&-
+    echo "$dir"
+}
+
+# Removes images no fleet uses any more (a fleet keeps the image it was started on).
+prune_images() {
+    local keep=$1 d f used
+    for d in "$CACHE"/images/*/; do
+        d=${d%/}
+        [[ $d == "$keep" ]] && continue
+        used=
+        for f in "$FLEETS"/*/image; do
+            [[ -f $f && $(cat "$f") == "$d" ]] && used=1
+        done
+        [[ -z $used ]] && {
+            log "removing old image $d"
+            rm -rf "$d"
+        }
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Fleets
+# ---------------------------------------------------------------------------------------------
+
+fleet_dir() { echo "$FLEETS/$1"; }
+fleet_index() {
+    local f
+    f=$(fleet_dir "$1")/index
+    [[ -s $f ]] || die "no fleet '$1' (see lab.sh status)"
+    cat "$f"
+}
+host_num() { echo "${1#h}"; }
+host_ns() { echo "sl$1-h$2"; }
+host_ip() { echo "198.19.$1.$((10 + $2))"; }
+host_ip6() { echo "fd5e:5a3e:0:$1::$((10 + $2))"; }
+
+# Gives a fleet an index K (its /24) under a global lock; reuses the one it has.
+allocate_index() {
+    local name=$1 dir k f used
+    dir=$(fleet_dir "$name")
+    mkdir -p "$FLEETS"
+    exec 7>"$STATE/.alloc.lock"
+    flock 7
+    if [[ -s $dir/index ]]; then
+        exec 7>&-
+        cat "$dir/index"
+        return
+    fi
+    for ((k = 1; k <= MAX_FLEETS; k++)); do
+        used=
+        for f in "$FLEETS"/*/index; do
+            [[ -f $f && $(cat "$f") == "$k" ]] && used=1 && break
+        done
+        [[ -n $used ]] && continue
+        # Leftovers of a fleet whose directory vanished: `down --all` clears them.
+        [[ -e /sys/class/net/slbr$k || -e /run/netns/sl$k-stranger ]] && continue
+        mkdir -p "$dir"
+        echo "$k" >"$dir/index.tmp"
+        mv "$dir/index.tmp" "$dir/index"
+        exec 7>&-
+        echo "$k"
+        return
+    done
+    exec 7>&-
+    die "all $MAX_FLEETS fleet indexes are in use (lab.sh down --all?)"
+}
+
+# Per-fleet lock for up/down/reboot; lock files live outside the fleet dir so down can remove it.
+lock_fleet() {
+    mkdir -p "$STATE/locks"
+    exec 6>"$STATE/locks/$1.lock"
+    flock 6
+}
+
+ensure_bridge() {
+    local k=$1 br=slbr$1
+    if [[ ! -e /sys/class/net/$br ]]; then
+        ip link add "$br" type bridge
+        # The lab is a closed segment: no IPv6 router solicitations from the controller side.
+        echo 0 >"/proc/sys/net/ipv6/conf/$br/accept_ra" 2>/dev/null || true
+    fi
+    ip addr replace "198.19.$k.1/24" dev "$br"
+    ip -6 addr replace "fd5e:5a3e:0:$k::1/64" dev "$br" nodad
+    ip link set "$br" up
+}
+
+# A namespace with one veth (root end RVETH on the bridge, inner end ens3) and addresses.
+make_netns() {
+    local k=$1 ns=$2 rveth=$3 ip=$4 ip6=$5
+    ip netns add "$ns"
+    ip link add "$rveth" type veth peer name ens3 netns "$ns"
+    ip link set "$rveth" master "slbr$k" up
+    ip -n "$ns" -batch - <<EOF
+link set lo up
+addr add $ip/24 dev ens3
+addr add $ip6/64 dev ens3 nodad
+link set ens3 up
+route add default dev ens3
+route add ::/0 dev ens3
+EOF
+}
+
+ensure_stranger() {
+    local k=$1 ns=sl$1-stranger
+    if [[ ! -e /run/netns/$ns ]]; then
+        make_netns "$k" "$ns" "sl$k-s" "198.19.$k.254" "fd5e:5a3e:0:$k::fe"
+    fi
+}
+
+# Root-namespace PID of a host's PID 1, if it is running (checked against its netns, so a stale
+# pid file never points at an unrelated process).
+host_pid() {
+    local fdir=$1 k=$2 i=$3 pid
+    pid=$(cat "$fdir/hosts/h$i/pid" 2>/dev/null) || return 1
+    [[ -n $pid && -d /proc/$pid ]] || return 1
+    [[ $(ip netns identify "$pid" 2>/dev/null) == "$(host_ns "$k" "$i")" ]] || return 1
+    echo "$pid"
+}
+
+# Kills every process of a namespace (a host's PID 1 takes its whole PID namespace with it).
+kill_ns() {
+    local ns=$1 pids n
+    [[ -e /run/netns/$ns ]] || return 0
+    for ((n = 0; n < 100; n++)); do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [[ -z $pids ]] && return 0
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.05
+    done
+    die "processes in namespace $ns survive SIGKILL: $(ip netns pids "$ns" | tr '\n' ' ')"
+}
+
+delete_ns() {
+    local ns=$1 rveth=$2
+    kill_ns "$ns"
+    [[ -e /run/netns/$ns ]] && ip netns del "$ns"
+    [[ -e /sys/class/net/$rveth ]] && ip link del "$rveth"
+    return 0
+}
+
+# Starts host I of fleet K on its (persistent) upper dir, in the background.
+start_host() {
+    local name=$1 k=$2 i=$3 image=$4 fdir hdir ns upid pid n
+    fdir=$(fleet_dir "$name")
+    hdir=$fdir/hosts/h$i
+    ns=$(host_ns "$k" "$i")
+    delete_ns "$ns" "$ns"
+    mkdir -p "$hdir/upper" "$hdir/work" "$hdir/root"
+    rm -f "$hdir/pid"
+    make_netns "$k" "$ns" "$ns" "$(host_ip "$k" "$i")" "$(host_ip6 "$k" "$i")"
+    # setsid + redirections: nothing of the host keeps the caller's terminal or pipes open.
+    setsid ip netns exec "$ns" unshare --mount --pid --uts --fork --kill-child --propagation private \
+        bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$image/rootfs" "$image/repo" \
+        </dev/null >>"$hdir/console.log" 2>&1 &
+    upid=$!
+    echo "$upid" >"$hdir/unshare.pid"
+}
+
+# Records the root-namespace PID of each started host's PID 1 (the child of its unshare).
+record_pids() {
+    local fdir=$1 i upid pid n
+    shift
+    for i in "$@"; do
+        upid=$(cat "$fdir/hosts/h$i/unshare.pid")
+        pid=
+        for ((n = 0; n < 200; n++)); do
+            pid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null || true)
+            pid=${pid%% *}
+            [[ -n $pid ]] && break
+            [[ -d /proc/$upid ]] || break
+            sleep 0.02
+        done
+        [[ -n $pid ]] || die "host h$i did not start: see $fdir/hosts/h$i/console.log"
+        echo "$pid" >"$fdir/hosts/h$i/pid"
+    done
+}
+
+# Waits until each listed host's sshd accepts TCP connections on port 22 and its host keys exist.
+wait_ssh() {
+    local fdir=$1 k=$2 deadline i pending left
+    shift 2
+    pending=("$@")
+    deadline=$((SECONDS + SSH_WAIT + ${#pending[@]}))
+    while ((${#pending[@]})); do
+        left=()
+        for i in "${pending[@]}"; do
+            if [[ -s $fdir/hosts/h$i/upper/etc/ssh/ssh_host_ed25519_key.pub ]] &&
+                timeout 1 bash -c ": </dev/tcp/$(host_ip "$k" "$i")/22" 2>/dev/null; then
+                continue
+            fi
+            left+=("$i")
+        done
+        pending=("${left[@]}")
+        ((${#pending[@]})) || break
+        if ((SECONDS > deadline)); then
+            for i in "${pending[@]}"; do
+                log "h$i ($(host_ip "$k" "$i")): sshd not accepting on port 22; console log:"
+                tail -n 20 "$fdir/hosts/h$i/console.log" >&2 || true
+            done
+            die "sshd did not come up within ${SSH_WAIT}s on: $(printf 'h%s ' "${pending[@]}")"
+        fi
+        sleep 0.2
+    done
+}
+
+write_inventory() {
+    local name=$1 k=$2 n=$3 fdir i f kt
+    fdir=$(fleet_dir "$name")
+    : >"$fdir/known_hosts.tmp"
+    for ((i = 1; i <= n; i++)); do
+        # Every host key type sshd offers, so any client (OpenSSH, libssh2) can verify strictly.
+        for kt in ed25519 ecdsa rsa; do
+            f=$fdir/hosts/h$i/upper/etc/ssh/ssh_host_${kt}_key.pub
+            [[ -s $f ]] || continue
+            printf '%s %s\n' "$(host_ip "$k" "$i")" "$(cut -d' ' -f1,2 "$f")" >>"$fdir/known_hosts.tmp"
+            printf '%s %s\n' "$(host_ip6 "$k" "$i")" "$(cut -d' ' -f1,2 "$f")" >>"$fdir/known_hosts.tmp"
+        done
+    done
+    mv "$fdir/known_hosts.tmp" "$fdir/known_hosts"
+    {
+        echo "[lab]"
+        for ((i = 1; i <= n; i++)); do
+            echo "h$i ansible_host=$(host_ip "$k" "$i") lab_ipv6=$(host_ip6 "$k" "$i")"
+        done
+        echo
+        echo "[lab:vars]"
+        echo "ansible_user=root"
+        echo "ansible_ssh_private_key_file=$CACHE/id_ed25519"
+        echo "ansible_ssh_common_args='-o UserKnownHostsFile=$fdir/known_hosts -o StrictHostKeyChecking=yes'"
+        echo "lab_fleet=$name"
+        echo "lab_controller=198.19.$k.1"
+        echo "lab_stranger=198.19.$k.254"
+    } >"$fdir/inventory.ini.tmp"
+    mv "$fdir/inventory.ini.tmp" "$fdir/inventory.ini"
+}
+
+fleet_size() {
+    local fdir=$1
+    cat "$fdir/size" 2>/dev/null || echo 0
+}
+
+cmd_up() {
+    local n= name=default
+    while (($#)); do
+        case $1 in
+        --fleet)
+            name=${2:?--fleet needs a name}
+            shift 2
+            ;;
+        --fleet=*)
+            name=${1#--fleet=}
+            shift
+            ;;
+        *)
+            [[ -z $n && $1 =~ ^[0-9]+$ ]] || die "usage: lab.sh up N [--fleet NAME]"
+            n=$1
+            shift
+            ;;
+        esac
+    done
+    [[ -n $n ]] && ((n >= 1 && n <= MAX_HOSTS)) || die "usage: lab.sh up N [--fleet NAME] (1 <= N <= $MAX_HOSTS)"
+    valid_fleet "$name"
+    need_root
+    local image k fdir size i started=()
+    fdir=$(fleet_dir "$name")
+    lock_fleet "$name"
+    if [[ -s $fdir/image && -f $(cat "$fdir/image")/complete ]]; then
+        image=$(cat "$fdir/image")
+    else
+        image=$(cmd_image)
+    fi
+    k=$(allocate_index "$name")
+    echo "$image" >"$fdir/image"
+    size=$(fleet_size "$fdir")
+    ((n > size)) && size=$n
+    echo "$size" >"$fdir/size"
+    ensure_bridge "$k"
+    ensure_stranger "$k"
+    for ((i = 1; i <= size; i++)); do
+        if host_pid "$fdir" "$k" "$i" >/dev/null; then
+            continue
+        fi
+        start_host "$name" "$k" "$i" "$image"
+        started+=("$i")
+    done
+    if ((${#started[@]})); then
+        log "fleet $name (198.19.$k.0/24): starting ${#started[@]} host(s)"
+        record_pids "$fdir" "${started[@]}"
+    fi
+    wait_ssh "$fdir" "$k" $(seq 1 "$size")
+    write_inventory "$name" "$k" "$size"
+    log "fleet $name: $size host(s) up"
+    echo "$fdir/inventory.ini"
+}
+
+# Tears down fleet index K: every namespace named after it, its veths and bridge.
+teardown_index() {
+    local k=$1 ns
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true); do
+        kill_ns "$ns"
+    done
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true); do
+        ip netns del "$ns"
+    done
+    local l
+    for l in $(ls /sys/class/net | grep -E "^sl$k-(h[0-9]+|s)\$" || true); do
+        ip link del "$l" 2>/dev/null || true
+    done
+    [[ -e /sys/class/net/slbr$k ]] && ip link del "slbr$k"
+    return 0
+}
+
+down_fleet() {
+    local name=$1 fdir k
+    fdir=$(fleet_dir "$name")
+    lock_fleet "$name"
+    if [[ -s $fdir/index ]]; then
+        k=$(cat "$fdir/index")
+        teardown_index "$k"
+    fi
+    rm -rf "$fdir"
+    exec 6>&-
+    rm -f "$STATE/locks/$name.lock"
+    log "fleet $name: down"
+}
+
+cmd_down() {
+    local name=default all=
+    while (($#)); do
+        case $1 in
+        --fleet)
+            name=${2:?--fleet needs a name}
+            shift 2
+            ;;
+        --fleet=*)
+            name=${1#--fleet=}
+            shift
+            ;;
+        --all)
+            all=1
+            shift
+            ;;
+        *) die "usage: lab.sh down [--fleet NAME | --all]" ;;
+        esac
+    done
+    need_root
+    if [[ -z $all ]]; then
+        valid_fleet "$name"
+        down_fleet "$name"
+        return
+    fi
+    local d k
+    for d in "$FLEETS"/*/; do
+        [[ -d $d ]] || continue
+        down_fleet "$(basename "$d")"
+    done
+    # Orphans whose fleet directory is gone (a crash between steps): recognised by name.
+    for k in $( (
+        ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^sl([0-9]+)-(h[0-9]+|stranger)$/\1/p'
+        ls /sys/class/net | sed -nE 's/^slbr([0-9]+)$/\1/p; s/^sl([0-9]+)-(h[0-9]+|s)$/\1/p'
+    ) | sort -un); do
+        log "removing leftovers of fleet index $k"
+        teardown_index "$k"
+    done
+    rm -f "$STATE"/locks/*.lock "$STATE/.alloc.lock"
+}
+
+# Internal: runs as PID 1 of a new PID namespace inside the host's netns and a private mount
+# namespace; builds the host's root and execs its init.
+cmd_boot() {
+    local hdir=$1 host=$2 lower=$3 repo=$4 root
+    root=$hdir/root
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$hdir/upper,workdir=$hdir/work" "$root"
+    mount -t proc proc "$root/proc"
+    # The kernel's knobs belong to the controller: only the host's own net.* stays writable.
+    mount --bind "$root/proc/sys" "$root/proc/sys"
+    mount --bind "$root/proc/sys/net" "$root/proc/sys/net"
+    mount -o remount,bind,ro "$root/proc/sys"
+    mount -t sysfs -o ro sysfs "$root/sys"
+    mount -t tmpfs -o mode=0755,size=8m,nosuid tmpfs "$root/dev"
+    mknod -m 0666 "$root/dev/null" c 1 3
+    mknod -m 0666 "$root/dev/zero" c 1 5
+    mknod -m 0666 "$root/dev/full" c 1 7
+    mknod -m 0666 "$root/dev/random" c 1 8
+    mknod -m 0666 "$root/dev/urandom" c 1 9
+    mknod -m 0666 "$root/dev/tty" c 5 0
+    mkdir -m 0755 "$root/dev/pts"
+    mkdir -m 1777 "$root/dev/shm"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
+    ln -s pts/ptmx "$root/dev/ptmx"
+    ln -s /proc/self/fd "$root/dev/fd"
+    ln -s /proc/self/fd/0 "$root/dev/stdin"
+    ln -s /proc/self/fd/1 "$root/dev/stdout"
+    ln -s /proc/self/fd/2 "$root/dev/stderr"
+    mount -t tmpfs -o mode=1777,nosuid tmpfs "$root/dev/shm"
+    mount -t tmpfs -o mode=0755,size=64m,nosuid,nodev tmpfs "$root/run"
+    mkdir -p "$root/srv/sesame-repo"
+    mount --bind "$repo" "$root/srv/sesame-repo"
+    mount -o remount,bind,ro "$root/srv/sesame-repo"
+    hostname "$host"
+    cd "$root"
+    exec env -i PATH="$HOST_PATH" TERM=dumb chroot "$root" /sbin/sesame-lab-init
+}
+
+# Resolves NAME HOST to PID 1 of a running host, or dies.
+running_host() {
+    local name=$1 host=$2 fdir k i pid
+    valid_fleet "$name"
+    valid_host "$host"
+    fdir=$(fleet_dir "$name")
+    k=$(fleet_index "$name")
+    i=$(host_num "$host")
+    pid=$(host_pid "$fdir" "$k" "$i") || die "host $host of fleet $name is not running"
+    echo "$pid"
+}
+
+cmd_exec() {
+    (($# >= 3)) && [[ $3 == -- ]] || die "usage: lab.sh exec NAME HOST -- CMD..."
+    need_root
+    local pid
+    pid=$(running_host "$1" "$2")
+    shift 3
+    (($#)) || die "usage: lab.sh exec NAME HOST -- CMD..."
+    exec nsenter -t "$pid" --net --mount --pid --uts --root --wd -- \
+        env -i PATH="$HOST_PATH" HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM="${TERM:-dumb}" "$@"
+}
+
+cmd_stranger() {
+    (($# >= 2)) && [[ $2 == -- ]] || die "usage: lab.sh stranger NAME -- CMD..."
+    need_root
+    local name=$1 k
+    valid_fleet "$name"
+    k=$(fleet_index "$name")
+    shift 2
+    (($#)) || die "usage: lab.sh stranger NAME -- CMD..."
+    exec ip netns exec "sl$k-stranger" "$@"
+}
+
+cmd_reboot() {
+    (($# == 2)) || die "usage: lab.sh reboot NAME HOST"
+    need_root
+    local name=$1 host=$2 fdir k i
+    valid_fleet "$name"
+    valid_host "$host"
+    fdir=$(fleet_dir "$name")
+    k=$(fleet_index "$name")
+    i=$(host_num "$host")
+    [[ -d $fdir/hosts/$host ]] || die "fleet $name has no host $host"
+    lock_fleet "$name"
+    log "rebooting $host of fleet $name"
+    # start_host deletes the old netns first: firewall rules, xt_recent lists and conntrack go
+    # with it, as on a real power cycle; the disk (upper dir) stays.
+    start_host "$name" "$k" "$i" "$(cat "$fdir/image")"
+    record_pids "$fdir" "$i"
+    wait_ssh "$fdir" "$k" "$i"
+    log "$host is back"
+}
+
+cmd_stop_sshd() {
+    (($# == 2)) || die "usage: lab.sh stop-sshd NAME HOST"
+    # Like `service ssh stop` on a real server: the listener goes, open sessions stay.
+    cmd_exec "$1" "$2" -- sh -c '/etc/init.d/ssh stop >/dev/null 2>&1 || true
+        for n in 1 2 3 4 5 6 7 8 9 10; do
+            ss -Hltn "sport = :22" | grep -q . || exit 0
+            sleep 0.1
+        done
+        echo "sshd still listening" >&2; exit 1'
+}
+
+cmd_link() {
+    (($# == 3)) && [[ $3 == up || $3 == down ]] || die "usage: lab.sh link NAME HOST down|up"
+    need_root
+    local k i
+    running_host "$1" "$2" >/dev/null
+    k=$(fleet_index "$1")
+    i=$(host_num "$2")
+    ip link set "$(host_ns "$k" "$i")" "$3"
+}
+
+cmd_status() {
+    local d name k size i up
+    printf '%-32s %-6s %-16s %s\n' FLEET INDEX NETWORK HOSTS
+    for d in "$FLEETS"/*/; do
+        [[ -d $d ]] || continue
+        name=$(basename "$d")
+        k=$(cat "$d/index" 2>/dev/null || echo '?')
+        size=$(fleet_size "$d")
+        up=0
+        for ((i = 1; i <= size; i++)); do
+            host_pid "${d%/}" "$k" "$i" >/dev/null && up=$((up + 1))
+        done
+        printf '%-32s %-6s %-16s %s/%s running\n' "$name" "$k" "198.19.$k.0/24" "$up" "$size"
+    done
+}
+
+main() {
+    local cmd=${1:-}
+    (($#)) && shift
+    case $cmd in
+    image) need_root && cmd_image "$@" ;;
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    exec) cmd_exec "$@" ;;
+    stranger) cmd_stranger "$@" ;;
+    reboot) cmd_reboot "$@" ;;
+    stop-sshd) cmd_stop_sshd "$@" ;;
+    link) cmd_link "$@" ;;
+    status) cmd_status "$@" ;;
+    __boot) cmd_boot "$@" ;;
+    -h | --help | help) usage ;;
+    '') usage >&2 && exit 2 ;;
+    *) die "unknown command '$cmd' (see lab.sh --help)" ;;
+    esac
+}
+
+main "$@"
