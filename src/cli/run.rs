@@ -1,14 +1,285 @@
-//! `sesame run`: not built yet; says so instead of pretending.
+//! `sesame run`: one ad-hoc command on every matching host, like `ansible PATTERN -m command -a`.
+//! Hosts are resolved up front on the main thread (inventory, variables, connection settings);
+//! the pool then connects and runs the command on each host, and the reporter prints
+//! Ansible's ad-hoc lines, the recap and the exit code. Nothing here builds a shell line by hand:
+//! each argument is one quoted word (`transport::Cmd`).
+
+use crate::runner::pool::{self, Cancel, HostOutcome, HostRun, PoolError};
+use crate::runner::{Event, EventSender, Status, TaskResult};
+use crate::transport::{Become, Cmd, Transport, TransportError};
+use std::path::PathBuf;
 
 /// Arguments of `sesame run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Everything else, accepted until the real flags land.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// Inventory file or directory (repeatable), as `ansible -i`.
+    #[arg(short = 'i', long = "inventory", required = true)]
+    pub inventory: Vec<PathBuf>,
+    /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
+    pub pattern: String,
+    /// How many hosts at once.
+    #[arg(short = 'f', long = "forks", default_value_t = pool::DEFAULT_FORKS,
+          value_parser = parse_forks)]
+    pub forks: usize,
+    /// Run the command with sudo (as `--become-user`, default root).
+    #[arg(short = 'b', long = "become")]
+    pub escalate: bool,
+    /// User to become with `-b`.
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Connect as this user (unless the inventory sets `ansible_user`).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Further limit the hosts: a pattern, or `@FILE` with one host per line (a retry file).
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+    /// SSH connect timeout in seconds.
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// One JSON object per line on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write failed and unreachable hosts to this file (for `-l @FILE`).
+    #[arg(long = "retry-file")]
+    pub retry_file: Option<PathBuf>,
+    /// The command and its arguments, after `--`. Each is passed as one word; no shell.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+/// `--forks`: a whole number of at least 1 (each fork is a thread holding one SSH session).
+pub fn parse_forks(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a number of forks from 1 to 1000")),
+    }
+}
+
+/// Task name of ad-hoc results in events and `--json`.
+pub const TASK: &str = "command";
+
+/// One host to run on, resolved on the main thread: how to connect (`P`: a `ConnSpec` for
+/// SSH, anything for tests) and whether to become.
+#[derive(Debug, Clone)]
+pub struct Target<P> {
+    pub host: String,
+    pub conn: P,
+    pub escalate: Option<Become>,
+}
+
+/// Run `argv` on every target, at most `forks` at once; each host's result becomes an event.
+/// `connect` opens a transport from a target's connection settings.
+pub fn run_command<P, T, C>(
+    targets: &[Target<P>],
+    argv: &[String],
+    forks: usize,
+    cancel: &Cancel,
+    events: &EventSender,
+    connect: C,
+) -> Result<Vec<HostRun>, PoolError>
+where
+    P: Sync,
+    T: Transport,
+    C: Fn(&P) -> Result<T, TransportError> + Sync,
+{
+    let names: Vec<String> = targets.iter().map(|t| t.host.clone()).collect();
+    let by_name: std::collections::HashMap<&str, &Target<P>> =
+        targets.iter().map(|t| (t.host.as_str(), t)).collect();
+    pool::run_hosts(&names, forks, cancel, events, |host, ev| {
+        let Some(target) = by_name.get(host) else {
+            // Cannot happen: the names come from the targets.
+            return HostOutcome::Failed;
+        };
+        let Some((program, args)) = argv.split_first() else {
+            return HostOutcome::Failed;
+        };
+        let cmd = Cmd::new(program.as_str())
+            .args(args.iter().map(String::as_str))
+            .escalate(target.escalate.clone());
+        let result = connect(&target.conn).and_then(|mut t| t.exec(&cmd));
+        match result {
+            Ok(out) => {
+                let ok = out.ok();
+                ev.send(Event::Command {
+                    host: host.to_string(),
+                    status: if ok { Status::Changed } else { Status::Failed },
+                    rc: out.status,
+                    stdout: out.stdout_str(),
+                    stderr: out.stderr_str(),
+                    msg: (!ok).then(|| "non-zero return code".to_string()),
+                });
+                if ok {
+                    HostOutcome::Ok
+                } else {
+                    HostOutcome::Failed
+                }
+            }
+            Err(e) => transport_failure(host, &e, ev),
+        }
+    })
+}
+
+/// A transport error is `unreachable` or a failure, as `TransportError::is_unreachable` says.
+pub fn transport_failure(host: &str, e: &TransportError, ev: &EventSender) -> HostOutcome {
+    if e.is_unreachable() {
+        ev.send(Event::Unreachable {
+            host: host.to_string(),
+            task: TASK.to_string(),
+            msg: e.to_string(),
+        });
+        HostOutcome::Unreachable
+    } else {
+        ev.send(Event::TaskResult(TaskResult {
+            msg: Some(e.to_string()),
+            ..TaskResult::new(host, TASK, Status::Failed)
+        }));
+        HostOutcome::Failed
+    }
 }
 
 /// Run `sesame run`.
 pub fn run(_args: Args) -> crate::Result<u8> {
     Err(crate::Error::NotImplemented("run"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::report::{self, Capture, Format, ReportOptions, Reporter, Style};
+    use crate::transport::fake::FakeTransport;
+    use std::time::Duration;
+
+    const NAMES: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
+
+    fn targets(n: usize) -> Vec<Target<&'static str>> {
+        NAMES[..n]
+            .iter()
+            .map(|&name| Target {
+                host: name.to_string(),
+                conn: name,
+                escalate: None,
+            })
+            .collect()
+    }
+
+    /// Fake fleet: h2 is unreachable, h3's command fails, h4's host key changed.
+    fn connect(name: &&'static str) -> Result<FakeTransport, TransportError> {
+        match *name {
+            "h2" => Err(TransportError::ConnectTimeout {
+                addr: "198.19.9.12:22".into(),
+                timeout: Duration::from_secs(10),
+            }),
+            "h3" => Ok(FakeTransport::new(name).reply("uname", 3, "")),
+            "h4" => Err(TransportError::HostKeyChanged {
+                host: "h4".into(),
+                addr: "198.19.9.14:22".into(),
+                expected: "SHA256:a".into(),
+                actual: "SHA256:b".into(),
+            }),
+            _ => Ok(FakeTransport::new(name).reply("uname", 0, "Linux\n")),
+        }
+    }
+
+    #[test]
+    fn ok_failed_and_unreachable_hosts_give_ansible_counts_and_exit_4() {
+        let out = Capture::new();
+        let reporter = Reporter::new(
+            ReportOptions::plain(Format::Human, Style::AdHoc),
+            Box::new(out.clone()),
+            Box::new(Capture::new()),
+        );
+        let (events, handle) = report::start(reporter);
+        let argv = vec!["uname".to_string(), "-s".to_string()];
+        let runs =
+            run_command(&targets(5), &argv, 3, &Cancel::new(), &events, connect).expect("pool");
+        let outcomes: Vec<_> = runs.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Some(HostOutcome::Ok),
+                Some(HostOutcome::Unreachable),
+                Some(HostOutcome::Failed),
+                Some(HostOutcome::Failed),
+                Some(HostOutcome::Ok),
+            ]
+        );
+        let summary = handle.finish(false);
+        assert_eq!(summary.exit_code, 4);
+        let s = &summary.stats;
+        assert_eq!((s.host("h1").ok, s.host("h1").changed), (1, 1));
+        assert_eq!(s.host("h2").unreachable, 1);
+        assert_eq!(s.host("h3").failed, 1);
+        assert_eq!(
+            s.host("h4").failed,
+            1,
+            "a changed host key is a failure, not unreachable"
+        );
+        let text = out.text();
+        assert!(text.contains("h1 | CHANGED | rc=0 >>\nLinux\n"), "{text}");
+        assert!(
+            text.contains("h3 | FAILED | rc=3 >>\nnon-zero return code\n"),
+            "{text}"
+        );
+        assert!(text.contains("h2 | UNREACHABLE! => {"), "{text}");
+        assert!(
+            text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn arguments_are_quoted_one_word_each_and_become_wraps_them() {
+        let argv: Vec<String> = ["echo", "a b", "$(reboot)", "it's"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let render = |escalate: Option<Become>| {
+            let (events, _rx) = EventSender::channel();
+            let seen = std::sync::Mutex::new(Vec::new());
+            let t = vec![Target {
+                host: "h1".to_string(),
+                conn: (),
+                escalate,
+            }];
+            run_command(&t, &argv, 1, &Cancel::new(), &events, |_: &()| {
+                Ok(Recorder(&seen))
+            })
+            .expect("pool");
+            seen.into_inner().expect("lock")
+        };
+        assert_eq!(render(None), [r"echo 'a b' '$(reboot)' 'it'\''s'"]);
+        let root = Become {
+            user: "root".into(),
+            password: None,
+        };
+        let plain = Cmd::new("echo").args(["a b", "$(reboot)", "it's"]);
+        assert_eq!(
+            render(Some(root.clone())),
+            [plain.escalate(Some(root)).render()],
+            "become goes through Cmd's single wrapping point"
+        );
+    }
+
+    /// A transport that records rendered commands into a shared list.
+    struct Recorder<'a>(&'a std::sync::Mutex<Vec<String>>);
+
+    impl Transport for Recorder<'_> {
+        fn host(&self) -> &str {
+            "h1"
+        }
+        fn exec(&mut self, cmd: &Cmd) -> Result<crate::transport::Output, TransportError> {
+            self.0.lock().expect("lock").push(cmd.render());
+            Ok(Default::default())
+        }
+        fn upload(
+            &mut self,
+            _: &crate::transport::Upload<'_>,
+            _: Option<&Become>,
+        ) -> Result<(), TransportError> {
+            Ok(())
+        }
+        fn exec_count(&self) -> usize {
+            0
+        }
+    }
 }

@@ -92,8 +92,62 @@ pub enum Event {
         host: Option<String>,
         msg: String,
     },
-    /// A host finished the play (or stopped after a failure).
+    /// The overall result of a looped task on one host. Its items were sent as `TaskResult`s
+    /// with `item` set; those are printed but not counted, because Ansible's recap counts a
+    /// looped task once. This one is counted and not printed (except `...ignoring`).
+    LoopDone {
+        host: String,
+        task: String,
+        status: Status,
+    },
+    /// An ad-hoc command's result (`sesame run`), printed as Ansible's ad-hoc output
+    /// (`h1 | CHANGED | rc=0 >>`). `status` is `Changed` when it ran with rc 0, `Failed`
+    /// otherwise; an unreachable host is an `Unreachable` event instead.
+    Command {
+        host: String,
+        status: Status,
+        rc: i32,
+        stdout: String,
+        stderr: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+    },
+    /// A host finished the play (or stopped after a failure). Sent by `pool::run_hosts` when a
+    /// host's work returns (or panics); the work itself must not send it.
     HostDone {
         host: String,
     },
+}
+
+impl Event {
+    /// The host this event is about, if any.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Event::PlaybookStart { .. } | Event::PlayStart { .. } => None,
+            Event::TaskStart { host, .. }
+            | Event::Unreachable { host, .. }
+            | Event::Knock { host, .. }
+            | Event::LoopDone { host, .. }
+            | Event::Command { host, .. }
+            | Event::HostDone { host } => Some(host),
+            Event::TaskResult(r) => Some(&r.host),
+            Event::Warning { host, .. } => host.as_deref(),
+        }
+    }
+}
+
+impl TaskResult {
+    /// A result with no item, message, changes or diff: fill in the rest with struct update.
+    pub fn new(host: impl Into<String>, task: impl Into<String>, status: Status) -> Self {
+        TaskResult {
+            host: host.into(),
+            task: task.into(),
+            status,
+            item: None,
+            msg: None,
+            changes: Vec::new(),
+            diff: None,
+            check_mode: false,
+        }
+    }
 }

@@ -2,10 +2,16 @@
 //! worker thread), the command builder (`Cmd`: quoting, become, masking), the ssh2
 //! implementation and a scripted fake for unit tests. Nothing here prints or decides policy.
 
+mod auth;
 pub mod command;
 pub mod fake;
+pub mod known_hosts;
+pub mod spec;
+pub mod ssh;
 
 pub use command::{Become, Cmd};
+pub use spec::{become_from_vars, ConnOverrides, ConnSpec, ConnSpecError, HostKeyPolicy};
+pub use ssh::SshTransport;
 
 use std::time::Duration;
 
@@ -82,6 +88,23 @@ pub enum TransportError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "host key of {host} ({addr}) is {fingerprint}, which {file}:{line} marks @revoked; \
+         nothing was run on it"
+    )]
+    HostKeyRevoked {
+        host: String,
+        addr: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+    #[error("cannot use known_hosts file {path}: {source}")]
+    KnownHosts {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("command on {host} timed out after {timeout:?}: {command}")]
     CommandTimeout {
         host: String,
@@ -92,6 +115,12 @@ pub enum TransportError {
     Session { host: String, message: String },
     #[error("become failed on {host}: {message}")]
     Become { host: String, message: String },
+    #[error("upload of {path} to {host} failed: {message}")]
+    Upload {
+        host: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl TransportError {
@@ -100,7 +129,10 @@ impl TransportError {
         !matches!(
             self,
             TransportError::HostKeyChanged { .. }
+                | TransportError::HostKeyRevoked { .. }
+                | TransportError::KnownHosts { .. }
                 | TransportError::UnknownHostKey { .. }
+                | TransportError::Upload { .. }
                 | TransportError::Become { .. }
                 | TransportError::CommandTimeout { .. }
         )

@@ -1,0 +1,835 @@
+//! The reporter: the only code that writes to the terminal during a run. It reads `Event`s from
+//! the channel (on its own thread, see `start`) and draws Ansible-like lines, a progress bar on a
+//! terminal, or `--json` lines, then the PLAY RECAP. It decides nothing about the run itself:
+//! counters and the exit code come from the shared `Stats`.
+
+use super::channel::{EventReceiver, EventSender, Msg};
+use super::event::{Event, KnockStage, Status, TaskResult};
+use super::stats::{banner, sgr, RecapColor, Stats};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What goes to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Lines for people (Ansible's default callback).
+    Human,
+    /// One JSON object per line, nothing else on stdout.
+    Json,
+}
+
+/// Which Ansible program the human lines imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `ansible-playbook`: PLAY/TASK banners and `ok: [h1]` lines.
+    Playbook,
+    /// `ansible` ad-hoc: `h1 | CHANGED | rc=0 >>` blocks, no banners.
+    AdHoc,
+}
+
+/// How the reporter draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOptions {
+    pub format: Format,
+    pub style: Style,
+    /// ANSI colors (only on a terminal, never with `NO_COLOR`).
+    pub color: bool,
+    /// A progress bar on stderr (only on a terminal, never with `--json`).
+    pub progress: bool,
+    /// Print `--diff` output under changed host lines.
+    pub diff: bool,
+    /// `-v` count: 1 and more also lists a task's changes under its host line.
+    pub verbose: u8,
+}
+
+impl ReportOptions {
+    /// Plain options for tests and pipes: no color, no bar.
+    pub fn plain(format: Format, style: Style) -> Self {
+        ReportOptions {
+            format,
+            style,
+            color: false,
+            progress: false,
+            diff: false,
+            verbose: 0,
+        }
+    }
+
+    /// Options for this process's stdout/stderr: colors when stdout is a terminal and
+    /// `NO_COLOR` is unset or empty, a progress bar when stderr is a terminal (human format).
+    pub fn for_terminal(format: Format, style: Style) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let human = format == Format::Human;
+        ReportOptions {
+            color: human && !no_color && io::stdout().is_terminal(),
+            progress: human && io::stderr().is_terminal() && io::stdout().is_terminal(),
+            ..ReportOptions::plain(format, style)
+        }
+    }
+}
+
+/// A writer into a shared buffer, to capture what the reporter prints (tests, embedding).
+#[derive(Debug, Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn new() -> Self {
+        Capture::default()
+    }
+
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        let buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Identifies the n-th task of a given name a host reached, so a task name used twice in a
+/// play gets its own banner both times.
+type TaskKey = (String, usize);
+
+/// Turns events into text. Feed it with `handle`, end with `finish`.
+pub struct Reporter {
+    opts: ReportOptions,
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+    bar: Option<ProgressBar>,
+    /// Task keys whose banner was printed in this play.
+    bannered: HashSet<TaskKey>,
+    last_banner: Option<TaskKey>,
+    /// The task each host is in now.
+    current: HashMap<String, TaskKey>,
+    /// How many times each host started a task of each name: (host, task) → count.
+    starts: HashMap<(String, String), usize>,
+}
+
+impl Reporter {
+    /// A reporter writing to the given streams (stdout-like, stderr-like).
+    pub fn new(
+        opts: ReportOptions,
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+    ) -> Self {
+        let bar = opts.progress.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} hosts")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Reporter {
+            opts,
+            out,
+            err,
+            bar,
+            bannered: HashSet::new(),
+            last_banner: None,
+            current: HashMap::new(),
+            starts: HashMap::new(),
+        }
+    }
+
+    /// A reporter on this process's stdout and stderr.
+    pub fn stdio(opts: ReportOptions) -> Self {
+        Reporter::new(opts, Box::new(io::stdout()), Box::new(io::stderr()))
+    }
+
+    /// Draw one event. Write errors (a closed pipe) are ignored: the run goes on.
+    pub fn handle(&mut self, event: &Event) {
+        if let Event::HostDone { .. } = event {
+            if let Some(bar) = &self.bar {
+                bar.inc(1);
+            }
+        }
+        if let Event::PlayStart { hosts, .. } = event {
+            if let Some(bar) = &self.bar {
+                bar.set_length(hosts.len() as u64);
+                bar.set_position(0);
+            }
+        }
+        match self.opts.format {
+            Format::Json => match serde_json::to_string(event) {
+                Ok(line) => self.emit(false, &line, None),
+                Err(e) => self.emit(true, &format!("[ERROR]: cannot encode event: {e}"), None),
+            },
+            Format::Human => self.human(event),
+        }
+    }
+
+    /// End of run: clear the bar, say so if interrupted, print the recap.
+    pub fn finish(&mut self, stats: &Stats, cancelled: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if cancelled {
+            self.emit(true, "[ERROR]: User interrupted execution", Some(sgr::RED));
+        }
+        match self.opts.format {
+            Format::Json => {
+                let recap = serde_json::json!({ "event": "recap", "hosts": stats.hosts() });
+                self.emit(false, &recap.to_string(), None);
+            }
+            Format::Human => {
+                let color = if self.opts.color {
+                    RecapColor::Ansi
+                } else {
+                    RecapColor::Plain
+                };
+                let recap = stats.recap(color);
+                // `emit` adds the last newline.
+                self.emit(false, recap.strip_suffix('\n').unwrap_or(&recap), None);
+            }
+        }
+    }
+
+    fn human(&mut self, event: &Event) {
+        match event {
+            Event::PlaybookStart { .. } => {}
+            Event::PlayStart { name, .. } => {
+                self.bannered.clear();
+                self.last_banner = None;
+                self.current.clear();
+                self.starts.clear();
+                if self.opts.style == Style::Playbook {
+                    let name = name.trim();
+                    let title = if name.is_empty() {
+                        "PLAY".to_string()
+                    } else {
+                        format!("PLAY [{name}]")
+                    };
+                    self.emit(false, &format!("\n{}", banner(&title)), None);
+                }
+            }
+            Event::TaskStart { host, task } => {
+                let key = self.start_task(host, task);
+                self.task_banner(&key);
+            }
+            Event::TaskResult(r) => self.task_result(r),
+            Event::LoopDone { host, task, status } => {
+                if *status == Status::Ignored {
+                    let key = self.key_for(host, task);
+                    self.task_banner(&key);
+                    self.emit(false, "...ignoring", Some(sgr::CYAN));
+                }
+            }
+            Event::Unreachable { host, task, msg } => match self.opts.style {
+                Style::AdHoc => {
+                    let body = serde_json::json!({
+                        "changed": false,
+                        "msg": msg,
+                        "unreachable": true,
+                    });
+                    let text = format!("{host} | UNREACHABLE! => {}", ansible_json(&body));
+                    self.emit(false, &text, Some(sgr::BRIGHT_RED));
+                }
+                Style::Playbook => {
+                    let note = if task.is_empty() {
+                        None
+                    } else {
+                        let key = self.key_for(host, task);
+                        self.task_banner(&key);
+                        self.note_for(&key, task)
+                    };
+                    let text = format!("fatal: {}: UNREACHABLE! => {msg}", label(host, note));
+                    self.emit(false, &text, Some(sgr::BRIGHT_RED));
+                }
+            },
+            Event::Command {
+                host,
+                status,
+                rc,
+                stdout,
+                stderr,
+                msg,
+            } => {
+                let (caption, color) = match status {
+                    Status::Changed => ("CHANGED", sgr::YELLOW),
+                    Status::Ok => ("SUCCESS", sgr::GREEN),
+                    _ => ("FAILED", sgr::RED),
+                };
+                let mut text = format!("{host} | {caption} | rc={rc} >>");
+                // Ansible glues stdout, stderr and msg together; a newline between them reads
+                // better and loses nothing.
+                for part in [
+                    stdout.as_str(),
+                    stderr.as_str(),
+                    msg.as_deref().unwrap_or(""),
+                ] {
+                    let part = part.strip_suffix('\n').unwrap_or(part);
+                    if !part.is_empty() {
+                        text.push('\n');
+                        text.push_str(part);
+                    }
+                }
+                self.emit(false, &text, Some(color));
+            }
+            Event::Knock {
+                host,
+                stage,
+                ok,
+                detail,
+            } => {
+                let mut text = format!("knock: [{host}] {}", stage_words(*stage));
+                if !detail.is_empty() {
+                    text.push_str(": ");
+                    text.push_str(detail);
+                }
+                let color = if !*ok || *stage == KnockStage::RolledBack {
+                    sgr::RED
+                } else if *stage == KnockStage::NotProvenClosed {
+                    sgr::BRIGHT_PURPLE
+                } else {
+                    sgr::GREEN
+                };
+                self.emit(false, &text, Some(color));
+            }
+            Event::Warning { host, msg } => {
+                let text = match host {
+                    Some(h) => format!("[WARNING]: {h}: {msg}"),
+                    None => format!("[WARNING]: {msg}"),
+                };
+                self.emit(true, &text, Some(sgr::BRIGHT_PURPLE));
+            }
+            Event::HostDone { .. } => {}
+        }
+    }
+
+    fn task_result(&mut self, r: &TaskResult) {
+        if self.opts.style == Style::AdHoc {
+            self.adhoc_result(r);
+            return;
+        }
+        let note = if self.opts.style == Style::Playbook {
+            let key = self.key_for(&r.host, &r.task);
+            self.task_banner(&key);
+            self.note_for(&key, &r.task)
+        } else {
+            None
+        };
+        let host = label(&r.host, note);
+        let item = r.item.as_deref();
+        let msg = r.msg.as_deref();
+        let (text, color) = match r.status {
+            Status::Ok | Status::Changed => {
+                let (word, color) = if r.status == Status::Ok {
+                    ("ok", sgr::GREEN)
+                } else {
+                    ("changed", sgr::YELLOW)
+                };
+                let mut t = format!("{word}: {host}");
+                if let Some(i) = item {
+                    t.push_str(&format!(" => (item={i})"));
+                }
+                if let Some(m) = msg {
+                    t.push_str(&format!(" => {m}"));
+                }
+                (t, color)
+            }
+            Status::Skipped => {
+                let mut t = format!("skipping: {host}");
+                if let Some(i) = item {
+                    t.push_str(&format!(" => (item={i})"));
+                }
+                (t, sgr::CYAN)
+            }
+            Status::Failed | Status::Ignored | Status::Rescued => {
+                let m = msg.unwrap_or("failed");
+                let t = match item {
+                    Some(i) => format!("failed: {host} (item={i}) => {m}"),
+                    None => format!("fatal: {host}: FAILED! => {m}"),
+                };
+                (t, sgr::RED)
+            }
+            Status::Unreachable => (
+                format!("fatal: {host}: UNREACHABLE! => {}", msg.unwrap_or("")),
+                sgr::BRIGHT_RED,
+            ),
+        };
+        self.emit(false, &text, Some(color));
+        if r.status == Status::Ignored && item.is_none() {
+            self.emit(false, "...ignoring", Some(sgr::CYAN));
+        }
+        let show_changes = r.status == Status::Changed && (r.check_mode || self.opts.verbose > 0);
+        if show_changes {
+            for c in &r.changes {
+                self.emit(false, &format!("  - {c}"), Some(sgr::YELLOW));
+            }
+        }
+        if self.opts.diff {
+            if let Some(diff) = &r.diff {
+                self.diff(diff);
+            }
+        }
+    }
+
+    /// A module result in ad-hoc style (`ansible`'s minimal callback): `h1 | SUCCESS => {...}`.
+    fn adhoc_result(&mut self, r: &TaskResult) {
+        let (caption, changed, color) = match r.status {
+            Status::Ok => ("SUCCESS", false, sgr::GREEN),
+            Status::Changed => ("CHANGED", true, sgr::YELLOW),
+            Status::Skipped => ("SKIPPED", false, sgr::CYAN),
+            Status::Unreachable => ("UNREACHABLE!", false, sgr::BRIGHT_RED),
+            Status::Failed | Status::Ignored | Status::Rescued => ("FAILED!", false, sgr::RED),
+        };
+        let mut text = format!("{} | {caption}", r.host);
+        if r.status != Status::Skipped {
+            let mut body = serde_json::Map::new();
+            body.insert("changed".into(), changed.into());
+            if let Some(m) = &r.msg {
+                body.insert("msg".into(), m.clone().into());
+            }
+            text.push_str(" => ");
+            text.push_str(&ansible_json(&serde_json::Value::Object(body)));
+        }
+        self.emit(false, &text, Some(color));
+    }
+
+    fn diff(&mut self, diff: &str) {
+        for line in diff.lines() {
+            let color = if line.starts_with("+++") || line.starts_with("---") {
+                None
+            } else if line.starts_with('+') {
+                Some(sgr::GREEN)
+            } else if line.starts_with('-') {
+                Some(sgr::RED)
+            } else if line.starts_with("@@") {
+                Some(sgr::CYAN)
+            } else {
+                None
+            };
+            self.emit(false, line, color);
+        }
+    }
+
+    /// A host starts its next task named `task`.
+    fn start_task(&mut self, host: &str, task: &str) -> TaskKey {
+        let n = self
+            .starts
+            .entry((host.to_string(), task.to_string()))
+            .or_insert(0);
+        *n += 1;
+        let key = (task.to_string(), *n);
+        self.current.insert(host.to_string(), key.clone());
+        key
+    }
+
+    /// The key of the task a result belongs to: the host's current task if the name matches
+    /// (several results per task: loop items), else a start the engine did not announce.
+    fn key_for(&mut self, host: &str, task: &str) -> TaskKey {
+        match self.current.get(host) {
+            Some(key) if key.0 == task => key.clone(),
+            _ => self.start_task(host, task),
+        }
+    }
+
+    /// The first host to reach a task prints its banner (hosts run independently, like
+    /// Ansible's `free` strategy, so one banner per task, not one per switch).
+    fn task_banner(&mut self, key: &TaskKey) {
+        if self.opts.style != Style::Playbook || !self.bannered.insert(key.clone()) {
+            return;
+        }
+        self.emit(
+            false,
+            &format!("\n{}", banner(&format!("TASK [{}]", key.0.trim()))),
+            None,
+        );
+        self.last_banner = Some(key.clone());
+    }
+
+    /// Host lines name their task when it is not the one in the last banner above them.
+    fn note_for<'a>(&self, key: &TaskKey, task: &'a str) -> Option<&'a str> {
+        (self.last_banner.as_ref() != Some(key)).then_some(task)
+    }
+
+    /// Write one line (or block) and its newline, through the progress bar if there is one.
+    fn emit(&mut self, to_err: bool, text: &str, color: Option<&str>) {
+        let painted;
+        let text = match color {
+            Some(code) if self.opts.color => {
+                painted = sgr::paint(text, code);
+                painted.as_str()
+            }
+            _ => text,
+        };
+        let stream = if to_err { &mut self.err } else { &mut self.out };
+        let mut write = || {
+            let _ = writeln!(stream, "{text}");
+            let _ = stream.flush();
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+/// `[host]`, or `[host] (task: name)` when the line is not under its task's banner.
+fn label(host: &str, task: Option<&str>) -> String {
+    match task {
+        Some(t) => format!("[{host}] (task: {})", t.trim()),
+        None => format!("[{host}]"),
+    }
+}
+
+fn stage_words(stage: KnockStage) -> &'static str {
+    match stage {
+        KnockStage::Validated => "validated",
+        KnockStage::BackedUp => "backed up",
+        KnockStage::Armed => "armed",
+        KnockStage::Loaded => "loaded",
+        KnockStage::ClosedBefore => "closed before knock",
+        KnockStage::NotProvenClosed => "not proven closed",
+        KnockStage::Opened => "opened by knock",
+        KnockStage::ClosedAfter => "closed after",
+        KnockStage::Disarmed => "disarmed",
+        KnockStage::RolledBack => "rolled back",
+        KnockStage::Persisted => "persisted",
+    }
+}
+
+/// JSON as Ansible's `_dump_results(indent=4)`: sorted keys (the `json!` map is built in
+/// order), four-space indent.
+fn ansible_json(value: &serde_json::Value) -> String {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Handle on the reporter thread.
+pub struct ReporterHandle {
+    events: EventSender,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a finished run amounts to.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub stats: Stats,
+    pub cancelled: bool,
+    /// `ansible-playbook`'s exit code (0, 2, 4 or 99).
+    pub exit_code: u8,
+}
+
+/// Start the reporter on its own thread. Workers get clones of the returned sender; when the
+/// run is over, `ReporterHandle::finish` prints the recap and returns the summary.
+pub fn start(reporter: Reporter) -> (EventSender, ReporterHandle) {
+    let (events, rx) = EventSender::channel();
+    let thread = std::thread::Builder::new()
+        .name("sesame-reporter".into())
+        .spawn(move || report_loop(reporter, rx));
+    let handle = ReporterHandle {
+        events: events.clone(),
+        // Without a thread the events are still counted; only the printing is lost.
+        thread: thread.ok(),
+    };
+    (events, handle)
+}
+
+fn report_loop(mut reporter: Reporter, rx: EventReceiver) {
+    while let Some(msg) = rx.recv_msg() {
+        match msg {
+            Msg::Event(e) => reporter.handle(&e),
+            Msg::Finish { cancelled } => {
+                reporter.finish(&rx.stats(), cancelled);
+                return;
+            }
+        }
+    }
+}
+
+impl ReporterHandle {
+    /// Everything was sent: print the recap, wait for the reporter, return the outcome.
+    pub fn finish(mut self, cancelled: bool) -> Summary {
+        self.events.finish(cancelled);
+        if let Some(t) = self.thread.take() {
+            // A reporter that panicked only lost output; the counters are intact.
+            let _ = t.join();
+        }
+        let stats = self.events.stats();
+        Summary {
+            exit_code: stats.exit_code(cancelled),
+            stats,
+            cancelled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(opts: ReportOptions, events: &[Event]) -> (String, String) {
+        let (out, err) = (Capture::new(), Capture::new());
+        let mut r = Reporter::new(opts, Box::new(out.clone()), Box::new(err.clone()));
+        let (tx, rx) = EventSender::channel();
+        for e in events {
+            tx.send(e.clone());
+        }
+        for e in rx.drain() {
+            r.handle(&e);
+        }
+        r.finish(&tx.stats(), false);
+        (out.text(), err.text())
+    }
+
+    fn res(host: &str, task: &str, status: Status) -> Event {
+        Event::TaskResult(TaskResult::new(host, task, status))
+    }
+
+    fn start(host: &str, task: &str) -> Event {
+        Event::TaskStart {
+            host: host.into(),
+            task: task.into(),
+        }
+    }
+
+    fn playbook_events() -> Vec<Event> {
+        vec![
+            Event::PlayStart {
+                name: "harden".into(),
+                hosts: vec!["h1".into(), "h2".into(), "h3".into(), "h4".into()],
+            },
+            start("h1", "install knockd"),
+            start("h2", "install knockd"),
+            res("h1", "install knockd", Status::Ok),
+            Event::TaskResult(TaskResult {
+                diff: Some("--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n".into()),
+                ..res_tr("h2", "install knockd", Status::Changed)
+            }),
+            start("h3", "install knockd"),
+            Event::Unreachable {
+                host: "h4".into(),
+                task: "install knockd".into(),
+                msg: "cannot connect to 198.19.0.4:22: Connection refused".into(),
+            },
+            Event::TaskResult(TaskResult {
+                msg: Some("Conditional result was False".into()),
+                ..res_tr("h3", "install knockd", Status::Skipped)
+            }),
+            start("h1", "open ports"),
+            start("h2", "open ports"),
+            Event::TaskResult(TaskResult {
+                item: Some("22".into()),
+                ..res_tr("h1", "open ports", Status::Changed)
+            }),
+            Event::TaskResult(TaskResult {
+                item: Some("80".into()),
+                ..res_tr("h1", "open ports", Status::Ok)
+            }),
+            Event::LoopDone {
+                host: "h1".into(),
+                task: "open ports".into(),
+                status: Status::Changed,
+            },
+            // h3 reaches a third task while h2 is still on the second one: h2's line then
+            // names its task.
+            start("h3", "check config"),
+            Event::TaskResult(TaskResult {
+                msg: Some("knockd.conf: no sequence".into()),
+                ..res_tr("h3", "check config", Status::Ignored)
+            }),
+            Event::TaskResult(TaskResult {
+                msg: Some("iptables-restore: line 3 failed".into()),
+                ..res_tr("h2", "open ports", Status::Failed)
+            }),
+            Event::Knock {
+                host: "h1".into(),
+                stage: KnockStage::Armed,
+                ok: true,
+                detail: "rollback in 120s".into(),
+            },
+            Event::Knock {
+                host: "h1".into(),
+                stage: KnockStage::RolledBack,
+                ok: false,
+                detail: "port 22 closed after knock".into(),
+            },
+            Event::Warning {
+                host: Some("h3".into()),
+                msg: "no knock sequence set".into(),
+            },
+            Event::HostDone { host: "h1".into() },
+        ]
+    }
+
+    fn res_tr(host: &str, task: &str, status: Status) -> TaskResult {
+        TaskResult::new(host, task, status)
+    }
+
+    #[test]
+    fn human_playbook_output_golden() {
+        let opts = ReportOptions {
+            diff: true,
+            ..ReportOptions::plain(Format::Human, Style::Playbook)
+        };
+        let (out, err) = run(opts, &playbook_events());
+        let golden = include_str!("../../tests/data/runner/playbook-human.txt");
+        assert_eq!(out, golden, "stdout differs:\n{out}");
+        assert_eq!(err, "[WARNING]: h3: no knock sequence set\n");
+    }
+
+    #[test]
+    fn json_lines_parse_and_end_with_recap() {
+        let (out, err) = run(
+            ReportOptions::plain(Format::Json, Style::Playbook),
+            &playbook_events(),
+        );
+        assert_eq!(err, "", "--json keeps stderr for errors only");
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        assert_eq!(lines.len(), playbook_events().len() + 1);
+        assert_eq!(lines[0]["event"], "play_start");
+        assert_eq!(lines[3]["event"], "task_result");
+        assert_eq!(lines[3]["status"], "ok");
+        assert_eq!(lines[3]["host"], "h1");
+        let recap = &lines[lines.len() - 1];
+        assert_eq!(recap["event"], "recap");
+        assert_eq!(recap["hosts"]["h1"]["ok"], 2);
+        assert_eq!(recap["hosts"]["h1"]["changed"], 1);
+        assert_eq!(recap["hosts"]["h2"]["failed"], 1);
+        assert_eq!(recap["hosts"]["h3"]["ignored"], 1);
+        assert_eq!(recap["hosts"]["h4"]["unreachable"], 1);
+        let keys: Vec<_> = recap["hosts"]["h1"]
+            .as_object()
+            .expect("object")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "ok",
+                "changed",
+                "unreachable",
+                "failed",
+                "skipped",
+                "rescued",
+                "ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn adhoc_output_golden() {
+        let events = vec![
+            Event::PlayStart {
+                name: "ad-hoc".into(),
+                hosts: vec!["h1".into(), "h2".into(), "h3".into()],
+            },
+            Event::Command {
+                host: "h1".into(),
+                status: Status::Changed,
+                rc: 0,
+                stdout: "Linux\n".into(),
+                stderr: String::new(),
+                msg: None,
+            },
+            Event::Command {
+                host: "h2".into(),
+                status: Status::Failed,
+                rc: 2,
+                stdout: String::new(),
+                stderr: "ls: cannot access '/nope': No such file or directory\n".into(),
+                msg: Some("non-zero return code".into()),
+            },
+            Event::TaskResult(TaskResult {
+                msg: Some("h4: ansible_port: not a port number: \"ssh\"".into()),
+                ..res_tr("h4", "command", Status::Failed)
+            }),
+            Event::Unreachable {
+                host: "h3".into(),
+                task: "command".into(),
+                msg: "cannot connect to 198.19.0.3:22: Connection refused".into(),
+            },
+        ];
+        let (out, _) = run(ReportOptions::plain(Format::Human, Style::AdHoc), &events);
+        let golden = include_str!("../../tests/data/runner/adhoc-human.txt");
+        assert_eq!(out, golden, "stdout differs:\n{out}");
+    }
+
+    #[test]
+    fn colors_only_when_asked() {
+        let events = vec![res("h1", "t", Status::Changed)];
+        let opts = ReportOptions {
+            color: true,
+            ..ReportOptions::plain(Format::Human, Style::Playbook)
+        };
+        let (out, _) = run(opts, &events);
+        assert!(out.contains("\x1b[0;33mchanged: [h1]\x1b[0m\n"), "{out:?}");
+        let (plain, _) = run(
+            ReportOptions::plain(Format::Human, Style::Playbook),
+            &events,
+        );
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+    }
+
+    #[test]
+    fn a_repeated_task_name_gets_its_own_banner() {
+        let events = vec![
+            start("h1", "restart"),
+            res("h1", "restart", Status::Changed),
+            start("h1", "other"),
+            res("h1", "other", Status::Ok),
+            start("h1", "restart"),
+            res("h1", "restart", Status::Ok),
+        ];
+        let (out, _) = run(
+            ReportOptions::plain(Format::Human, Style::Playbook),
+            &events,
+        );
+        assert_eq!(out.matches("TASK [restart]").count(), 2, "{out}");
+        assert!(!out.contains("(task:"), "{out}");
+    }
+
+    #[test]
+    fn threaded_reporter_prints_everything_before_the_recap() {
+        let (out, err) = (Capture::new(), Capture::new());
+        let reporter = Reporter::new(
+            ReportOptions::plain(Format::Human, Style::Playbook),
+            Box::new(out.clone()),
+            Box::new(err.clone()),
+        );
+        let (tx, handle) = super::start(reporter);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        tx.send(res(&format!("h{i}"), "t", Status::Ok));
+                    }
+                });
+            }
+        });
+        let summary = handle.finish(true);
+        assert_eq!(summary.exit_code, 99);
+        assert_eq!(summary.stats.host("h3").ok, 50);
+        let text = out.text();
+        assert_eq!(text.matches("ok: [h").count(), 400);
+        let recap_at = text.find("PLAY RECAP").expect("recap");
+        assert!(text.rfind("ok: [h").expect("lines") < recap_at);
+        assert!(text.ends_with("ignored=0   \n\n"), "{text:?}");
+        assert_eq!(err.text(), "[ERROR]: User interrupted execution\n");
+    }
+}

@@ -1,0 +1,1004 @@
+//! Connection settings for one host, read from Ansible's connection variables
+//! (`ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_common_args`, …) and the CLI,
+//! and the become settings (`ansible_become*`). Pure: it reads values it is given (and the
+//! process environment for documented `SESAME_*` secrets), never connects, never logs a secret.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::Become;
+
+/// Default TCP connect + handshake timeout, as Ansible's `timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default interval of SSH keepalives while waiting for a command.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// What to do with a host key that is not in known_hosts (OpenSSH's `StrictHostKeyChecking`).
+/// A key that CHANGED is refused under every policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostKeyPolicy {
+    /// Refuse unknown hosts.
+    #[default]
+    Yes,
+    /// Append unknown hosts' keys to the first known_hosts file and go on.
+    AcceptNew,
+    /// Accept unknown hosts without recording them.
+    No,
+}
+
+impl HostKeyPolicy {
+    /// OpenSSH's spellings: `yes`/`ask` (no one to ask: refuse), `accept-new`, `no`/`off`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "ask" | "true" => Some(HostKeyPolicy::Yes),
+            "accept-new" => Some(HostKeyPolicy::AcceptNew),
+            "no" | "off" | "false" => Some(HostKeyPolicy::No),
+            _ => None,
+        }
+    }
+}
+
+/// A bad connection or become variable. Carries the host, variable and value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnSpecError {
+    #[error("host {host}: {variable}={value:?} is invalid: {reason}")]
+    BadValue {
+        host: String,
+        variable: String,
+        value: String,
+        reason: String,
+    },
+    #[error("host {host}: {variable} uses `{option}`, which sesame cannot honour: {reason}")]
+    Unsupported {
+        host: String,
+        variable: String,
+        option: String,
+        reason: String,
+    },
+}
+
+/// Command-line settings and process-level secrets. Like Ansible, the CLI's `-u`,
+/// `--private-key` and `--timeout` are defaults that a host's own variables beat; sesame's own
+/// `--known-hosts` and `--ssh-strict` beat the inventory (they are a choice about trust made by
+/// the person running sesame).
+#[derive(Clone, Default)]
+pub struct ConnOverrides {
+    pub user: Option<String>,
+    pub private_key: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub known_hosts: Vec<PathBuf>,
+    pub ssh_strict: Option<HostKeyPolicy>,
+    /// Login password (env `SESAME_PASSWORD`). Never logged.
+    pub password: Option<String>,
+    /// Passphrase of the private keys (env `SESAME_KEY_PASSPHRASE`). Never logged.
+    pub key_passphrase: Option<String>,
+    /// ssh-agent socket (env `SSH_AUTH_SOCK`).
+    pub agent_socket: Option<PathBuf>,
+    /// Per-command timeout; `None` waits as long as the command runs.
+    pub command_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ConnOverrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnOverrides")
+            .field("user", &self.user)
+            .field("private_key", &self.private_key)
+            .field("timeout", &self.timeout)
+            .field("known_hosts", &self.known_hosts)
+            .field("ssh_strict", &self.ssh_strict)
+            .field("password", &mask(&self.password))
+            .field("key_passphrase", &mask(&self.key_passphrase))
+            .field("agent_socket", &self.agent_socket)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+impl ConnOverrides {
+    /// The secrets sesame takes from its environment (read once, on the main thread):
+    /// `SESAME_PASSWORD`, `SESAME_KEY_PASSPHRASE`, and `SSH_AUTH_SOCK`.
+    pub fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        ConnOverrides {
+            password: env("SESAME_PASSWORD"),
+            key_passphrase: env("SESAME_KEY_PASSPHRASE"),
+            agent_socket: env("SSH_AUTH_SOCK").map(PathBuf::from),
+            ..Default::default()
+        }
+    }
+}
+
+fn mask(s: &Option<String>) -> Option<&'static str> {
+    s.as_ref().map(|_| "********")
+}
+
+/// Everything needed to open one SSH session to one host.
+#[derive(Clone)]
+pub struct ConnSpec {
+    /// Inventory name (for messages).
+    pub name: String,
+    /// Address to connect to (`ansible_host`, else the inventory name).
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Private keys tried in order, before the agent.
+    pub key_files: Vec<PathBuf>,
+    pub key_passphrase: Option<String>,
+    pub password: Option<String>,
+    /// ssh-agent socket; `None` skips the agent.
+    pub agent_socket: Option<PathBuf>,
+    /// The first one receives `accept-new` keys. Empty: no host is known.
+    pub known_hosts: Vec<PathBuf>,
+    /// Name looked up in known_hosts (`HostKeyAlias`), default the address.
+    pub host_key_alias: Option<String>,
+    pub host_key_policy: HostKeyPolicy,
+    pub connect_timeout: Duration,
+    /// Default per-command timeout; a `Cmd`'s own timeout wins. `None` waits.
+    pub command_timeout: Option<Duration>,
+    /// SSH keepalive interval while waiting; `None` sends none.
+    pub keepalive: Option<Duration>,
+    /// `PasswordAuthentication no` in the ssh args turns password auth off.
+    pub password_auth: bool,
+}
+
+impl fmt::Debug for ConnSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnSpec")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("key_files", &self.key_files)
+            .field("key_passphrase", &mask(&self.key_passphrase))
+            .field("password", &mask(&self.password))
+            .field("agent_socket", &self.agent_socket)
+            .field("known_hosts", &self.known_hosts)
+            .field("host_key_alias", &self.host_key_alias)
+            .field("host_key_policy", &self.host_key_policy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("password_auth", &self.password_auth)
+            .finish()
+    }
+}
+
+impl ConnSpec {
+    /// A spec with OpenSSH's defaults: port 22, `~/.ssh/known_hosts`, strict checking.
+    pub fn new(name: &str, address: &str, user: &str) -> Self {
+        ConnSpec {
+            name: name.to_string(),
+            address: address.to_string(),
+            port: 22,
+            user: user.to_string(),
+            key_files: Vec::new(),
+            key_passphrase: None,
+            password: None,
+            agent_socket: None,
+            known_hosts: default_known_hosts().into_iter().collect(),
+            host_key_alias: None,
+            host_key_policy: HostKeyPolicy::Yes,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: None,
+            keepalive: Some(DEFAULT_KEEPALIVE),
+            password_auth: true,
+        }
+    }
+
+    /// `address:port`, for messages.
+    pub fn addr(&self) -> String {
+        if self.address.contains(':') {
+            format!("[{}]:{}", self.address, self.port)
+        } else {
+            format!("{}:{}", self.address, self.port)
+        }
+    }
+
+    /// The name looked up and written in known_hosts.
+    pub fn known_hosts_name(&self) -> &str {
+        self.host_key_alias.as_deref().unwrap_or(&self.address)
+    }
+
+    /// Build the spec for inventory host `host` from its merged variables and the CLI.
+    ///
+    /// Precedence, as Ansible builds its ssh command line (where OpenSSH keeps the first value
+    /// of an option): the host's variables, then the CLI defaults, then options found in
+    /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`, then OpenSSH's defaults.
+    /// `--known-hosts` and `--ssh-strict` win over everything.
+    pub fn from_vars(
+        host: &str,
+        vars: &Map<String, Value>,
+        overrides: &ConnOverrides,
+    ) -> Result<Self, ConnSpecError> {
+        let v = VarReader { host, vars };
+        let mut args = SshArgs::default();
+        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+            if let Some(text) = v.string(var)? {
+                args.parse(host, var, &text)?;
+            }
+        }
+
+        let address = v
+            .string_any(&["ansible_host", "ansible_ssh_host"])?
+            .unwrap_or_else(|| host.to_string());
+        let port = match v.port(&["ansible_port", "ansible_ssh_port"])? {
+            Some(p) => p,
+            None => match &args.port {
+                Some((var, value)) => parse_port(host, var, value)?,
+                None => 22,
+            },
+        };
+        let user = v
+            .string_any(&["ansible_user", "ansible_ssh_user"])?
+            .or_else(|| overrides.user.clone())
+            .or_else(|| args.user.clone())
+            .unwrap_or_else(local_user);
+
+        let mut key_files = Vec::new();
+        if let Some(k) =
+            v.string_any(&["ansible_ssh_private_key_file", "ansible_private_key_file"])?
+        {
+            key_files.push(expand_tilde(&k));
+        } else if let Some(k) = &overrides.private_key {
+            key_files.push(k.clone());
+        }
+        for k in &args.identity_files {
+            let p = expand_tilde(k);
+            if !key_files.contains(&p) {
+                key_files.push(p);
+            }
+        }
+
+        let password = v
+            .string_any(&[
+                "ansible_password",
+                "ansible_ssh_pass",
+                "ansible_ssh_password",
+            ])?
+            .filter(|p| !p.is_empty())
+            .or_else(|| overrides.password.clone());
+
+        let connect_timeout = match v.seconds("ansible_timeout")? {
+            Some(t) => t,
+            None => match (overrides.timeout, &args.connect_timeout) {
+                (Some(t), _) => t,
+                (None, Some((var, value))) => parse_seconds(host, var, value)?,
+                (None, None) => DEFAULT_CONNECT_TIMEOUT,
+            },
+        };
+        let command_timeout = match v.seconds("sesame_command_timeout")? {
+            Some(t) => Some(t),
+            None => overrides.command_timeout,
+        };
+        let keepalive = match &args.server_alive {
+            Some((var, value)) => match parse_seconds(host, var, value)? {
+                d if d.is_zero() => None,
+                d => Some(d),
+            },
+            None => Some(DEFAULT_KEEPALIVE),
+        };
+
+        let known_hosts = if !overrides.known_hosts.is_empty() {
+            overrides.known_hosts.clone()
+        } else if let Some(files) = &args.known_hosts {
+            files.clone()
+        } else {
+            default_known_hosts().into_iter().collect()
+        };
+
+        let host_key_policy = if let Some(p) = overrides.ssh_strict {
+            p
+        } else if let Some((var, value)) = &args.strict {
+            HostKeyPolicy::parse(value).ok_or_else(|| ConnSpecError::BadValue {
+                host: host.into(),
+                variable: var.clone(),
+                value: value.clone(),
+                reason: "StrictHostKeyChecking must be yes, accept-new or no".into(),
+            })?
+        } else {
+            match v.boolean("ansible_host_key_checking")? {
+                Some(false) => HostKeyPolicy::No,
+                _ => HostKeyPolicy::Yes,
+            }
+        };
+
+        let agent_socket = match &args.identity_agent {
+            Some(a) if a.eq_ignore_ascii_case("none") => None,
+            Some(a) if a == "SSH_AUTH_SOCK" => overrides.agent_socket.clone(),
+            Some(a) => Some(expand_tilde(a)),
+            None if args.identities_only => None,
+            None => overrides.agent_socket.clone(),
+        };
+
+        Ok(ConnSpec {
+            name: host.to_string(),
+            address,
+            port,
+            user,
+            key_files,
+            key_passphrase: overrides.key_passphrase.clone(),
+            password,
+            agent_socket,
+            known_hosts,
+            host_key_alias: args.host_key_alias,
+            host_key_policy,
+            connect_timeout,
+            command_timeout,
+            keepalive,
+            password_auth: args.password_auth.unwrap_or(true),
+        })
+    }
+}
+
+/// Become settings for a host: `ansible_become` (else `--become`), `ansible_become_user`
+/// (else `--become-user`, else root), `ansible_become_password`/`ansible_become_pass` (else
+/// env `SESAME_BECOME_PASSWORD`). `None` when become is off. Only `sudo` is supported: another
+/// `ansible_become_method` is an error rather than a silent sudo.
+pub fn become_from_vars(
+    host: &str,
+    vars: &Map<String, Value>,
+    cli_become: bool,
+    cli_become_user: Option<&str>,
+) -> Result<Option<Become>, ConnSpecError> {
+    let env_password = std::env::var("SESAME_BECOME_PASSWORD").ok();
+    become_with_env(host, vars, cli_become, cli_become_user, env_password)
+}
+
+fn become_with_env(
+    host: &str,
+    vars: &Map<String, Value>,
+    cli_become: bool,
+    cli_become_user: Option<&str>,
+    env_password: Option<String>,
+) -> Result<Option<Become>, ConnSpecError> {
+    let v = VarReader { host, vars };
+    if !v.boolean("ansible_become")?.unwrap_or(cli_become) {
+        return Ok(None);
+    }
+    if let Some(method) = v.string("ansible_become_method")? {
+        if method != "sudo" {
+            return Err(ConnSpecError::Unsupported {
+                host: host.into(),
+                variable: "ansible_become_method".into(),
+                option: method,
+                reason: "only sudo is supported".into(),
+            });
+        }
+    }
+    let user = v
+        .string("ansible_become_user")?
+        .or_else(|| cli_become_user.map(str::to_string))
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".to_string());
+    let password = v
+        .string_any(&["ansible_become_password", "ansible_become_pass"])?
+        .or(env_password)
+        .filter(|p| !p.is_empty());
+    Ok(Some(Become { user, password }))
+}
+
+/// Ansible's boolean spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "t" | "on" | "1" => Some(true),
+        "no" | "n" | "false" | "f" | "off" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+struct VarReader<'a> {
+    host: &'a str,
+    vars: &'a Map<String, Value>,
+}
+
+impl VarReader<'_> {
+    fn bad(&self, var: &str, value: &Value, reason: &str) -> ConnSpecError {
+        ConnSpecError::BadValue {
+            host: self.host.into(),
+            variable: var.into(),
+            value: match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+            reason: reason.into(),
+        }
+    }
+
+    /// A string variable; numbers are accepted as their text. Null counts as unset.
+    fn string(&self, var: &str) -> Result<Option<String>, ConnSpecError> {
+        match self.vars.get(var) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(self.bad(var, other, "expected a string")),
+        }
+    }
+
+    fn string_any(&self, vars: &[&str]) -> Result<Option<String>, ConnSpecError> {
+        for var in vars {
+            if let Some(s) = self.string(var)? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    fn port(&self, vars: &[&str]) -> Result<Option<u16>, ConnSpecError> {
+        for var in vars {
+            if let Some(s) = self.string(var)? {
+                return parse_port(self.host, var, &s).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn seconds(&self, var: &str) -> Result<Option<Duration>, ConnSpecError> {
+        match self.string(var)? {
+            Some(s) => parse_seconds(self.host, var, &s).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn boolean(&self, var: &str) -> Result<Option<bool>, ConnSpecError> {
+        match self.vars.get(var) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(0) => Ok(Some(false)),
+                Some(1) => Ok(Some(true)),
+                _ => Err(self.bad(var, &Value::Number(n.clone()), "expected a boolean")),
+            },
+            Some(Value::String(s)) => parse_bool(s)
+                .map(Some)
+                .ok_or_else(|| self.bad(var, &Value::String(s.clone()), "expected a boolean")),
+            Some(other) => Err(self.bad(var, other, "expected a boolean")),
+        }
+    }
+}
+
+fn parse_port(host: &str, var: &str, value: &str) -> Result<u16, ConnSpecError> {
+    match value.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.into(),
+            value: value.into(),
+            reason: "a port is a number from 1 to 65535".into(),
+        }),
+    }
+}
+
+fn parse_seconds(host: &str, var: &str, value: &str) -> Result<Duration, ConnSpecError> {
+    match value.trim().parse::<f64>() {
+        Ok(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.into(),
+            value: value.into(),
+            reason: "expected a number of seconds".into(),
+        }),
+    }
+}
+
+/// `~/.ssh/known_hosts`, when there is a home.
+fn default_known_hosts() -> Option<PathBuf> {
+    home().map(|h| h.join(".ssh/known_hosts"))
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Expand a leading `~` or `~/` to `$HOME` (as ssh and Ansible do for key paths).
+pub fn expand_tilde(p: &str) -> PathBuf {
+    match (p.strip_prefix('~'), home()) {
+        (Some(""), Some(h)) => h,
+        (Some(rest), Some(h)) if rest.starts_with('/') => h.join(&rest[1..]),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// The local user name, ssh's default login name.
+fn local_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "root".to_string())
+}
+
+/// Split `text` into words like a POSIX shell: whitespace separates, single quotes keep
+/// everything, double quotes keep everything but `\"`, `\\`, `\$`, `` \` ``, and a backslash
+/// outside quotes escapes the next character. `None` for an unclosed quote.
+pub fn split_words(text: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => word.push(c),
+                            '\n' => {}
+                            c => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(c) => word.push(c),
+                    None => word.push('\\'),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// The options sesame understands from `ansible_ssh_common_args`/`ansible_ssh_extra_args`.
+/// For `-o` options the first value wins, as in OpenSSH; `-i` accumulates.
+#[derive(Debug, Default)]
+struct SshArgs {
+    /// (variable, value) pairs keep where a value came from for error messages.
+    port: Option<(String, String)>,
+    user: Option<String>,
+    identity_files: Vec<String>,
+    known_hosts: Option<Vec<PathBuf>>,
+    strict: Option<(String, String)>,
+    connect_timeout: Option<(String, String)>,
+    server_alive: Option<(String, String)>,
+    identity_agent: Option<String>,
+    identities_only: bool,
+    host_key_alias: Option<String>,
+    password_auth: Option<bool>,
+}
+
+/// ssh's flags that take an argument (`ssh(1)` synopsis).
+const FLAGS_WITH_ARG: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+
+impl SshArgs {
+    fn parse(&mut self, host: &str, var: &str, text: &str) -> Result<(), ConnSpecError> {
+        let words = split_words(text).ok_or_else(|| ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.into(),
+            value: text.into(),
+            reason: "unclosed quote".into(),
+        })?;
+        let missing = |flag: char| ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.into(),
+            value: text.into(),
+            reason: format!("-{flag} needs an argument"),
+        };
+        let mut it = words.into_iter();
+        while let Some(w) = it.next() {
+            let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
+                tracing::debug!(host, variable = var, word = %w, "ignoring ssh argument");
+                continue;
+            };
+            // Flags may be bundled (`-vC`); the first one taking an argument ends the bundle.
+            for (i, flag) in flags.char_indices() {
+                if !FLAGS_WITH_ARG.contains(flag) {
+                    continue;
+                }
+                let rest = &flags[i + flag.len_utf8()..];
+                let arg = if rest.is_empty() {
+                    it.next().ok_or_else(|| missing(flag))?
+                } else {
+                    rest.to_string()
+                };
+                self.flag(host, var, flag, arg)?;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn flag(
+        &mut self,
+        host: &str,
+        var: &str,
+        flag: char,
+        arg: String,
+    ) -> Result<(), ConnSpecError> {
+        match flag {
+            'o' => self.option(host, var, &arg),
+            // `-p` and `-l` are set directly by ssh: the last one wins.
+            'p' => {
+                self.port = Some((var.into(), arg));
+                Ok(())
+            }
+            'l' => {
+                self.user = Some(arg);
+                Ok(())
+            }
+            'i' => {
+                self.identity_files.push(arg);
+                Ok(())
+            }
+            'J' => Err(unsupported(host, var, "-J", "jump hosts are not supported")),
+            _ => {
+                tracing::debug!(host, variable = var, flag = %flag, "ignoring ssh flag");
+                Ok(())
+            }
+        }
+    }
+
+    fn option(&mut self, host: &str, var: &str, opt: &str) -> Result<(), ConnSpecError> {
+        let opt = opt.trim();
+        let split = opt
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(opt.len());
+        let key = opt[..split].to_ascii_lowercase();
+        let value = opt[split..]
+            .trim_start_matches(|c: char| c.is_whitespace())
+            .trim_start_matches('=')
+            .trim()
+            .to_string();
+        let src = || (var.to_string(), value.clone());
+        match key.as_str() {
+            "port" => {
+                self.port.get_or_insert_with(src);
+            }
+            "user" => {
+                self.user.get_or_insert_with(|| value.clone());
+            }
+            "identityfile" => self.identity_files.push(value.clone()),
+            "userknownhostsfile" => {
+                if self.known_hosts.is_none() {
+                    let words = split_words(&value).unwrap_or_default();
+                    self.known_hosts = Some(
+                        words
+                            .iter()
+                            .filter(|w| !w.eq_ignore_ascii_case("none"))
+                            .map(|w| expand_tilde(w))
+                            .filter(|p| p != Path::new("/dev/null"))
+                            .collect(),
+                    );
+                }
+            }
+            "stricthostkeychecking" => {
+                self.strict.get_or_insert_with(src);
+            }
+            "connecttimeout" => {
+                self.connect_timeout.get_or_insert_with(src);
+            }
+            "serveraliveinterval" => {
+                self.server_alive.get_or_insert_with(src);
+            }
+            "identityagent" => {
+                self.identity_agent.get_or_insert_with(|| value.clone());
+            }
+            "identitiesonly" => self.identities_only = parse_bool(&value).unwrap_or(false),
+            "hostkeyalias" => {
+                self.host_key_alias.get_or_insert_with(|| value.clone());
+            }
+            "passwordauthentication" => {
+                if self.password_auth.is_none() {
+                    self.password_auth = Some(parse_bool(&value).unwrap_or(true));
+                }
+            }
+            "proxycommand" | "proxyjump" if !value.eq_ignore_ascii_case("none") => {
+                return Err(unsupported(
+                    host,
+                    var,
+                    &format!("-o {opt}"),
+                    "proxies are not supported; connecting directly could reach another host",
+                ));
+            }
+            _ => tracing::debug!(host, variable = var, option = %key, "ignoring ssh option"),
+        }
+        Ok(())
+    }
+}
+
+fn unsupported(host: &str, var: &str, option: &str, reason: &str) -> ConnSpecError {
+    ConnSpecError::Unsupported {
+        host: host.into(),
+        variable: var.into(),
+        option: option.into(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("object expected"),
+        }
+    }
+
+    #[test]
+    fn split_words_like_a_shell() {
+        assert_eq!(
+            split_words(r#"-o 'UserKnownHostsFile=/a b' -o"Port 2222" a\ b "x\"y" '' -"#).unwrap(),
+            vec![
+                "-o",
+                "UserKnownHostsFile=/a b",
+                "-oPort 2222",
+                "a b",
+                "x\"y",
+                "",
+                "-"
+            ]
+        );
+        assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
+        assert!(split_words("-o 'open").is_none());
+        assert!(split_words("-o \"open").is_none());
+    }
+
+    #[test]
+    fn from_vars_reads_every_variable() {
+        let home = home().expect("tests run with a HOME");
+        let v = vars(json!({
+            "ansible_host": "198.19.1.10",
+            "ansible_port": "2222",
+            "ansible_user": "deploy",
+            "ansible_ssh_private_key_file": "~/.ssh/lab_ed25519",
+            "ansible_password": "pw1",
+            "ansible_timeout": 7,
+            "sesame_command_timeout": "90",
+            "ansible_ssh_common_args":
+                "-o UserKnownHostsFile=\"~/kh1 /tmp/kh\" -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -i /keys/second -o ServerAliveInterval=5",
+            "ansible_ssh_extra_args": "-o Port=2200 -o StrictHostKeyChecking=no -o HostKeyAlias=web1",
+        }));
+        let o = ConnOverrides {
+            user: Some("cli-user".into()),
+            private_key: Some("/cli/key".into()),
+            timeout: Some(Duration::from_secs(99)),
+            key_passphrase: Some("kp".into()),
+            agent_socket: Some("/run/agent.sock".into()),
+            ..Default::default()
+        };
+        let s = ConnSpec::from_vars("web1", &v, &o).unwrap();
+        assert_eq!(s.name, "web1");
+        assert_eq!(s.address, "198.19.1.10");
+        assert_eq!(s.port, 2222, "ansible_port beats -o Port");
+        assert_eq!(s.user, "deploy", "ansible_user beats -u");
+        assert_eq!(
+            s.key_files,
+            vec![home.join(".ssh/lab_ed25519"), PathBuf::from("/keys/second")]
+        );
+        assert_eq!(s.password.as_deref(), Some("pw1"));
+        assert_eq!(s.key_passphrase.as_deref(), Some("kp"));
+        assert_eq!(s.connect_timeout, Duration::from_secs(7));
+        assert_eq!(s.command_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(s.keepalive, Some(Duration::from_secs(5)));
+        assert_eq!(
+            s.known_hosts,
+            vec![home.join("kh1"), PathBuf::from("/tmp/kh")]
+        );
+        assert_eq!(
+            s.host_key_policy,
+            HostKeyPolicy::AcceptNew,
+            "first StrictHostKeyChecking wins"
+        );
+        assert_eq!(s.host_key_alias.as_deref(), Some("web1"));
+        assert_eq!(s.known_hosts_name(), "web1");
+        assert_eq!(s.agent_socket, Some(PathBuf::from("/run/agent.sock")));
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("pw1") && !dbg.contains("kp\""), "{dbg}");
+    }
+
+    #[test]
+    fn from_vars_falls_back_to_cli_then_args_then_defaults() {
+        let o = ConnOverrides {
+            user: Some("cli-user".into()),
+            private_key: Some("/cli/key".into()),
+            password: Some("envpw".into()),
+            ..Default::default()
+        };
+        let v = vars(json!({
+            "ansible_ssh_common_args": "-p 2022 -l argsuser -o ConnectTimeout=4 -o PasswordAuthentication=no -o IdentitiesOnly=yes",
+        }));
+        let s = ConnSpec::from_vars("db1", &v, &o).unwrap();
+        assert_eq!(s.address, "db1");
+        assert_eq!(s.port, 2022);
+        assert_eq!(s.user, "cli-user");
+        assert_eq!(s.key_files, vec![PathBuf::from("/cli/key")]);
+        assert_eq!(s.password.as_deref(), Some("envpw"));
+        assert_eq!(s.connect_timeout, Duration::from_secs(4));
+        assert!(!s.password_auth);
+        assert_eq!(s.agent_socket, None, "IdentitiesOnly turns the agent off");
+        assert_eq!(s.host_key_policy, HostKeyPolicy::Yes);
+
+        let s = ConnSpec::from_vars("db1", &Map::new(), &ConnOverrides::default()).unwrap();
+        assert_eq!(s.port, 22);
+        assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(s.command_timeout, None);
+        assert_eq!(s.keepalive, Some(DEFAULT_KEEPALIVE));
+        assert!(s.password_auth);
+        assert_eq!(
+            s.known_hosts,
+            default_known_hosts().into_iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn cli_trust_choices_beat_the_inventory() {
+        let v = vars(json!({
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        }));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(s.host_key_policy, HostKeyPolicy::No);
+        assert!(s.known_hosts.is_empty(), "/dev/null means no file");
+        let o = ConnOverrides {
+            ssh_strict: Some(HostKeyPolicy::Yes),
+            known_hosts: vec!["/k".into()],
+            ..Default::default()
+        };
+        let s = ConnSpec::from_vars("h", &v, &o).unwrap();
+        assert_eq!(s.host_key_policy, HostKeyPolicy::Yes);
+        assert_eq!(s.known_hosts, vec![PathBuf::from("/k")]);
+        let v = vars(json!({"ansible_host_key_checking": "False"}));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(s.host_key_policy, HostKeyPolicy::No);
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_host_and_variable() {
+        for (var, val) in [
+            ("ansible_port", json!("ssh")),
+            ("ansible_port", json!(70000)),
+            ("ansible_timeout", json!("soon")),
+            ("ansible_user", json!(["a"])),
+            ("ansible_ssh_common_args", json!("-o 'unclosed")),
+            (
+                "ansible_ssh_common_args",
+                json!("-o StrictHostKeyChecking=maybe"),
+            ),
+            ("ansible_ssh_common_args", json!("-o Port=abc")),
+            ("ansible_ssh_common_args", json!("-i")),
+            ("ansible_host_key_checking", json!("perhaps")),
+        ] {
+            let v = vars(json!({ var: val }));
+            let e = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("web9") && msg.contains(var), "{msg}");
+        }
+        for args in [
+            "-o ProxyCommand='nc %h %p'",
+            "-J bastion",
+            "-oProxyJump=bastion",
+        ] {
+            let v = vars(json!({ "ansible_ssh_extra_args": args }));
+            let e = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap_err();
+            assert!(matches!(e, ConnSpecError::Unsupported { .. }), "{e}");
+        }
+        let v = vars(json!({ "ansible_ssh_extra_args": "-o ProxyCommand=none -vC" }));
+        assert!(ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).is_ok());
+    }
+
+    #[test]
+    fn args_options_first_wins_and_spellings() {
+        let v = vars(json!({
+            "ansible_ssh_common_args": "-oPort=2201 -o 'port 2202' -p2203 -o stricthostkeychecking=off -o 'UserKnownHostsFile = /x/kh' -i~/k1 -o IdentityFile=/k2 -o IdentityAgent=/a.sock",
+        }));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(s.port, 2203, "-p is set directly and last wins");
+        assert_eq!(s.host_key_policy, HostKeyPolicy::No);
+        assert_eq!(s.known_hosts, vec![PathBuf::from("/x/kh")]);
+        assert_eq!(s.key_files.len(), 2);
+        assert_eq!(s.key_files[1], PathBuf::from("/k2"));
+        assert_eq!(s.agent_socket, Some(PathBuf::from("/a.sock")));
+        let v = vars(json!({ "ansible_ssh_common_args": "-o Port=2201 -o Port=2202" }));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(s.port, 2201);
+    }
+
+    #[test]
+    fn become_vars_and_booleans() {
+        let none = Map::new();
+        assert_eq!(
+            become_with_env("h", &none, false, None, None).unwrap(),
+            None
+        );
+        let b = become_with_env("h", &none, true, Some("app"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.user.as_str(), b.password.clone()), ("app", None));
+        for yes in [
+            json!("yes"),
+            json!("True"),
+            json!("on"),
+            json!(1),
+            json!(true),
+            json!("y"),
+        ] {
+            let v = vars(json!({ "ansible_become": yes }));
+            let b = become_with_env("h", &v, false, None, Some("envpw".into()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(b.user, "root");
+            assert_eq!(b.password.as_deref(), Some("envpw"));
+        }
+        // The host's `ansible_become: no` beats `--become`, as in Ansible.
+        for no in [
+            json!("no"),
+            json!("false"),
+            json!("off"),
+            json!(0),
+            json!(false),
+        ] {
+            let v = vars(json!({ "ansible_become": no }));
+            assert_eq!(become_with_env("h", &v, true, None, None).unwrap(), None);
+        }
+        let v = vars(json!({
+            "ansible_become": "yes",
+            "ansible_become_user": "postgres",
+            "ansible_become_pass": "s3cret",
+        }));
+        let b = become_with_env("h", &v, false, Some("cli"), Some("envpw".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.user, "postgres");
+        assert_eq!(b.password.as_deref(), Some("s3cret"));
+        let v = vars(json!({"ansible_become": true, "ansible_become_password": "p2"}));
+        let b = become_with_env("h", &v, false, None, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.password.as_deref(), Some("p2"));
+        let v = vars(json!({"ansible_become": "maybe"}));
+        assert!(become_with_env("h", &v, false, None, None).is_err());
+        let v = vars(json!({"ansible_become": true, "ansible_become_method": "su"}));
+        assert!(matches!(
+            become_with_env("h", &v, false, None, None),
+            Err(ConnSpecError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn policy_spellings() {
+        assert_eq!(HostKeyPolicy::parse("ask"), Some(HostKeyPolicy::Yes));
+        assert_eq!(
+            HostKeyPolicy::parse("Accept-New"),
+            Some(HostKeyPolicy::AcceptNew)
+        );
+        assert_eq!(HostKeyPolicy::parse("off"), Some(HostKeyPolicy::No));
+        assert_eq!(HostKeyPolicy::parse("sometimes"), None);
+    }
+}
