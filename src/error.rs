@@ -15,6 +15,10 @@ pub enum Error {
     /// Bad command-line usage found after clap's own parsing.
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Playbook(#[from] crate::playbook::PlaybookError),
+    #[error(transparent)]
+    ExtraVars(#[from] crate::vars::ExtraVarsError),
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod common;
 pub mod inventory;
 pub mod knock;
 pub mod play;

@@ -1,14 +1,353 @@
-//! `sesame play`: not built yet; says so instead of pretending.
+//! `sesame play`: run a playbook against an inventory, like `ansible-playbook`. Plays run in
+//! order; inside a play every host goes through all tasks independently (Ansible's `free`
+//! strategy) on one SSH session per host kept for the whole run, in `serial` batches.
+
+use super::common::{self, HostConn};
+use crate::playbook::exec::{HostMemory, HostOutcome as ExecOutcome, HostRun, RunOpts};
+use crate::playbook::{load_playbook, Play, Serial};
+use crate::runner::pool::{self, Cancel, HostOutcome};
+use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
+use crate::runner::Event;
+use crate::transport::spec::{ConnOverrides, HostKeyPolicy};
+use crate::transport::{Connector, Transport};
+use crate::vars::{merge_into, parse_extra_vars, Vars};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Arguments of `sesame play`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Everything else, accepted until the real flags land.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// Playbook file(s) to run, in order.
+    #[arg(required = true)]
+    pub playbooks: Vec<PathBuf>,
+    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    /// Limit to hosts matching this pattern (`@file` reads a retry file).
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+    /// Hosts worked on at once.
+    #[arg(short = 'f', long = "forks", default_value_t = 20)]
+    pub forks: usize,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Show unified diffs of changed files (secrets masked).
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    /// Extra variables: key=value, YAML/JSON, or @file (repeatable; they always win).
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// Become root (sudo) on the hosts.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// User to become.
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Connect as this user (host variables win, as in Ansible).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// Connection timeout in seconds.
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// known_hosts file to check host keys against (repeatable).
+    #[arg(long = "known-hosts")]
+    pub known_hosts: Vec<PathBuf>,
+    /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
+    #[arg(long = "ssh-strict")]
+    pub ssh_strict: Option<String>,
+    /// Only run tasks with these tags (comma separated, repeatable).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// List the hosts each play would run on, and stop.
+    #[arg(long = "list-hosts")]
+    pub list_hosts: bool,
+    /// List the tasks of each play, and stop.
+    #[arg(long = "list-tasks")]
+    pub list_tasks: bool,
+    /// Check the playbook's syntax, and stop.
+    #[arg(long = "syntax-check")]
+    pub syntax_check: bool,
+    /// One JSON event per line on stdout.
+    #[arg(long = "json")]
+    pub json: bool,
+    /// Write failed and unreachable hosts here (use with `-l @FILE`).
+    #[arg(long = "retry-file")]
+    pub retry_file: Option<PathBuf>,
+    /// Show knock sequences and other secrets in the output.
+    #[arg(long = "show-secrets")]
+    pub show_secrets: bool,
+}
+
+fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
+    if serial.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let s = &serial[k.min(serial.len() - 1)];
+        let n = match s {
+            Serial::Count(n) => *n,
+            Serial::Percent(p) => ((hosts.len() as f64) * p / 100.0).floor().max(1.0) as usize,
+        }
+        .max(1);
+        out.push(hosts[i..(i + n).min(hosts.len())].to_vec());
+        i += n;
+        k += 1;
+    }
+    out
 }
 
 /// Run `sesame play`.
-pub fn run(_args: Args) -> crate::Result<u8> {
-    Err(crate::Error::NotImplemented("play"))
+pub fn run(args: Args) -> crate::Result<u8> {
+    let mut extra = Vars::new();
+    for e in &args.extra_vars {
+        merge_into(&mut extra, &parse_extra_vars(e)?);
+    }
+    let mut books = Vec::new();
+    for p in &args.playbooks {
+        books.push(load_playbook(p, &[])?);
+    }
+    if args.syntax_check {
+        for b in &books {
+            println!("\nplaybook: {}", b.path.display());
+        }
+        return Ok(0);
+    }
+    let inv = common::load_inventory(&args.inventory)?;
+    if args.list_hosts || args.list_tasks {
+        for b in &books {
+            println!("\nplaybook: {}", b.path.display());
+            for (i, play) in b.plays.iter().enumerate() {
+                let hosts = common::select(&inv, &play.hosts, args.limit.as_deref())?;
+                println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+                if args.list_hosts {
+                    println!(
+                        "    pattern: ['{}']\n    hosts ({}):",
+                        play.hosts,
+                        hosts.len()
+                    );
+                    for h in &hosts {
+                        println!("      {h}");
+                    }
+                }
+                if args.list_tasks {
+                    println!("    tasks:");
+                    for t in play
+                        .pre_tasks
+                        .iter()
+                        .chain(&play.tasks)
+                        .chain(&play.post_tasks)
+                    {
+                        println!("      {}\tTAGS: [{}]", t.display_name(), t.tags.join(", "));
+                    }
+                }
+            }
+        }
+        return Ok(0);
+    }
+    let mut overrides = ConnOverrides::from_env();
+    overrides.user = args.user.clone();
+    overrides.private_key = args.private_key.clone();
+    overrides.timeout = args.timeout.map(Duration::from_secs);
+    overrides.known_hosts = args.known_hosts.clone();
+    overrides.ssh_strict = match &args.ssh_strict {
+        None => None,
+        Some(s) => Some(HostKeyPolicy::parse(s).ok_or_else(|| {
+            crate::Error::Usage(format!("--ssh-strict: `{s}` is not yes, accept-new or no"))
+        })?),
+    };
+    let opts = RunOpts {
+        check: args.check,
+        diff: args.diff,
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        extra_vars: extra.clone(),
+        cli_become: args.become_,
+        cli_become_user: args.become_user.clone(),
+        show_secrets: args.show_secrets,
+    };
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let mut ropts = ReportOptions::for_terminal(format, Style::Playbook);
+    ropts.diff = args.diff;
+    let (events, handle) = report::start(Reporter::stdio(ropts));
+    let cancel = Cancel::ctrl_c().unwrap_or_default();
+    // One session per host for the whole run, handed from play to play.
+    let sessions: Mutex<HashMap<String, Box<dyn Transport>>> = Mutex::new(HashMap::new());
+    let memories: Mutex<HashMap<String, HostMemory>> = Mutex::new(HashMap::new());
+    let mut dead: Vec<String> = Vec::new();
+    let mut conns: HashMap<String, HostConn> = HashMap::new();
+    let mut all_vars: HashMap<String, Vars> = HashMap::new();
+    for b in &books {
+        events.send(Event::PlaybookStart {
+            path: b.path.display().to_string(),
+            check: args.check,
+        });
+        for play in &b.plays {
+            let hosts: Vec<String> = common::select(&inv, &play.hosts, args.limit.as_deref())?
+                .into_iter()
+                .filter(|h| !dead.contains(h))
+                .collect();
+            events.send(Event::PlayStart {
+                name: play.name.clone(),
+                hosts: hosts.clone(),
+            });
+            if hosts.is_empty() {
+                events.send(Event::Warning {
+                    host: None,
+                    msg: format!("no hosts matched `{}`; skipping play", play.hosts),
+                });
+                continue;
+            }
+            for h in &hosts {
+                if !all_vars.contains_key(h) {
+                    let mut v = common::host_vars(&inv, h);
+                    merge_into(&mut v, &extra);
+                    all_vars.insert(h.clone(), v);
+                }
+                if !conns.contains_key(h) {
+                    match HostConn::from_vars(h, &all_vars[h], &overrides) {
+                        Ok(c) => {
+                            conns.insert(h.clone(), c);
+                        }
+                        Err(e) => {
+                            events.send(Event::Unreachable {
+                                host: h.clone(),
+                                task: "connect".into(),
+                                msg: e.to_string(),
+                            });
+                            dead.push(h.clone());
+                        }
+                    }
+                }
+            }
+            let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
+            let mut stop = false;
+            for batch in batches(&hosts, &play.serial) {
+                if stop || cancel.is_cancelled() {
+                    break;
+                }
+                let runs = pool::run_hosts(&batch, args.forks, &cancel, &events, |host, ev| {
+                    run_host(
+                        host, play, &b.dir, &all_vars, &conns, &sessions, &memories, &opts, ev,
+                    )
+                })
+                .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                let mut failed = 0;
+                for r in &runs {
+                    if matches!(
+                        r.outcome,
+                        Some(HostOutcome::Failed) | Some(HostOutcome::Unreachable)
+                    ) {
+                        failed += 1;
+                        dead.push(r.host.clone());
+                    }
+                }
+                if failed > 0 && play.any_errors_fatal {
+                    stop = true;
+                }
+                if let Some(maxp) = play.max_fail_percentage {
+                    if (failed as f64) * 100.0 / (batch.len() as f64) > maxp {
+                        events.send(Event::Warning {
+                            host: None,
+                            msg: format!(
+                                "{failed} of {} hosts failed in this batch (over max_fail_percentage {maxp}); stopping the rollout",
+                                batch.len()
+                            ),
+                        });
+                        stop = true;
+                    }
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+    }
+    drop(sessions);
+    let summary = handle.finish(cancel.is_cancelled());
+    if let Some(path) = &args.retry_file {
+        let mut bad: Vec<&String> = summary
+            .stats
+            .hosts()
+            .iter()
+            .filter(|(_, s)| s.failed > 0 || s.unreachable > 0)
+            .map(|(h, _)| h)
+            .collect();
+        bad.sort();
+        let text: String = bad.iter().map(|h| format!("{h}\n")).collect();
+        std::fs::write(path, text).map_err(|e| crate::Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    }
+    Ok(summary.exit_code)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_host(
+    host: &str,
+    play: &Play,
+    dir: &std::path::Path,
+    all_vars: &HashMap<String, Vars>,
+    conns: &HashMap<String, HostConn>,
+    sessions: &Mutex<HashMap<String, Box<dyn Transport>>>,
+    memories: &Mutex<HashMap<String, HostMemory>>,
+    opts: &RunOpts,
+    ev: &crate::runner::channel::EventSender,
+) -> HostOutcome {
+    let Some(hc) = conns.get(host) else {
+        return HostOutcome::Unreachable;
+    };
+    let existing = sessions.lock().ok().and_then(|mut s| s.remove(host));
+    let mut conn = match existing {
+        Some(c) => c,
+        None => match hc.connect(true) {
+            Ok(c) => c,
+            Err(e) => return crate::cli::run::transport_failure(host, &e, ev),
+        },
+    };
+    let mut memory = memories
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(host))
+        .unwrap_or_default();
+    let connector = |knock: bool| hc.connect(knock);
+    let connector_ref: &Connector<'_> = &connector;
+    let sink = |e: Event| ev.send(e);
+    let vars = all_vars.get(host).cloned().unwrap_or_default();
+    let outcome: ExecOutcome = {
+        let mut run = HostRun::new(host, play, dir, vars, opts, &sink, &mut memory);
+        run.connector = Some(connector_ref);
+        run.run(conn.as_mut())
+    };
+    if let Ok(mut m) = memories.lock() {
+        m.insert(host.to_string(), memory);
+    }
+    if !outcome.unreachable {
+        if let Ok(mut s) = sessions.lock() {
+            s.insert(host.to_string(), conn);
+        }
+    }
+    if outcome.unreachable {
+        HostOutcome::Unreachable
+    } else if outcome.failed {
+        HostOutcome::Failed
+    } else {
+        HostOutcome::Ok
+    }
 }

@@ -182,7 +182,7 @@ impl Transaction<'_> {
     pub fn run(
         &self,
         conn: &mut dyn Transport,
-        connect: Option<&Connector>,
+        connect: Option<&Connector<'_>>,
         escalate: Option<crate::transport::Become>,
     ) -> Result<Outcome, TransportError> {
         let id = format!(
@@ -330,7 +330,7 @@ impl Transaction<'_> {
 
     /// The controller's view: closed before knocking, open after, closed again after the close
     /// sequence. Read-only on the host (used alone by `sesame verify`).
-    pub fn prove(&self, connect: Option<&Connector>) -> Result<Proof, String> {
+    pub fn prove(&self, connect: Option<&Connector<'_>>) -> Result<Proof, String> {
         prove(
             self.host,
             self.addr,
@@ -386,7 +386,7 @@ pub fn prove(
     ssh_port: u16,
     profile: &KnockProfile,
     controller_ip: Option<IpAddr>,
-    connect: Option<&Connector>,
+    connect: Option<&Connector<'_>>,
     events: Option<&(dyn Fn(Event) + Sync)>,
 ) -> Result<Proof, String> {
     let ev = |stage, ok, detail: String| {

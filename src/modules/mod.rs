@@ -42,7 +42,7 @@ pub struct Ctx<'a> {
     pub templater: Templater,
     pub masker: &'a Masker,
     /// Opens a new session to this host (proofs of a new firewall).
-    pub connector: Option<&'a Connector>,
+    pub connector: Option<&'a Connector<'a>>,
     /// Progress of multi-step modules (the firewall transaction).
     pub events: Option<&'a (dyn Fn(Event) + Sync)>,
     /// Show secrets in messages (`--show-secrets`).

@@ -58,7 +58,7 @@ pub struct HostRun<'a> {
     pub sink: &'a (dyn Fn(Event) + Sync),
     pub memory: &'a mut HostMemory,
     /// Opens a fresh session to the host (for proofs); `None` in unit tests.
-    pub connector: Option<&'a Connector>,
+    pub connector: Option<&'a Connector<'a>>,
     state: State,
     facts: HostFacts,
     masker: Masker,
@@ -270,9 +270,7 @@ impl<'a> HostRun<'a> {
     }
 
     fn outcome(&mut self, stop: Option<Stop>) -> HostOutcome {
-        self.send(Event::HostDone {
-            host: self.host.to_string(),
-        });
+        // The pool reports HostDone once the host's work returns.
         match stop {
             None => HostOutcome::default(),
             Some(Stop::Failed) => HostOutcome {
@@ -883,5 +881,144 @@ fn dummy_task() -> Task {
         check_mode: None,
         vars: Vars::new(),
         role: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::load_playbook;
+    use crate::transport::fake::FakeTransport;
+    use std::sync::Mutex;
+
+    const FACTS: &str = "@@sesame@@ os\nID=debian\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n\
+@@sesame@@ pid1\nsesame-lab-init\n@@sesame@@ route\nIface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nens3\t00000000\t00000000\t0001\t0\t0\t0\t00000000\n\
+@@sesame@@ iptables\niptables v1.8.9 (nf_tables)\n@@sesame@@ ip6tables\n0\n@@sesame@@ inet6\n\
+@@sesame@@ sshconn\n198.19.1.1 40000 198.19.1.11 22\n@@sesame@@ ufw\n@@sesame@@ pkgs\n@@sesame@@ now\n1700000000\n";
+
+    fn play(text: &str) -> (tempfile::TempDir, crate::playbook::Playbook) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("pb.yml");
+        std::fs::write(&p, text).unwrap();
+        let pb = load_playbook(&p, &[]).unwrap();
+        (d, pb)
+    }
+
+    fn run(
+        pb: &crate::playbook::Playbook,
+        fake: &mut FakeTransport,
+        opts: &RunOpts,
+    ) -> (HostOutcome, Vec<Event>) {
+        let events = Mutex::new(Vec::new());
+        let sink = |e: Event| events.lock().unwrap().push(e);
+        let mut mem = HostMemory::default();
+        let mut vars = Vars::new();
+        vars.insert("inventory_hostname".into(), json!("h1"));
+        let out = HostRun::new("h1", &pb.plays[0], &pb.dir, vars, opts, &sink, &mut mem).run(fake);
+        (out, events.into_inner().unwrap())
+    }
+
+    fn statuses(ev: &[Event]) -> Vec<(String, Status)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::TaskResult(r) => Some((r.task.clone(), r.status)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_change_run_costs_one_exec() {
+        let (_d, pb) = play(
+            "- hosts: all\n  tasks:\n    - name: conf\n      copy: {dest: /etc/x, content: \"hello world\\n\", mode: \"0644\"}\n    - name: pkg\n      apt: {name: knockd}\n",
+        );
+        let reply = format!(
+            "{FACTS}@@sesame@@ q 1\n644 root root 12 regular file\naGVsbG8gd29ybGQK\n@@sesame@@ q 2\nii \t0.8\n@@sesame@@ end\n"
+        );
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(out, HostOutcome::default());
+        assert_eq!(fake.commands.len(), 1, "{:#?}", fake.commands);
+        assert_eq!(
+            statuses(&ev),
+            vec![("conf".into(), Status::Ok), ("pkg".into(), Status::Ok)]
+        );
+    }
+
+    #[test]
+    fn check_mode_reports_changes_without_applying_and_handlers_run_once() {
+        let (_d, pb) = play(
+            "- hosts: all\n  tasks:\n    - name: conf\n      copy: {dest: /etc/x, content: \"new\\n\"}\n      notify: h\n    - name: conf2\n      copy: {dest: /etc/y, content: \"new\\n\"}\n      notify: h\n  handlers:\n    - name: h\n      command: echo handled\n",
+        );
+        let reply =
+            format!("{FACTS}@@sesame@@ q 1\nabsent\n@@sesame@@ q 2\nabsent\n@@sesame@@ end\n");
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
+        let opts = RunOpts {
+            check: true,
+            ..RunOpts::default()
+        };
+        let (_, ev) = run(&pb, &mut fake, &opts);
+        assert_eq!(
+            fake.commands.len(),
+            1,
+            "check mode applied something: {:#?}",
+            fake.commands
+        );
+        assert_eq!(
+            statuses(&ev),
+            vec![
+                ("conf".into(), Status::Changed),
+                ("conf2".into(), Status::Changed),
+                ("h".into(), Status::Changed)
+            ]
+        );
+        // Real run: two writes, the handler once.
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
+        let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(statuses(&ev).len(), 3);
+        let handler_runs = fake
+            .commands
+            .iter()
+            .filter(|c| c.contains("echo handled"))
+            .count();
+        assert_eq!(handler_runs, 1);
+        let writes = fake
+            .commands
+            .iter()
+            .filter(|c| c.contains("sesame-write"))
+            .count();
+        assert_eq!(writes, 2);
+    }
+
+    #[test]
+    fn failing_task_stops_host_and_rescue_recovers() {
+        let (_d, pb) = play(
+            "- hosts: all\n  gather_facts: no\n  tasks:\n    - block:\n        - name: boom\n          command: /bin/false\n      rescue:\n        - name: saved\n          debug: msg=ok\n    - name: after\n      command: /bin/fail-now\n    - name: never\n      debug: msg=x\n",
+        );
+        let mut fake = FakeTransport::new("h1")
+            .reply("fail-now", 1, "")
+            .reply("/bin/false", 1, "");
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert!(out.failed);
+        let st = statuses(&ev);
+        assert!(st.contains(&("boom".into(), Status::Failed)));
+        assert!(st.contains(&("saved".into(), Status::Ok)));
+        assert!(st.contains(&("after".into(), Status::Failed)));
+        assert!(!st.iter().any(|(t, _)| t == "never"));
+    }
+
+    #[test]
+    fn when_loop_register_and_secrets_masked() {
+        let (_d, pb) = play(
+            "- hosts: all\n  gather_facts: false\n  vars:\n    knock_sequence: [7101, 7202]\n  tasks:\n    - name: show\n      debug: msg=\"seq {{ knock_sequence | join(sep=',') }}\"\n    - name: loop\n      debug: msg=\"{{ item }}\"\n      loop: [a, b]\n      register: r\n    - name: skipped\n      debug: msg=x\n      when: r.results | length == 3\n",
+        );
+        let mut fake = FakeTransport::new("h1");
+        let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
+        let text = serde_json::to_string(&ev).unwrap();
+        assert!(!text.contains("7101"), "secret leaked: {text}");
+        assert!(text.contains("seq ********,********"), "{text}");
+        let st = statuses(&ev);
+        assert_eq!(st.iter().filter(|(t, _)| t == "loop").count(), 2);
+        assert!(st.contains(&("skipped".into(), Status::Skipped)));
     }
 }

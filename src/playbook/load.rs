@@ -528,6 +528,11 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
         let mut args = match m.get(&mname) {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(o)) => o.clone(),
+            Some(v @ (Value::Bool(_) | Value::Number(_))) if def.free_form => {
+                let mut o = Map::new();
+                o.insert("_raw_params".into(), Value::String(v.to_string()));
+                o
+            }
             Some(Value::String(s)) if def.free_form => {
                 let mut o = Map::new();
                 o.insert("_raw_params".into(), Value::String(s.clone()));

@@ -141,7 +141,7 @@ impl TransportError {
 
 /// Opens a fresh session to the host a worker is on; `true` knocks first when the host has a
 /// knock profile. Used to prove a new firewall with a new connection.
-pub type Connector = dyn Fn(bool) -> Result<Box<dyn Transport>, TransportError> + Sync;
+pub type Connector<'a> = dyn Fn(bool) -> Result<Box<dyn Transport>, TransportError> + Sync + 'a;
 
 /// One live connection to one host. Implementations are owned by a single worker thread.
 pub trait Transport: Send {

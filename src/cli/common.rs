@@ -1,0 +1,135 @@
+//! What several subcommands share: finding the inventory, turning a host's variables into a
+//! connection (knocking first when the host has a knock profile), and the magic variables.
+
+use crate::inventory::Inventory;
+use crate::knock::{self, KnockMode, KnockProfile, NetFacts};
+use crate::transport::spec::{ConnOverrides, ConnSpec};
+use crate::transport::ssh::SshTransport;
+use crate::transport::{Transport, TransportError};
+use crate::vars::Vars;
+use serde_json::json;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Inventory sources: `-i` values, else `$ANSIBLE_INVENTORY`, else `/etc/ansible/hosts`.
+pub fn inventory_sources(given: &[PathBuf]) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
+        return v
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+    }
+    vec![PathBuf::from("/etc/ansible/hosts")]
+}
+
+/// Load the inventory named on the command line.
+pub fn load_inventory(given: &[PathBuf]) -> crate::Result<Inventory> {
+    Ok(Inventory::load(&inventory_sources(given))?)
+}
+
+/// Hosts of `pattern`, narrowed by `--limit`.
+pub fn select(inv: &Inventory, pattern: &str, limit: Option<&str>) -> crate::Result<Vec<String>> {
+    let hosts = inv
+        .select(pattern)
+        .map_err(|e| crate::Error::Usage(e.to_string()))?;
+    match limit {
+        None => Ok(hosts),
+        Some(l) => {
+            let keep = inv
+                .select(l)
+                .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            Ok(hosts.into_iter().filter(|h| keep.contains(h)).collect())
+        }
+    }
+}
+
+/// A host's variables plus Ansible's magic variables.
+pub fn host_vars(inv: &Inventory, host: &str) -> Vars {
+    let mut v = inv.host_vars(host);
+    v.insert("inventory_hostname".into(), json!(host));
+    v.insert(
+        "inventory_hostname_short".into(),
+        json!(host.split('.').next().unwrap_or(host)),
+    );
+    v.insert("group_names".into(), json!(inv.group_names(host)));
+    v
+}
+
+/// The knock profile sesame knocks with before connecting (none when the host has no
+/// `knock_sequence` or its settings are invalid: then it connects without knocking and the
+/// play's validation reports the problem).
+pub fn preconnect_profile(host: &str, vars: &Vars) -> Option<KnockProfile> {
+    vars.get("knock_sequence")?;
+    let facts = NetFacts {
+        default_interface: Some("unknown0".into()),
+        has_ipv6: false,
+        controller_ip: None,
+    };
+    KnockProfile::from_vars(host, vars, &facts).ok()
+}
+
+/// Send a host's knock (sequence, or single-port hits) to `addr`.
+pub fn send_knock(profile: &KnockProfile, addr: IpAddr) -> Result<(), knock::KnockError> {
+    match profile.mode {
+        KnockMode::SinglePort => match profile.protected_ports.first() {
+            Some(p) => knock::client::send_single_port(
+                None,
+                addr,
+                p.clone(),
+                profile.prior_hits,
+                knock::client::single_port_spacing(
+                    profile.prior_hits,
+                    profile.hit_min_seconds,
+                    profile.hit_max_seconds,
+                ),
+            ),
+            None => Ok(()),
+        },
+        _ => {
+            knock::client::send(addr, &profile.sequence, Duration::from_millis(50))?;
+            if profile.mode == KnockMode::Knockd {
+                // knockd runs its door command after seeing the last knock.
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How to reach one host: its connection settings and (maybe) its knock.
+#[derive(Clone)]
+pub struct HostConn {
+    pub spec: ConnSpec,
+    pub knock: Option<KnockProfile>,
+}
+
+impl HostConn {
+    pub fn from_vars(host: &str, vars: &Vars, o: &ConnOverrides) -> crate::Result<HostConn> {
+        let spec =
+            ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
+        Ok(HostConn {
+            spec,
+            knock: preconnect_profile(host, vars),
+        })
+    }
+
+    /// Open a session; knock first when asked and the host has a profile.
+    pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
+        if knock_first {
+            if let Some(p) = &self.knock {
+                if let Ok(ip) = self.spec.address.parse::<IpAddr>() {
+                    // A failed knock is not fatal: the connection attempt says what happened.
+                    if let Err(e) = send_knock(p, ip) {
+                        tracing::warn!(host = %self.spec.name, "knock failed: {e}");
+                    }
+                }
+            }
+        }
+        Ok(Box::new(SshTransport::connect(&self.spec)?))
+    }
+}
