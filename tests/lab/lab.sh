@@ -302,12 +302,14 @@ cmd_image() {
     echo "$dir"
 }
 
-# Removes images no fleet uses any more (a fleet keeps the image it was started on).
+# Removes images no fleet uses any more (a fleet keeps the image it was started on) and that
+# are a day old: another checkout with another recipe may be about to start hosts on a newer one.
 prune_images() {
     local keep=$1 d f used
     for d in "$CACHE"/images/*/; do
         d=${d%/}
         [[ $d == "$keep" ]] && continue
+        [[ -n $(find "$d/complete" -mmin +1440 2>/dev/null) ]] || continue
         used=
         for f in "$FLEETS"/*/image; do
             [[ -f $f && $(cat "$f") == "$d" ]] && used=1
@@ -391,6 +393,11 @@ make_netns() {
     ip netns add "$ns"
     ip link add "$rveth" type veth peer name ens3 netns "$ns"
     ip link set "$rveth" master "slbr$k" up
+    # Announce the (new) MAC when the link comes up, as a rebooted server does, so neighbours'
+    # caches (the controller's) do not keep sending to the MAC of the previous boot.
+    ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv4/conf/ens3/arp_notify; echo 1 >/proc/sys/net/ipv6/conf/ens3/ndisc_notify'
+    ip neigh flush to "$ip" dev "slbr$k" 2>/dev/null || true
+    ip neigh flush to "$ip6" dev "slbr$k" 2>/dev/null || true
     ip -n "$ns" -batch - <<EOF
 link set lo up
 addr add $ip/24 dev ens3
@@ -435,8 +442,15 @@ delete_ns() {
     local ns=$1 rveth=$2
     kill_ns "$ns"
     [[ -e /run/netns/$ns ]] && ip netns del "$ns"
-    [[ -e /sys/class/net/$rveth ]] && ip link del "$rveth"
-    return 0
+    # A netns is destroyed asynchronously, taking the veth pair with it: wait for that (or
+    # delete the root end ourselves) so a new pair of the same name can be made.
+    local n
+    for ((n = 0; n < 100; n++)); do
+        [[ -e /sys/class/net/$rveth ]] || return 0
+        ip link del "$rveth" 2>/dev/null || true
+        sleep 0.05
+    done
+    die "link $rveth cannot be deleted"
 }
 
 # Starts host I of fleet K on its (persistent) upper dir, in the background.
@@ -452,7 +466,7 @@ start_host() {
     # setsid + redirections: nothing of the host keeps the caller's terminal or pipes open.
     setsid ip netns exec "$ns" unshare --mount --pid --uts --fork --kill-child --propagation private \
         bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$image/rootfs" "$image/repo" \
-        </dev/null >>"$hdir/console.log" 2>&1 &
+        </dev/null >>"$hdir/console.log" 2>&1 6>&- 7>&- 8>&- &
     upid=$!
     echo "$upid" >"$hdir/unshare.pid"
 }
@@ -478,16 +492,28 @@ record_pids() {
 
 # Waits until each listed host's sshd accepts TCP connections on port 22 and its host keys exist.
 wait_ssh() {
-    local fdir=$1 k=$2 deadline i pending left
+    local fdir=$1 k=$2 deadline i pending left ok pids
     shift 2
     pending=("$@")
+    ok=$(mktemp)
     deadline=$((SECONDS + SSH_WAIT + ${#pending[@]}))
     while ((${#pending[@]})); do
+        # Probe all pending hosts at once: a host still booting costs one timeout, not one each.
+        : >"$ok"
+        pids=()
+        for i in "${pending[@]}"; do
+            [[ -s $fdir/hosts/h$i/upper/etc/ssh/ssh_host_ed25519_key.pub ]] || continue
+            { timeout 2 bash -c ": </dev/tcp/$(host_ip "$k" "$i")/22" 2>/dev/null && echo "$i" >>"$ok"; } &
+            pids+=($!)
+        done
+        ((${#pids[@]})) && wait "${pids[@]}" || true
         left=()
         for i in "${pending[@]}"; do
-            if [[ -s $fdir/hosts/h$i/upper/etc/ssh/ssh_host_ed25519_key.pub ]] &&
-                timeout 1 bash -c ": </dev/tcp/$(host_ip "$k" "$i")/22" 2>/dev/null; then
-                continue
+            grep -qx "$i" "$ok" && continue
+            if ! host_pid "$fdir" "$k" "$i" >/dev/null; then
+                tail -n 30 "$fdir/hosts/h$i/console.log" >&2 || true
+                rm -f "$ok"
+                die "host h$i ($(host_ip "$k" "$i")) died while booting; console log above"
             fi
             left+=("$i")
         done
@@ -498,10 +524,12 @@ wait_ssh() {
                 log "h$i ($(host_ip "$k" "$i")): sshd not accepting on port 22; console log:"
                 tail -n 20 "$fdir/hosts/h$i/console.log" >&2 || true
             done
+            rm -f "$ok"
             die "sshd did not come up within ${SSH_WAIT}s on: $(printf 'h%s ' "${pending[@]}")"
         fi
         sleep 0.2
     done
+    rm -f "$ok"
 }
 
 write_inventory() {
@@ -603,12 +631,16 @@ teardown_index() {
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true); do
         ip netns del "$ns"
     done
-    local l
-    for l in $(ls /sys/class/net | grep -E "^sl$k-(h[0-9]+|s)\$" || true); do
-        ip link del "$l" 2>/dev/null || true
+    local l n
+    for ((n = 0; n < 100; n++)); do
+        l=$(ls /sys/class/net | grep -E "^(sl$k-(h[0-9]+|s)|slbr$k)\$" || true)
+        [[ -z $l ]] && return 0
+        for l in $l; do
+            ip link del "$l" 2>/dev/null || true
+        done
+        sleep 0.05
     done
-    [[ -e /sys/class/net/slbr$k ]] && ip link del "slbr$k"
-    return 0
+    die "links of fleet index $k cannot be deleted: $l"
 }
 
 down_fleet() {
