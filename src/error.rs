@@ -15,6 +15,9 @@ pub enum Error {
     /// Bad command-line usage found after clap's own parsing.
     #[error("{0}")]
     Usage(String),
+    /// Loading the inventory (or evaluating a host pattern against it) failed.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {
