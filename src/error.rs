@@ -19,6 +19,9 @@ pub enum Error {
     Playbook(#[from] crate::playbook::PlaybookError),
     #[error(transparent)]
     ExtraVars(#[from] crate::vars::ExtraVarsError),
+    /// Loading the inventory (or evaluating a host pattern against it) failed.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {

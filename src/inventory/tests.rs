@@ -1,0 +1,1 @@
+//! Unit tests of the inventory API: precedence, patterns, errors (beside the code, no oracle).
