@@ -109,7 +109,12 @@ impl Lab {
         );
         let mut lab = Lab::parse_inventory(&fleet, &inventory);
         lab.fleet = fleet;
-        assert_eq!(lab.hosts.len(), n, "inventory {} host count", inventory.display());
+        assert_eq!(
+            lab.hosts.len(),
+            n,
+            "inventory {} host count",
+            inventory.display()
+        );
         lab
     }
 

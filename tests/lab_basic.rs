@@ -1,0 +1,230 @@
+//! The lab itself, proven on real hosts before anything of sesame runs on it: SSH with strict
+//! host keys, exit statuses, isolation between hosts, sudo, the local apt repository, the boot
+//! emulation (saved firewall and knockd come back after a reboot) and a clean `down`.
+
+mod common;
+
+use std::process::Command;
+
+use common::ssh::{connect, run};
+use common::Lab;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ssh_exit_status_isolation_and_sudo() {
+    let lab = Lab::up("lab_basic_ssh", 3);
+    assert_eq!(lab.hosts.len(), 3);
+    for (i, h) in lab.hosts.iter().enumerate() {
+        assert_eq!(h.name, format!("h{}", i + 1));
+        assert_eq!(h.ip, format!("198.19.{}.{}", lab.index, 11 + i));
+        assert_eq!(h.ip6, format!("fd5e:5a3e:0:{}::{}", lab.index, 11 + i));
+    }
+
+    for h in &lab.hosts {
+        let sess = connect(&h.ip, "root", &lab.key, &lab.known_hosts);
+        let r = run(&sess, "hostname; id -u");
+        assert_eq!(r.status, 0, "{}: {r:?}", h.name);
+        assert_eq!(r.stdout, format!("{}\n0\n", h.name), "{}", h.name);
+
+        let r = run(&sess, "echo oops >&2; exit 3");
+        assert_eq!(r.status, 3, "{}: {r:?}", h.name);
+        assert_eq!(r.stderr, "oops\n");
+
+        // IPv6 reaches the same host, and its key is known under that address too.
+        let sess6 = connect(&h.ip6, "root", &lab.key, &lab.known_hosts);
+        assert_eq!(run(&sess6, "hostname").stdout, format!("{}\n", h.name));
+    }
+
+    // A host key of another host must not verify: the known_hosts check is real.
+    {
+        let tcp = std::net::TcpStream::connect((lab.hosts[1].ip.as_str(), 22)).expect("tcp h2");
+        let mut sess = ssh2::Session::new().expect("session");
+        sess.set_tcp_stream(tcp);
+        sess.handshake().expect("handshake h2");
+        let mut kh = sess.known_hosts().expect("known_hosts");
+        kh.read_file(&lab.known_hosts, ssh2::KnownHostFileKind::OpenSSH)
+            .expect("read known_hosts");
+        let (key, _) = sess.host_key().expect("host key");
+        assert!(
+            matches!(kh.check(&lab.hosts[0].ip, key), ssh2::CheckResult::Mismatch),
+            "h2's key accepted for h1's address"
+        );
+    }
+
+    // Isolation: files and firewalls are per host.
+    let h1 = connect(&lab.hosts[0].ip, "root", &lab.key, &lab.known_hosts);
+    let h2 = connect(&lab.hosts[1].ip, "root", &lab.key, &lab.known_hosts);
+    assert_eq!(run(&h1, "echo mine > /root/only-on-h1").status, 0);
+    assert_eq!(run(&h1, "cat /root/only-on-h1").stdout, "mine\n");
+    assert_ne!(run(&h2, "test -e /root/only-on-h1").status, 0);
+
+    let rule = "-A INPUT -p tcp -m tcp --dport 4444 -j DROP";
+    assert_eq!(
+        run(&h1, "iptables -A INPUT -p tcp --dport 4444 -j DROP").status,
+        0
+    );
+    assert!(run(&h1, "iptables -S INPUT").stdout.contains(rule));
+    let on_h2 = run(&h2, "iptables -S INPUT");
+    assert_eq!(on_h2.status, 0, "{on_h2:?}");
+    assert!(!on_h2.stdout.contains("4444"), "h1's rule on h2: {on_h2:?}");
+    let controller = Command::new("iptables")
+        .args(["-S", "INPUT"])
+        .output()
+        .expect("iptables on the controller");
+    assert!(controller.status.success());
+    assert!(
+        !stdout(&controller).contains("4444"),
+        "h1's rule on the controller"
+    );
+
+    // deploy: key login, passwordless sudo.
+    for h in &lab.hosts {
+        let sess = connect(&h.ip, "deploy", &lab.key, &lab.known_hosts);
+        let r = run(&sess, "id -un; sudo -n id -u");
+        assert_eq!(r.status, 0, "{}: {r:?}", h.name);
+        assert_eq!(r.stdout, "deploy\n0\n", "{}", h.name);
+    }
+    // ops: key login, sudo only with a password.
+    let ops = connect(&lab.hosts[2].ip, "ops", &lab.key, &lab.known_hosts);
+    let r = run(&ops, "sudo -n id -u");
+    assert_ne!(r.status, 0, "ops must need a password for sudo: {r:?}");
+    let r = run(&ops, "echo ops-lab-pw | sudo -S -p '' id -u");
+    assert_eq!((r.status, r.stdout.as_str()), (0, "0\n"), "{r:?}");
+}
+
+#[test]
+fn apt_installs_from_the_local_repo_and_boot_restores_firewall_and_knockd() {
+    let lab = Lab::up("lab_basic_apt", 1);
+    // A fresh host has no package lists, like a stale real server.
+    assert_eq!(
+        lab.sh("h1", "ls /var/lib/apt/lists | grep -c Packages || true"),
+        "0\n"
+    );
+    lab.sh(
+        "h1",
+        "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree",
+    );
+    assert!(lab.sh("h1", "tree --version").starts_with("tree v"));
+
+    lab.sh(
+        "h1",
+        "printf 'iptables-persistent iptables-persistent/autosave_v4 boolean false\\n\
+         iptables-persistent iptables-persistent/autosave_v6 boolean false\\n' \
+         | debconf-set-selections && \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -q knockd iptables-persistent",
+    );
+    // knockd's default interface is eth0; the lab's is ens3, as on modern servers.
+    lab.sh(
+        "h1",
+        "sed -i 's/^START_KNOCKD=.*/START_KNOCKD=1/' /etc/default/knockd && \
+         echo 'KNOCKD_OPTS=\"-i ens3\"' >> /etc/default/knockd && service knockd start",
+    );
+    assert!(lab.sh("h1", "pgrep -a knockd").contains("-i ens3"));
+    lab.sh(
+        "h1",
+        "iptables -A INPUT -p tcp --dport 4444 -j DROP && netfilter-persistent save",
+    );
+
+    let before = lab.sh("h1", "cat /proc/1/stat | cut -d' ' -f22");
+    lab.reboot("h1");
+    let after = lab.sh("h1", "cat /proc/1/stat | cut -d' ' -f22");
+    assert_ne!(
+        before, after,
+        "PID 1 start time unchanged: no reboot happened"
+    );
+    // Saved rules and knockd come back through the boot scripts; the disk kept the package.
+    assert!(lab
+        .sh("h1", "iptables -S INPUT")
+        .contains("--dport 4444 -j DROP"));
+    assert!(lab.sh("h1", "pgrep -a knockd").contains("-i ens3"));
+    assert!(lab.sh("h1", "tree --version").starts_with("tree v"));
+}
+
+#[test]
+fn down_leaves_no_namespace_link_process_or_mount() {
+    let lab = Lab::up("lab_basic_down", 2);
+    let k = lab.index;
+    let fleet_dir = lab.inventory.parent().expect("fleet dir").to_path_buf();
+    let prefix = format!("sl{k}-");
+    let bridge = format!("slbr{k}");
+
+    // Names of network namespaces and of links in the root namespace.
+    let netns = || {
+        let out = stdout(&Command::new("ip").arg("netns").output().expect("ip netns"));
+        out.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let links = || {
+        let out = stdout(
+            &Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .expect("ip link"),
+        );
+        out.lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect::<Vec<_>>()
+    };
+    let ours = |names: Vec<String>| {
+        names
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix) || *n == bridge)
+            .collect::<Vec<_>>()
+    };
+    let procs = || {
+        // Processes whose root or cwd is inside the fleet dir (the hosts' overlay roots).
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            for what in ["root", "cwd"] {
+                if let Ok(target) = std::fs::read_link(entry.path().join(what)) {
+                    if target.starts_with(&fleet_dir) {
+                        found.push(format!("{name} {what} {}", target.display()));
+                    }
+                }
+            }
+        }
+        found
+    };
+    let mounts = || {
+        let all = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        all.lines()
+            .filter(|l| {
+                l.contains(fleet_dir.to_string_lossy().as_ref())
+                    || l.contains(&format!("/run/netns/{prefix}"))
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // While up, every probe sees the fleet: the checks below are not vacuous.
+    let ns_up = ours(netns());
+    assert!(ns_up.contains(&format!("{prefix}h1")), "{ns_up:?}");
+    assert!(ns_up.contains(&format!("{prefix}stranger")), "{ns_up:?}");
+    let links_up = ours(links());
+    assert!(links_up.contains(&bridge), "{links_up:?}");
+    assert!(links_up.contains(&format!("{prefix}h2")), "{links_up:?}");
+    assert!(!procs().is_empty(), "no host process found while up");
+    assert!(
+        mounts()
+            .iter()
+            .any(|l| l.contains(&format!("/run/netns/{prefix}h1"))),
+        "netns mount of h1 not seen while up"
+    );
+
+    lab.down();
+    assert_eq!(ours(netns()), Vec::<String>::new(), "namespaces left");
+    assert_eq!(ours(links()), Vec::<String>::new(), "links left");
+    assert_eq!(procs(), Vec::<String>::new(), "processes left");
+    assert_eq!(mounts(), Vec::<String>::new(), "mounts left");
+    assert!(!fleet_dir.exists(), "{} left", fleet_dir.display());
+}
