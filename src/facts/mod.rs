@@ -45,7 +45,7 @@ for q in "$@"; do
          echo "systemd $(systemctl is-active -- "$v" 2>/dev/null) $(systemctl is-enabled -- "$v" 2>/dev/null)"
        else
          if [ -x "/etc/init.d/$v" ]; then
-           if service "$v" status >/dev/null 2>&1; then a=active; else a=inactive; fi
+           if service "$v" status >/dev/null 2>&1 || pgrep -x -- "$v" >/dev/null 2>&1; then a=active; else a=inactive; fi
            if ls /etc/rc2.d/S??"$v" >/dev/null 2>&1; then e=enabled; else e=disabled; fi
            echo "sysv $a $e"
          else echo "sysv missing missing"; fi

@@ -146,10 +146,8 @@ impl Data {
         }
         if let Some(path) = self.descendant_path(child, parent) {
             // child -> ... -> parent, and the new edge parent -> child closes the loop.
-            let mut names: Vec<String> = path
-                .iter()
-                .map(|g| self.groups[*g].name.clone())
-                .collect();
+            let mut names: Vec<String> =
+                path.iter().map(|g| self.groups[*g].name.clone()).collect();
             names.push(self.groups[child].name.clone());
             return Err(Cycle(names));
         }

@@ -294,21 +294,21 @@ impl Inventory {
             name.split('.').next().unwrap_or(name).to_string()
         };
         out.insert("inventory_hostname_short".into(), Value::from(short));
-        out.insert(
-            "group_names".into(),
-            Value::from(self.group_names(host)),
-        );
+        out.insert("group_names".into(), Value::from(self.group_names(host)));
         let file = self.data.hosts[h].inventory_file.clone();
         out.insert(
             "inventory_file".into(),
-            file.as_ref()
-                .map_or(Value::Null, |f| Value::from(f.to_string_lossy().into_owned())),
+            file.as_ref().map_or(Value::Null, |f| {
+                Value::from(f.to_string_lossy().into_owned())
+            }),
         );
         out.insert(
             "inventory_dir".into(),
             file.as_ref()
                 .and_then(|f| f.parent())
-                .map_or(Value::Null, |d| Value::from(d.to_string_lossy().into_owned())),
+                .map_or(Value::Null, |d| {
+                    Value::from(d.to_string_lossy().into_owned())
+                }),
         );
         out
     }
@@ -561,7 +561,8 @@ fn host_list(data: &mut Data, text: &str) {
         if part.is_empty() {
             continue;
         }
-        let (host, port) = hostrange::parse_address(part, false).unwrap_or((part.to_string(), None));
+        let (host, port) =
+            hostrange::parse_address(part, false).unwrap_or((part.to_string(), None));
         if data.host(&host).is_none() {
             data.add_host(&host, Some(UNGROUPED), port);
         }

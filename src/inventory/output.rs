@@ -223,7 +223,9 @@ fn yaml_str(s: &str, _is_key: bool) -> String {
                 '\t' => o.push_str("\\t"),
                 '\r' => o.push_str("\\r"),
                 '\0' => o.push_str("\\0"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\x{:02X}", c as u32)),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    o.push_str(&format!("\\x{:02X}", c as u32))
+                }
                 c => o.push(c),
             }
         }

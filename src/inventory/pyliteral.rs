@@ -409,7 +409,9 @@ fn number(b: &[char]) -> Option<(Tok, usize)> {
         }
         return Some((Tok::Imag(text.parse().ok()?), i));
     }
-    if b.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '.') {
+    if b.get(i)
+        .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+    {
         return None;
     }
     if is_float {
@@ -707,8 +709,14 @@ mod tests {
             shlex_split("h1 a=1 b='x y' c=\"q\\\"z\" # tail").unwrap(),
             vec!["h1", "a=1", "b=x y", "c=q\"z"]
         );
-        assert_eq!(shlex_split("h pass=ab#c d=1").unwrap(), vec!["h", "pass=ab"]);
-        assert_eq!(shlex_split("h e=\"'quoted'\"").unwrap(), vec!["h", "e='quoted'"]);
+        assert_eq!(
+            shlex_split("h pass=ab#c d=1").unwrap(),
+            vec!["h", "pass=ab"]
+        );
+        assert_eq!(
+            shlex_split("h e=\"'quoted'\"").unwrap(),
+            vec!["h", "e='quoted'"]
+        );
         assert_eq!(shlex_split("h a=''").unwrap(), vec!["h", "a="]);
         assert_eq!(shlex_split("h a=\"x\\ny\"").unwrap(), vec!["h", "a=x\\ny"]);
         assert_eq!(shlex_split("h a\\ b").unwrap(), vec!["h", "a b"]);
@@ -716,7 +724,10 @@ mod tests {
             shlex_split("h a='x").unwrap_err(),
             ShlexError::NoClosingQuotation
         );
-        assert_eq!(shlex_split("h a\\").unwrap_err(), ShlexError::NoEscapedCharacter);
+        assert_eq!(
+            shlex_split("h a\\").unwrap_err(),
+            ShlexError::NoEscapedCharacter
+        );
     }
 
     #[test]
@@ -765,8 +776,25 @@ mod tests {
     #[test]
     fn non_literals_stay_strings() {
         for src in [
-            "007", "yes", "false", "true", "hello world", "{x:1}", "1+1", "--5", "-True",
-            "f'x'", "[1, foo]", "'unclosed", "1_", "1__0", "0x", "1e", "a=b", "", "{[1]: 2}",
+            "007",
+            "yes",
+            "false",
+            "true",
+            "hello world",
+            "{x:1}",
+            "1+1",
+            "--5",
+            "-True",
+            "f'x'",
+            "[1, foo]",
+            "'unclosed",
+            "1_",
+            "1__0",
+            "0x",
+            "1e",
+            "a=b",
+            "",
+            "{[1]: 2}",
             "spaced value  # comment?",
         ] {
             assert_eq!(literal_eval(src), None, "literal_eval({src:?})");

@@ -125,4 +125,3 @@ pub fn vars_for(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>,
     }
     Ok(out)
 }
-

@@ -145,25 +145,33 @@ impl Node {
 /// An empty document is `Node::Null`.
 pub fn load(text: &str) -> Result<Node, LoadError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    if let Ok(node) = (NodeSeed { input: text, yaml: false }).deserialize(&mut de) {
+    if let Ok(node) = (NodeSeed {
+        input: text,
+        yaml: false,
+    })
+    .deserialize(&mut de)
+    {
         if de.end().is_ok() {
             return Ok(node);
         }
     }
     let de = yaml_serde::Deserializer::from_str(text);
-    (NodeSeed { input: text, yaml: true })
-        .deserialize(de)
-        .map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
-            LoadError {
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })
+    (NodeSeed {
+        input: text,
+        yaml: true,
+    })
+    .deserialize(de)
+    .map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        LoadError {
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -503,7 +511,12 @@ fn yaml11_float(s: &str) -> Option<f64> {
             return None;
         }
     }
-    let text = format!("{}.{}e{}", ip.replace('_', ""), fp.replace('_', ""), exp.unwrap_or("0"));
+    let text = format!(
+        "{}.{}e{}",
+        ip.replace('_', ""),
+        fp.replace('_', ""),
+        exp.unwrap_or("0")
+    );
     let text = if text.starts_with('.') {
         format!("0{text}")
     } else {
@@ -533,7 +546,10 @@ mod tests {
 
     #[test]
     fn json_first_and_keys_have_lines() {
-        assert_eq!(j("{\"a\": \"yes\", \"b\": 1e3}"), json!({"a": "yes", "b": 1000.0}));
+        assert_eq!(
+            j("{\"a\": \"yes\", \"b\": 1e3}"),
+            json!({"a": "yes", "b": 1000.0})
+        );
         let n = load("top:\n  x: 1\n  'y': 2\n").unwrap();
         let Node::Map(m) = n else { panic!() };
         assert_eq!(m[0].line, Some(1));

@@ -22,6 +22,8 @@ pub const BACKUPS_KEPT: usize = 10;
 const STAGE: &str = r#"set -u
 id=$1; T=$2; kd=$3; mgr=$4; v6=$5; v=$6; shift 6
 B=@BACKUP@/$id; S=$B/new
+# Debian's knockd init script has no `status`: ask the process table too.
+kd_up() { service knockd status >/dev/null 2>&1 || pgrep -x knockd >/dev/null 2>&1; }
 umask 077
 mkdir -p "$S" "$B/old" || { echo "cannot create $B" >&2; exit 60; }
 n=0
@@ -39,8 +41,19 @@ for f in "$S"/*.path; do i=${f%.path}; p=$(cat "$f")
   esac
 done
 echo "STAGE validated"
+# A host whose filter table was never used saves nothing: restoring that would keep the new
+# rules, so an empty save becomes an explicit accept-all table.
+EMPTY='*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT'
 iptables-save > "$B/live.v4" 2>/dev/null
-[ "$v6" = 1 ] && ip6tables-save > "$B/live.v6" 2>/dev/null
+grep -q '^\*filter' "$B/live.v4" || printf '%s\n' "$EMPTY" >> "$B/live.v4"
+if [ "$v6" = 1 ]; then
+  ip6tables-save > "$B/live.v6" 2>/dev/null
+  grep -q '^\*filter' "$B/live.v6" || printf '%s\n' "$EMPTY" >> "$B/live.v6"
+fi
 : > "$B/created"
 for f in "$S"/*.path; do p=$(cat "$f")
   if [ -e "$p" ]; then mkdir -p "$B/old$(dirname "$p")" && cp -p "$p" "$B/old$p" || exit 64
@@ -49,7 +62,7 @@ done
 kw=inactive; ke=disabled
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd && kw=active; systemctl is-enabled --quiet knockd 2>/dev/null && ke=enabled
-  else service knockd status >/dev/null 2>&1 && kw=active; ls /etc/rc2.d/S??knockd >/dev/null 2>&1 && ke=enabled; fi
+  else kd_up && kw=active; ls /etc/rc2.d/S??knockd >/dev/null 2>&1 && ke=enabled; fi
 fi
 echo "$kw $ke $mgr $kd $v6" > "$B/knockd.state"
 cat > "$B/rollback.sh" <<'RB'
@@ -98,10 +111,10 @@ if [ "$kd" = 1 ]; then
   else
     { update-rc.d knockd defaults && update-rc.d knockd enable; } >/dev/null 2>&1
     service knockd restart >/dev/null 2>&1
-    i=0; while ! service knockd status >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start (see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.3; done
+    i=0; while ! kd_up; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start (see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.3; done
   fi
   sleep 0.5
-  if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd; else service knockd status >/dev/null 2>&1; fi || fail "knockd exited right after starting" 69
+  if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd; else kd_up; fi || fail "knockd exited right after starting" 69
 fi
 echo "STAGE loaded"
 "#;

@@ -81,7 +81,7 @@ else
   if [ "$4" = disable ]; then update-rc.d "$n" disable >&2 || exit 82; fi
   [ -n "$5" ] && { service "$n" "$5" || exit 83; }
   case "$5" in start|restart|reload)
-    i=0; while [ $i -lt 10 ]; do service "$n" status >/dev/null 2>&1 && exit 0; sleep 0.3; i=$((i+1)); done
+    i=0; while [ $i -lt 10 ]; do { service "$n" status >/dev/null 2>&1 || pgrep -x "$n" >/dev/null 2>&1; } && exit 0; sleep 0.3; i=$((i+1)); done
     echo "$n is not running after $5" >&2; exit 84 ;;
   esac
 fi
