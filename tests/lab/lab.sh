@@ -23,6 +23,8 @@ IMAGE_INCLUDE=openssh-server,iptables,python3,python3-apt,sudo,procps,iproute2,n
 REPO_PACKAGES=(knockd iptables-persistent netfilter-persistent ufw tree)
 OPS_PASSWORD=ops-lab-pw
 
+# Seconds since an $EPOCHREALTIME stamp, with 2 decimals.
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 log() { printf 'lab: %s\n' "$*" >&2; }
 die() {
     printf 'lab: error: %s\n' "$*" >&2
@@ -390,15 +392,26 @@ ensure_bridge() {
 # A namespace with one veth (root end RVETH on the bridge, inner end ens3) and addresses.
 make_netns() {
     local k=$1 ns=$2 rveth=$3 ip=$4 ip6=$5
-    ip netns add "$ns"
-    ip link add "$rveth" type veth peer name ens3 netns "$ns"
-    ip link set "$rveth" master "slbr$k" up
-    # Announce the (new) MAC when the link comes up, as a rebooted server does, so neighbours'
-    # caches (the controller's) do not keep sending to the MAC of the previous boot.
-    ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv4/conf/ens3/arp_notify; echo 1 >/proc/sys/net/ipv6/conf/ens3/ndisc_notify'
-    ip neigh flush to "$ip" dev "slbr$k" 2>/dev/null || true
-    ip neigh flush to "$ip6" dev "slbr$k" 2>/dev/null || true
-    ip -n "$ns" -batch - <<EOF
+    ip -batch - <<EOF
+netns add $ns
+link add $rveth type veth peer name ens3 netns $ns
+link set $rveth master slbr$k up
+EOF
+    # A rebooted host has a new MAC: forget the old one now rather than after the neighbour
+    # cache times out (half a minute of lost SYNs otherwise).
+    ip -batch - <<EOF 2>/dev/null || true
+neigh flush to $ip dev slbr$k
+neigh flush to $ip6 dev slbr$k
+EOF
+}
+
+# Runs inside a lab namespace: addresses, routes (no gateway: nothing leaves the lab), link up.
+inner_net_config() {
+    local ip=$1 ip6=$2
+    # Announce our MAC when the link comes up, as a booting server does.
+    echo 1 >/proc/sys/net/ipv4/conf/ens3/arp_notify
+    echo 1 >/proc/sys/net/ipv6/conf/ens3/ndisc_notify
+    ip -batch - <<EOF
 link set lo up
 addr add $ip/24 dev ens3
 addr add $ip6/64 dev ens3 nodad
@@ -412,6 +425,7 @@ ensure_stranger() {
     local k=$1 ns=sl$1-stranger
     if [[ ! -e /run/netns/$ns ]]; then
         make_netns "$k" "$ns" "sl$k-s" "198.19.$k.254" "fd5e:5a3e:0:$k::fe"
+        ip netns exec "$ns" bash "$LAB_SCRIPT" __netcfg "198.19.$k.254" "fd5e:5a3e:0:$k::fe"
     fi
 }
 
@@ -425,17 +439,32 @@ host_pid() {
     echo "$pid"
 }
 
-# Kills every process of a namespace (a host's PID 1 takes its whole PID namespace with it).
+# PIDs of every process in the named network namespaces, from one scan of /proc.
+ns_pids() {
+    local ns files=() inodes
+    for ns in "$@"; do
+        [[ -e /run/netns/$ns ]] && files+=("/run/netns/$ns")
+    done
+    ((${#files[@]})) || return 0
+    inodes=$(stat -L -c %i "${files[@]}" | tr '\n' ' ')
+    # find complains (and fails) about processes that exit during the scan: that is fine.
+    { find /proc/[0-9]*/ns/net -maxdepth 0 -printf '%p %l\n' 2>/dev/null || true; } |
+        awk -v want=" $inodes" '{
+            ino = $2; gsub(/[^0-9]/, "", ino)
+            if (index(want, " " ino " ")) { split($1, p, "/"); print p[3] }
+        }'
+}
+
+# Kills every process of the namespaces (a host's PID 1 takes its whole PID namespace with it).
 kill_ns() {
-    local ns=$1 pids n
-    [[ -e /run/netns/$ns ]] || return 0
+    local pids n
     for ((n = 0; n < 100; n++)); do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        pids=$(ns_pids "$@")
         [[ -z $pids ]] && return 0
         kill -KILL $pids 2>/dev/null || true
         sleep 0.05
     done
-    die "processes in namespace $ns survive SIGKILL: $(ip netns pids "$ns" | tr '\n' ' ')"
+    die "processes in namespaces $* survive SIGKILL: $(ns_pids "$@" | tr '\n' ' ')"
 }
 
 delete_ns() {
@@ -453,20 +482,54 @@ delete_ns() {
     die "link $rveth cannot be deleted"
 }
 
+# RSA host keys take ~0.4 s of CPU each, which made `up 20` take 10 s on two cores. So hosts
+# get their RSA key from a pool generated once per machine (one key per host number: hosts of
+# one fleet never share a key), and generate their own ed25519 and ECDSA keys at first boot
+# (`ssh-keygen -A` in the host's init fills in what is missing).
+ensure_rsa_pool() {
+    local n=$1 dir=$CACHE/hostkeys i missing=()
+    mkdir -p "$dir"
+    exec 5>"$CACHE/.hostkeys.lock"
+    flock 5
+    for ((i = 1; i <= n; i++)); do
+        [[ -s $dir/rsa-$i && -s $dir/rsa-$i.pub ]] || missing+=("$i")
+    done
+    if ((${#missing[@]})); then
+        log "generating ${#missing[@]} RSA host key(s) for the pool (once per machine)"
+        printf '%s\n' "${missing[@]}" | xargs -P 2 -I{} sh -c '
+            rm -f "$1/rsa-$2.tmp" "$1/rsa-$2.tmp.pub"
+            ssh-keygen -q -t rsa -b 3072 -N "" -C "root@h$2" -f "$1/rsa-$2.tmp" &&
+                mv "$1/rsa-$2.tmp.pub" "$1/rsa-$2.pub" && mv "$1/rsa-$2.tmp" "$1/rsa-$2"' sh "$dir" {}
+    fi
+    exec 5>&-
+}
+
+seed_rsa_host_key() {
+    local hdir=$1 i=$2 ssh
+    ssh=$hdir/upper/etc/ssh
+    [[ -e $ssh/ssh_host_rsa_key ]] && return 0
+    install -d -m 0755 "$hdir/upper/etc" "$ssh"
+    install -m 0600 "$CACHE/hostkeys/rsa-$i" "$ssh/ssh_host_rsa_key"
+    install -m 0644 "$CACHE/hostkeys/rsa-$i.pub" "$ssh/ssh_host_rsa_key.pub"
+}
+
 # Starts host I of fleet K on its (persistent) upper dir, in the background.
 start_host() {
-    local name=$1 k=$2 i=$3 image=$4 fdir hdir ns upid pid n
+    local name=$1 k=$2 i=$3 image=$4 fdir hdir ns upid ip ip6
     fdir=$(fleet_dir "$name")
     hdir=$fdir/hosts/h$i
     ns=$(host_ns "$k" "$i")
     delete_ns "$ns" "$ns"
     mkdir -p "$hdir/upper" "$hdir/work" "$hdir/root"
     rm -f "$hdir/pid"
-    make_netns "$k" "$ns" "$ns" "$(host_ip "$k" "$i")" "$(host_ip6 "$k" "$i")"
+    ip=$(host_ip "$k" "$i")
+    ip6=$(host_ip6 "$k" "$i")
+    make_netns "$k" "$ns" "$ns" "$ip" "$ip6"
+    seed_rsa_host_key "$hdir" "$i"
     # setsid + redirections: nothing of the host keeps the caller's terminal or pipes open.
     setsid ip netns exec "$ns" unshare --mount --pid --uts --fork --kill-child --propagation private \
-        bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$image/rootfs" "$image/repo" \
-        </dev/null >>"$hdir/console.log" 2>&1 6>&- 7>&- 8>&- &
+        bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$image/rootfs" "$image/repo" "$ip" "$ip6" \
+        </dev/null >>"$hdir/console.log" 2>&1 5>&- 6>&- 7>&- 8>&- &
     upid=$!
     echo "$upid" >"$hdir/unshare.pid"
 }
@@ -603,6 +666,8 @@ cmd_up() {
     size=$(fleet_size "$fdir")
     ((n > size)) && size=$n
     echo "$size" >"$fdir/size"
+    local t0=$EPOCHREALTIME
+    ensure_rsa_pool "$size"
     ensure_bridge "$k"
     ensure_stranger "$k"
     for ((i = 1; i <= size; i++)); do
@@ -613,24 +678,23 @@ cmd_up() {
         started+=("$i")
     done
     if ((${#started[@]})); then
-        log "fleet $name (198.19.$k.0/24): starting ${#started[@]} host(s)"
+        log "fleet $name (198.19.$k.0/24): started ${#started[@]} host(s) in $(elapsed "$t0")s"
         record_pids "$fdir" "${started[@]}"
     fi
     wait_ssh "$fdir" "$k" $(seq 1 "$size")
     write_inventory "$name" "$k" "$size"
-    log "fleet $name: $size host(s) up"
+    log "fleet $name: $size host(s) up, sshd answering, after $(elapsed "$t0")s"
     echo "$fdir/inventory.ini"
 }
 
 # Tears down fleet index K: every namespace named after it, its veths and bridge.
 teardown_index() {
-    local k=$1 ns
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true); do
-        kill_ns "$ns"
-    done
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true); do
-        ip netns del "$ns"
-    done
+    local k=$1 nss
+    nss=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sl$k-(h[0-9]+|stranger)\$" || true)
+    if [[ -n $nss ]]; then
+        kill_ns $nss
+        printf 'netns del %s\n' $nss | ip -force -batch - 2>/dev/null || true
+    fi
     local l n
     for ((n = 0; n < 100; n++)); do
         l=$(ls /sys/class/net | grep -E "^(sl$k-(h[0-9]+|s)|slbr$k)\$" || true)
@@ -701,8 +765,9 @@ cmd_down() {
 # Internal: runs as PID 1 of a new PID namespace inside the host's netns and a private mount
 # namespace; builds the host's root and execs its init.
 cmd_boot() {
-    local hdir=$1 host=$2 lower=$3 repo=$4 root
+    local hdir=$1 host=$2 lower=$3 repo=$4 ip=$5 ip6=$6 root
     root=$hdir/root
+    inner_net_config "$ip" "$ip6"
     mount -t overlay overlay -o "lowerdir=$lower,upperdir=$hdir/upper,workdir=$hdir/work" "$root"
     mount -t proc proc "$root/proc"
     # The kernel's knobs belong to the controller: only the host's own net.* stays writable.
@@ -840,6 +905,7 @@ main() {
     link) cmd_link "$@" ;;
     status) cmd_status "$@" ;;
     __boot) cmd_boot "$@" ;;
+    __netcfg) inner_net_config "$@" ;;
     -h | --help | help) usage ;;
     '') usage >&2 && exit 2 ;;
     *) die "unknown command '$cmd' (see lab.sh --help)" ;;
