@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::ssh::{connect, run};
+use common::ssh::{connect, connect_password, run};
 use common::Lab;
 
 fn stdout(out: &std::process::Output) -> String {
@@ -40,10 +40,7 @@ fn ssh_exit_status_isolation_and_sudo() {
 
     // A host key of another host must not verify: the known_hosts check is real.
     {
-        let tcp = std::net::TcpStream::connect((lab.hosts[1].ip.as_str(), 22)).expect("tcp h2");
-        let mut sess = ssh2::Session::new().expect("session");
-        sess.set_tcp_stream(tcp);
-        sess.handshake().expect("handshake h2");
+        let sess = common::ssh::handshake(&lab.hosts[1].ip, &lab.known_hosts);
         let mut kh = sess.known_hosts().expect("known_hosts");
         kh.read_file(&lab.known_hosts, ssh2::KnownHostFileKind::OpenSSH)
             .expect("read known_hosts");
@@ -93,6 +90,9 @@ fn ssh_exit_status_isolation_and_sudo() {
     assert_ne!(r.status, 0, "ops must need a password for sudo: {r:?}");
     let r = run(&ops, "echo ops-lab-pw | sudo -S -p '' id -u");
     assert_eq!((r.status, r.stdout.as_str()), (0, "0\n"), "{r:?}");
+    // ops also logs in with its password (for password-auth tests).
+    let ops_pw = connect_password(&lab.hosts[2].ip, "ops", "ops-lab-pw", &lab.known_hosts);
+    assert_eq!(run(&ops_pw, "id -un").stdout, "ops\n");
 }
 
 #[test]

@@ -20,6 +20,24 @@ pub struct Run {
 /// Connects to `ip`:22, verifies the host key against `known_hosts` (keyed by `ip`), and logs in
 /// as `user` with the private key `key`. Panics with the reason on any failure.
 pub fn connect(ip: &str, user: &str, key: &Path, known_hosts: &Path) -> Session {
+    let sess = handshake(ip, known_hosts);
+    sess.userauth_pubkey_file(user, None, key, None)
+        .unwrap_or_else(|e| panic!("pubkey auth as {user} on {ip}: {e}"));
+    assert!(sess.authenticated(), "{user}@{ip} not authenticated");
+    sess
+}
+
+/// Like [`connect`], with password authentication (the lab's `ops` user has one).
+pub fn connect_password(ip: &str, user: &str, password: &str, known_hosts: &Path) -> Session {
+    let sess = handshake(ip, known_hosts);
+    sess.userauth_password(user, password)
+        .unwrap_or_else(|e| panic!("password auth as {user} on {ip}: {e}"));
+    assert!(sess.authenticated(), "{user}@{ip} not authenticated");
+    sess
+}
+
+/// TCP connect and SSH handshake with a verified host key, not yet authenticated.
+pub fn handshake(ip: &str, known_hosts: &Path) -> Session {
     let addr: SocketAddr = format!("{}:22", bracket(ip))
         .parse()
         .unwrap_or_else(|e| panic!("bad lab address {ip}: {e}"));
@@ -31,9 +49,6 @@ pub fn connect(ip: &str, user: &str, key: &Path, known_hosts: &Path) -> Session 
     sess.handshake()
         .unwrap_or_else(|e| panic!("ssh handshake with {ip}: {e}"));
     verify_host_key(&sess, ip, known_hosts);
-    sess.userauth_pubkey_file(user, None, key, None)
-        .unwrap_or_else(|e| panic!("pubkey auth as {user} on {ip}: {e}"));
-    assert!(sess.authenticated(), "{user}@{ip} not authenticated");
     sess
 }
 

@@ -5,7 +5,7 @@
 # fd5e:5a3e:0:K::/64 with no gateway, and the controller's own firewall and forwarding are never
 # touched. See tests/lab/README.md, or run `lab.sh --help`.
 set -euo pipefail
-shopt -s nullglob
+shopt -s nullglob inherit_errexit
 
 LAB_SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 CACHE=${SESAME_LAB_CACHE:-/var/cache/sesame-lab}
