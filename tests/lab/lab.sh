@@ -371,10 +371,16 @@ allocate_index() {
 }
 
 # Per-fleet lock for up/down/reboot; lock files live outside the fleet dir so down can remove it.
+# `down` waits only briefly: the holder may be a stray process of the very fleet it is about to
+# kill (older lab.sh versions leaked the lock into hosts), and tearing down twice is harmless.
 lock_fleet() {
+    local name=$1 wait=${2:-600}
     mkdir -p "$STATE/locks"
-    exec 6>"$STATE/locks/$1.lock"
-    flock 6
+    exec 6>"$STATE/locks/$name.lock"
+    if ! flock -w "$wait" 6; then
+        [[ $wait -lt 600 ]] || die "fleet $name is locked by another lab.sh for ${wait}s"
+        log "fleet $name is locked by another process; going on anyway"
+    fi
 }
 
 ensure_bridge() {
@@ -710,14 +716,13 @@ teardown_index() {
 down_fleet() {
     local name=$1 fdir k
     fdir=$(fleet_dir "$name")
-    lock_fleet "$name"
+    lock_fleet "$name" 10
     if [[ -s $fdir/index ]]; then
         k=$(cat "$fdir/index")
         teardown_index "$k"
     fi
     rm -rf "$fdir"
     exec 6>&-
-    rm -f "$STATE/locks/$name.lock"
     log "fleet $name: down"
 }
 
