@@ -316,11 +316,12 @@ prune_images() {
         for f in "$FLEETS"/*/image; do
             [[ -f $f && $(cat "$f") == "$d" ]] && used=1
         done
-        [[ -z $used ]] && {
+        if [[ -z $used ]]; then
             log "removing old image $d"
             rm -rf "$d"
-        }
+        fi
     done
+    return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +639,7 @@ fleet_size() {
 }
 
 cmd_up() {
-    local n= name=default
+    local n='' name=default
     while (($#)); do
         case $1 in
         --fleet)
@@ -703,7 +704,7 @@ teardown_index() {
     fi
     local l n
     for ((n = 0; n < 100; n++)); do
-        l=$(ls /sys/class/net | grep -E "^(sl$k-(h[0-9]+|s)|slbr$k)\$" || true)
+        l=$(find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' | grep -E "^(sl$k-(h[0-9]+|s)|slbr$k)\$" || true)
         [[ -z $l ]] && return 0
         for l in $l; do
             ip link del "$l" 2>/dev/null || true
@@ -759,7 +760,8 @@ cmd_down() {
     # Orphans whose fleet directory is gone (a crash between steps): recognised by name.
     for k in $( (
         ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^sl([0-9]+)-(h[0-9]+|stranger)$/\1/p'
-        ls /sys/class/net | sed -nE 's/^slbr([0-9]+)$/\1/p; s/^sl([0-9]+)-(h[0-9]+|s)$/\1/p'
+        find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' |
+            sed -nE 's/^slbr([0-9]+)$/\1/p; s/^sl([0-9]+)-(h[0-9]+|s)$/\1/p'
     ) | sort -un); do
         log "removing leftovers of fleet index $k"
         teardown_index "$k"
