@@ -14,7 +14,7 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 state=$(mktemp -d /tmp/sesame-lab-selftest.XXXXXX)
-trap 'rm -rf "$state"' EXIT
+trap 'rm -rf "$state" "$state.before" "$state.after"' EXIT
 export SESAME_LAB_STATE=$state
 mkdir -p /run/netns
 mount -t tmpfs tmpfs /run/netns
@@ -60,9 +60,7 @@ grep -q -- "__boot $state/fleets/a/" <<<"$during" || { echo "FAIL: fleet a's hos
 snapshot >"$state.after"
 if diff -u "$state.before" "$state.after"; then
     echo "down --all: machine as found"
-    rm -f "$state.before" "$state.after"
 else
-    rm -f "$state.before" "$state.after"
     echo "FAIL: down --all left the differences above"
     exit 1
 fi
