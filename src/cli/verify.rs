@@ -1,14 +1,122 @@
-//! `sesame verify`: not built yet; says so instead of pretending.
+//! `sesame verify`: prove every host's port knocking from this controller, read-only — the
+//! protected port is silent before a knock, a knock opens it for a fresh SSH session, and a
+//! close sequence closes it again. Meant for CI schedules; changes nothing on any host.
+
+use super::common::{self, HostConn};
+use crate::knock::apply::prove;
+use crate::runner::pool::{self, Cancel, HostOutcome};
+use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
+use crate::runner::{Event, Status, TaskResult};
+use crate::transport::spec::ConnOverrides;
+use crate::transport::Connector;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
 
 /// Arguments of `sesame verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Everything else, accepted until the real flags land.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// Inventory file or directory (repeatable).
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    /// Only hosts matching this pattern.
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+    /// Hosts checked at once.
+    #[arg(short = 'f', long = "forks", default_value_t = 20)]
+    pub forks: usize,
+    /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// One JSON event per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
+const TASK: &str = "verify port knocking";
+
 /// Run `sesame verify`.
-pub fn run(_args: Args) -> crate::Result<u8> {
-    Err(crate::Error::NotImplemented("verify"))
+pub fn run(args: Args) -> crate::Result<u8> {
+    let inv = common::load_inventory(&args.inventory)?;
+    let hosts = common::select(&inv, "all", args.limit.as_deref())?;
+    let overrides = ConnOverrides::from_env();
+    let mut extra = crate::vars::Vars::new();
+    for e in &args.extra_vars {
+        crate::vars::merge_into(&mut extra, &crate::vars::parse_extra_vars(e)?);
+    }
+    let mut conns = HashMap::new();
+    for h in &hosts {
+        let mut vars = common::host_vars(&inv, h);
+        crate::vars::merge_into(&mut vars, &extra);
+        conns.insert(h.clone(), (HostConn::from_vars(h, &vars, &overrides), vars));
+    }
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let (events, handle) = report::start(Reporter::stdio(ReportOptions::for_terminal(
+        format,
+        Style::Playbook,
+    )));
+    let cancel = Cancel::ctrl_c().unwrap_or_default();
+    events.send(Event::PlayStart {
+        name: "verify".into(),
+        hosts: hosts.clone(),
+    });
+    pool::run_hosts(&hosts, args.forks, &cancel, &events, |host, ev| {
+        let fail = |msg: String| {
+            let mut r = TaskResult::new(host, TASK, Status::Failed);
+            r.msg = Some(msg);
+            ev.send(Event::TaskResult(r));
+            HostOutcome::Failed
+        };
+        let Some((conn, vars)) = conns.get(host) else {
+            return HostOutcome::Failed;
+        };
+        let hc = match conn {
+            Ok(c) => c,
+            Err(e) => return fail(e.to_string()),
+        };
+        let Some(profile) = &hc.knock else {
+            if !vars.contains_key("knock_sequence")
+                && vars.get("knock_mode").and_then(|m| m.as_str()) != Some("single_port")
+            {
+                return fail("no knock_sequence for this host: nothing to verify".into());
+            }
+            let facts = crate::knock::NetFacts {
+                default_interface: Some("unknown0".into()),
+                ..Default::default()
+            };
+            return fail(
+                match crate::knock::KnockProfile::from_vars(host, vars, &facts) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "invalid knock settings".into(),
+                },
+            );
+        };
+        let Ok(addr) = hc.spec.address.parse::<IpAddr>() else {
+            return fail(format!("`{}` is not an IP address", hc.spec.address));
+        };
+        let connector = |k: bool| hc.connect(k);
+        let c: &Connector<'_> = &connector;
+        let sink = |e: Event| ev.send(e);
+        match prove(
+            host,
+            addr,
+            hc.spec.port,
+            profile,
+            None,
+            Some(c),
+            Some(&sink),
+        ) {
+            Ok(_) => {
+                ev.send(Event::TaskResult(TaskResult::new(host, TASK, Status::Ok)));
+                HostOutcome::Ok
+            }
+            Err(e) => fail(e),
+        }
+    })
+    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+    Ok(handle.finish(cancel.is_cancelled()).exit_code)
 }
