@@ -228,3 +228,24 @@ fn down_leaves_no_namespace_link_process_or_mount() {
     assert_eq!(mounts(), Vec::<String>::new(), "mounts left");
     assert!(!fleet_dir.exists(), "{} left", fleet_dir.display());
 }
+
+#[test]
+fn down_all_clears_every_fleet_and_crash_leftovers() {
+    common::require_root();
+    // Runs in its own network and mount namespace with its own state dir, so fleets of tests
+    // running in parallel are untouched; see the script.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/selftest-down-all.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run selftest-down-all.sh");
+    assert!(
+        out.status.success() && stdout(&out).contains("down --all: machine as found"),
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -47,7 +47,8 @@ pub fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
 }
 
-fn require_root() {
+/// Panics (never skips) when not root: the lab needs namespaces, mounts and bridges.
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     assert!(

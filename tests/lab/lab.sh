@@ -548,7 +548,7 @@ record_pids() {
     for i in "$@"; do
         upid=$(cat "$fdir/hosts/h$i/unshare.pid")
         pid=
-        for ((n = 0; n < 200; n++)); do
+        for ((n = 0; n < 500; n++)); do
             pid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null || true)
             pid=${pid%% *}
             [[ -n $pid ]] && break
