@@ -49,10 +49,7 @@ fn put_file(lab: &Lab, host: &str, path: &str, content: &str, mode: u32) {
             &format!("{mode:o}"),
         ],
     );
-    assert!(
-        out.status.success(),
-        "write {path} on {host}: {out:?}"
-    );
+    assert!(out.status.success(), "write {path} on {host}: {out:?}");
 }
 
 /// Writes the rules files and loads them, as netfilter-persistent would at boot.
@@ -146,14 +143,30 @@ fn knock(addr: IpAddr, seq: &[KnockPort], gap_ms: u64) {
 /// knockd's own client, from the controller.
 fn knock_with_knockd_client(addr: &str, seq: &[KnockPort], gap_ms: u64) {
     let mut args = vec!["-d".to_string(), gap_ms.to_string(), addr.to_string()];
-    args.extend(seq.iter().map(|k| format!("{}:{}", k.port, k.proto.as_str())));
-    let out = Command::new("knock").args(&args).output().expect("run knock");
+    args.extend(
+        seq.iter()
+            .map(|k| format!("{}:{}", k.port, k.proto.as_str())),
+    );
+    let out = Command::new("knock")
+        .args(&args)
+        .output()
+        .expect("run knock");
     assert!(out.status.success(), "knock {args:?}: {out:?}");
 }
 
 /// nmap SYN scan of `ports` from the stranger; returns nmap's port table.
 fn nmap_from_stranger(lab: &Lab, addr: &str, ports: &str) -> String {
-    let mut args = vec!["nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "1", "-p", ports];
+    let mut args = vec![
+        "nmap",
+        "-n",
+        "-Pn",
+        "-sS",
+        "-T4",
+        "--max-retries",
+        "1",
+        "-p",
+        ports,
+    ];
     if addr.contains(':') {
         args.push("-6");
     }
@@ -172,10 +185,22 @@ fn port_list(seq: &[KnockPort]) -> String {
 
 /// The protected port answers nobody: controller and stranger, IPv4 and IPv6.
 fn assert_closed_everywhere(lab: &Lab, h: &common::LabHost) {
-    assert_eq!(probe_controller(ip(&h.ip), 22), Probe::Silent, "controller v4");
-    assert_eq!(probe_controller(ip(&h.ip6), 22), Probe::Silent, "controller v6");
+    assert_eq!(
+        probe_controller(ip(&h.ip), 22),
+        Probe::Silent,
+        "controller v4"
+    );
+    assert_eq!(
+        probe_controller(ip(&h.ip6), 22),
+        Probe::Silent,
+        "controller v6"
+    );
     assert_eq!(probe_stranger(lab, &h.ip, 22), Probe::Silent, "stranger v4");
-    assert_eq!(probe_stranger(lab, &h.ip6, 22), Probe::Silent, "stranger v6");
+    assert_eq!(
+        probe_stranger(lab, &h.ip6, 22),
+        Probe::Silent,
+        "stranger v6"
+    );
 }
 
 fn door_rules(lab: &Lab, host: &str, cmd: &str) -> usize {
@@ -190,7 +215,10 @@ fn every_golden_rules_file_loads_on_a_lab_host() {
     let lab = Lab::up("knock_lab::golden", 1);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/knock");
     let mut checked = 0;
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     for case in cases {
         for (file, tool) in [
@@ -217,7 +245,12 @@ fn every_golden_rules_file_loads_on_a_lab_host() {
             let saved = String::from_utf8_lossy(&out.stdout);
             let rules_in_file = text.lines().filter(|l| l.starts_with("-A ")).count();
             let rules_loaded = saved.lines().filter(|l| l.starts_with("-A ")).count();
-            assert_eq!(rules_in_file, rules_loaded, "{}: rule count", path.display());
+            assert_eq!(
+                rules_in_file,
+                rules_loaded,
+                "{}: rule count",
+                path.display()
+            );
             checked += 1;
         }
     }
@@ -239,12 +272,18 @@ fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
     let sess = common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
     load_rules(&lab, "h1", &f);
     start_knockd(&lab, "h1", &f);
-    assert_eq!(common::ssh::run(&sess, "echo still-here").stdout.trim(), "still-here");
+    assert_eq!(
+        common::ssh::run(&sess, "echo still-here").stdout.trim(),
+        "still-here"
+    );
     assert_closed_everywhere(&lab, &h);
 
     // sesame's client opens it for the controller, not for the stranger.
     knock(ip(&h.ip), &p.sequence, 200);
-    assert_eq!(wait_open_controller(ip(&h.ip), 22, Duration::from_secs(2)), Probe::Open);
+    assert_eq!(
+        wait_open_controller(ip(&h.ip), 22, Duration::from_secs(2)),
+        Probe::Open
+    );
     assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent);
     // ...and knockd's stop_command closes it after knock_open_seconds.
     std::thread::sleep(Duration::from_secs(5));
@@ -253,7 +292,10 @@ fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
 
     // knockd's own client works the same.
     knock_with_knockd_client(&h.ip, &p.sequence, 200);
-    assert_eq!(wait_open_controller(ip(&h.ip), 22, Duration::from_secs(2)), Probe::Open);
+    assert_eq!(
+        wait_open_controller(ip(&h.ip), 22, Duration::from_secs(2)),
+        Probe::Open
+    );
     drop(sess);
 }
 
@@ -275,23 +317,45 @@ fn knockd_mode_refuses_wrong_order_slow_knocks_and_scans() {
     let mut wrong = p.sequence.clone();
     wrong.swap(1, 3);
     knock(addr, &wrong, 100);
-    assert_eq!(wait_open_controller(addr, 22, Duration::from_secs(1)), Probe::Silent, "wrong order");
+    assert_eq!(
+        wait_open_controller(addr, 22, Duration::from_secs(1)),
+        Probe::Silent,
+        "wrong order"
+    );
 
     // knockd has one timeout for the whole sequence: 4 knocks 1 s apart exceed its 2 s.
     knock(addr, &p.sequence, 1000);
-    assert_eq!(wait_open_controller(addr, 22, Duration::from_secs(1)), Probe::Silent, "too slow");
+    assert_eq!(
+        wait_open_controller(addr, 22, Duration::from_secs(1)),
+        Probe::Silent,
+        "too slow"
+    );
 
     let table = nmap_from_stranger(&lab, &h.ip, &format!("22,{}", port_list(&p.sequence)));
     for port in ["22/tcp", "7101/tcp", "7202/tcp", "7303/tcp"] {
-        let line = table.lines().find(|l| l.starts_with(port)).unwrap_or_else(|| panic!("{table}"));
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(port))
+            .unwrap_or_else(|| panic!("{table}"));
         assert!(line.contains("filtered"), "uniform answers: {line}");
     }
-    assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent, "after the scan");
-    assert_eq!(door_rules(&lab, "h1", "iptables"), 0, "a door opened during the scan");
+    assert_eq!(
+        probe_stranger(&lab, &h.ip, 22),
+        Probe::Silent,
+        "after the scan"
+    );
+    assert_eq!(
+        door_rules(&lab, "h1", "iptables"),
+        0,
+        "a door opened during the scan"
+    );
 
     // And a right knock right after all that still opens.
     knock(addr, &p.sequence, 100);
-    assert_eq!(wait_open_controller(addr, 22, Duration::from_secs(2)), Probe::Open);
+    assert_eq!(
+        wait_open_controller(addr, 22, Duration::from_secs(2)),
+        Probe::Open
+    );
 }
 
 #[test]
@@ -310,7 +374,10 @@ fn knockd_close_sequence_and_ipv6() {
 
     let v4 = ip(&h.ip);
     knock(v4, &p.sequence, 100);
-    assert_eq!(wait_open_controller(v4, 22, Duration::from_secs(2)), Probe::Open);
+    assert_eq!(
+        wait_open_controller(v4, 22, Duration::from_secs(2)),
+        Probe::Open
+    );
     // No cmd_timeout with a close sequence: still open after knock_open_seconds.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(probe_controller(v4, 22), Probe::Open);
@@ -324,10 +391,17 @@ fn knockd_close_sequence_and_ipv6() {
     let v6 = ip(&h.ip6);
     lab.sh("h1", "ip -6 neigh flush dev ens3");
     knock(v6, &p.sequence, 100);
-    assert_eq!(wait_open_controller(v6, 22, Duration::from_secs(2)), Probe::Open);
+    assert_eq!(
+        wait_open_controller(v6, 22, Duration::from_secs(2)),
+        Probe::Open
+    );
     assert_eq!(door_rules(&lab, "h1", "ip6tables"), 1);
     assert_eq!(probe_stranger(&lab, &h.ip6, 22), Probe::Silent);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "an IPv6 knock opens IPv6 only");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Silent,
+        "an IPv6 knock opens IPv6 only"
+    );
     knock(v6, &p.close_sequence, 100);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(door_rules(&lab, "h1", "ip6tables"), 0);
@@ -347,7 +421,10 @@ fn iptables_mode(test: &str, style: &str) {
     let f = files(&p);
     let sess = common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
     load_rules(&lab, "h1", &f);
-    assert_eq!(common::ssh::run(&sess, "echo still-here").stdout.trim(), "still-here");
+    assert_eq!(
+        common::ssh::run(&sess, "echo still-here").stdout.trim(),
+        "still-here"
+    );
     assert_closed_everywhere(&lab, &h);
     let v4 = ip(&h.ip);
 
@@ -355,7 +432,11 @@ fn iptables_mode(test: &str, style: &str) {
     knock(v4, &p.sequence, 100);
     assert_eq!(probe_controller(v4, 22), Probe::Open);
     assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "the flag is used up");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Silent,
+        "the flag is used up"
+    );
 
     // knockd's client speaks the same knocks.
     knock_with_knockd_client(&h.ip, &p.sequence, 100);
@@ -367,29 +448,58 @@ fn iptables_mode(test: &str, style: &str) {
     knock(v4, &wrong, 100);
     assert_eq!(probe_controller(v4, 22), Probe::Silent, "wrong order");
     knock(v4, &p.sequence, 2500);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "gap longer than the step");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Silent,
+        "gap longer than the step"
+    );
     let mut noisy = p.sequence.clone();
-    noisy.insert(2, KnockPort { port: 7999, proto: sesame::knock::Proto::Tcp });
+    noisy.insert(
+        2,
+        KnockPort {
+            port: 7999,
+            proto: sesame::knock::Proto::Tcp,
+        },
+    );
     knock(v4, &noisy, 100);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "wrong port in between");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Silent,
+        "wrong port in between"
+    );
     // A repeated first knock restarts the sequence instead of breaking it.
     let mut restart = vec![p.sequence[0]];
     restart.extend(p.sequence.iter().copied());
     knock(v4, &restart, 100);
-    assert_eq!(probe_controller(v4, 22), Probe::Open, "repeated first knock");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Open,
+        "repeated first knock"
+    );
 
     // Past knock_open_seconds the door is shut again.
     knock(v4, &p.sequence, 100);
     std::thread::sleep(Duration::from_millis(3500));
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "open window expired");
+    assert_eq!(
+        probe_controller(v4, 22),
+        Probe::Silent,
+        "open window expired"
+    );
 
     // A scan of every knock port from the stranger: uniform silence, nothing opens.
     let table = nmap_from_stranger(&lab, &h.ip, &format!("22,7999,{}", port_list(&p.sequence)));
     for port in ["22/tcp", "7101/tcp", "7303/tcp", "7999/tcp"] {
-        let line = table.lines().find(|l| l.starts_with(port)).unwrap_or_else(|| panic!("{table}"));
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(port))
+            .unwrap_or_else(|| panic!("{table}"));
         assert!(line.contains("filtered"), "uniform answers: {line}");
     }
-    assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent, "after the scan");
+    assert_eq!(
+        probe_stranger(&lab, &h.ip, 22),
+        Probe::Silent,
+        "after the scan"
+    );
 
     // IPv6: closed, and the same knock over IPv6 opens IPv6 (with neighbour discovery).
     let v6 = ip(&h.ip6);
@@ -417,43 +527,54 @@ fn single_port_mode_opens_on_spaced_hits_never_on_a_flood() {
     let h = lab.host("h1").clone();
     let p = profile(
         "h1",
-        json!({"knock_mode": "single_port", "knock_hitcount": 2, "knock_hit_min_seconds": 1,
-               "knock_hit_max_seconds": 3}),
+        json!({"knock_mode": "single_port", "knock_hitcount": 2, "knock_hit_min_seconds": 2,
+               "knock_hit_max_seconds": 4}),
     );
     let f = files(&p);
     load_rules(&lab, "h1", &f);
-    let v4 = ip(&h.ip);
+    let (v4, v6) = (ip(&h.ip), ip(&h.ip6));
     let port = p.protected_ports[0];
-    let spacing = client::single_port_spacing(p.prior_hits, 1, 3);
-    assert_eq!(spacing, Duration::from_secs(2));
+    let spacing = client::single_port_spacing(p.prior_hits, 2, 4);
+    assert_eq!(spacing, Duration::from_secs(3));
 
-    // A plain connection attempt is only a hit (and its own retransmission 1 s later is too
-    // soon: a flood). Let the penalty expire before going on.
-    assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent);
-    std::thread::sleep(Duration::from_secs(4));
+    // A plain client that keeps retrying (SYNs at 0, 1, 3 and 7 s) never gets in: its first
+    // retransmission comes too soon and puts it in the penalty box.
+    let out = lab.stranger(&[
+        "timeout",
+        "9",
+        "bash",
+        "-c",
+        &format!(": <>/dev/tcp/{}/22", h.ip),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "plain retrying client: {out:?}"
+    );
 
-    // The knock: one hit, then connect 2 s later.
+    // The knock: one hit, then the connection 3 s later.
     client::send_single_port(None, v4, port, p.prior_hits, spacing).unwrap();
     assert_eq!(probe_controller(v4, 22), Probe::Open);
     assert_eq!(probe_stranger(&lab, &h.ip, 22), Probe::Silent);
 
-    // A flood: 20 hits in 1 s, then a connection at the "right" time: still closed.
-    std::thread::sleep(Duration::from_secs(4));
+    // A flood (20 hits in 1 s), then a connection at the "right" time: still closed.
     for _ in 0..20 {
-        client::knock_once(None, SocketAddr::new(v4, 22), port.proto).unwrap();
+        client::knock_once(None, SocketAddr::new(v6, 22), port.proto).unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(spacing);
-    assert_eq!(probe_controller(v4, 22), Probe::Silent, "flood opened the port");
+    assert_eq!(
+        probe_controller(v6, 22),
+        Probe::Silent,
+        "flood opened the port"
+    );
+
     // Too slow: the hit is older than hit_max when the connection comes.
-    std::thread::sleep(Duration::from_secs(4));
-    client::send_single_port(None, v4, port, 1, Duration::from_millis(3500)).unwrap();
+    client::send_single_port(None, v4, port, 1, Duration::from_millis(4500)).unwrap();
     assert_eq!(probe_controller(v4, 22), Probe::Silent, "too slow");
 
-    // Closed on IPv6 too; the knock works there.
-    std::thread::sleep(Duration::from_secs(4));
-    let v6 = ip(&h.ip6);
+    // Once the flooder has been quiet for hit_max seconds, the knock works for it (on IPv6).
+    std::thread::sleep(Duration::from_secs(5));
     client::send_single_port(None, v6, port, p.prior_hits, spacing).unwrap();
     assert_eq!(probe_controller(v6, 22), Probe::Open);
     assert_eq!(probe_stranger(&lab, &h.ip6, 22), Probe::Silent);
@@ -473,4 +594,149 @@ fn knock_ipv6_off_keeps_the_port_closed_on_ipv6() {
     assert_eq!(probe_controller(ip(&h.ip6), 22), Probe::Silent);
     knock(ip(&h.ip), &p.sequence, 100);
     assert_eq!(probe_controller(ip(&h.ip), 22), Probe::Open);
+}
+
+/// An inventory of the fleet's hosts with knock settings per host, INI strings and all.
+fn knock_inventory(lab: &Lab, dir: &Path, per_host: &[(&str, &str)]) -> PathBuf {
+    let mut text = String::from("[lab]\n");
+    for (name, vars) in per_host {
+        let h = lab.host(name);
+        text.push_str(&format!("{name} ansible_host={} {vars}\n", h.ip));
+    }
+    text.push_str(&format!(
+        "\n[lab:vars]\nansible_user=root\nansible_ssh_private_key_file={}\n\
+         ansible_ssh_common_args='-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes'\n\
+         knock_step_seconds=3\nknock_open_seconds=10\n",
+        lab.key.display(),
+        lab.known_hosts.display()
+    ));
+    let path = dir.join("hosts.ini");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sesame(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sesame")
+}
+
+#[test]
+fn cli_knock_ssh_and_proxy_command() {
+    let lab = Lab::up("knock_lab::cli", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv_path = knock_inventory(
+        &lab,
+        tmp.path(),
+        &[
+            ("h1", "knock_mode=iptables knock_sequence=7101,7202:udp,7303"),
+            (
+                "h2",
+                "knock_mode=knockd knock_sequence=\"7101, 7202, 7303\" knock_close_sequence=7404,7505,7606",
+            ),
+            ("h3", "knock_mode=single_port knock_hit_min_seconds=2 knock_hit_max_seconds=4"),
+        ],
+    );
+    let inv_s = inv_path.to_str().unwrap();
+    // The hosts' side, rendered from the same inventory through the variable contract.
+    let inv = sesame::inventory::Inventory::load(std::slice::from_ref(&inv_path)).unwrap();
+    let facts = NetFacts {
+        default_interface: Some("ens3".into()),
+        has_ipv6: true,
+        controller_ip: None,
+    };
+    for name in ["h1", "h2", "h3"] {
+        let p = KnockProfile::from_vars(name, &inv.host_vars(name), &facts)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let f = files(&p);
+        load_rules(&lab, name, &f);
+        if p.mode == KnockMode::Knockd {
+            start_knockd(&lab, name, &f);
+        }
+        assert_eq!(
+            probe_controller(ip(&lab.host(name).ip), 22),
+            Probe::Silent,
+            "{name}"
+        );
+    }
+
+    // sesame ssh: knock, then OpenSSH with the inventory's user, key and known_hosts.
+    for name in ["h1", "h2", "h3"] {
+        if name == "h3" {
+            // The closed-port probe above was a plain attempt: its retransmission put the
+            // controller in h3's penalty box until it has been quiet for hit_max seconds.
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        let out = sesame(&[
+            "ssh",
+            name,
+            "-i",
+            inv_s,
+            "--",
+            "echo",
+            "hello-from",
+            "$(hostname)",
+        ]);
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("hello-from {name}")
+        );
+    }
+
+    // ProxyCommand: OpenSSH runs `sesame knock --proxy %h %p`, %h being the address.
+    let h1 = lab.host("h1").ip.clone();
+    let proxy = format!(
+        "ProxyCommand={} knock -i {inv_s} --proxy %h %p",
+        env!("CARGO_BIN_EXE_sesame")
+    );
+    let kh = format!("UserKnownHostsFile={}", lab.known_hosts.display());
+    let out = Command::new("ssh")
+        .args([
+            "-o",
+            &proxy,
+            "-o",
+            &kh,
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .args([
+            "-i",
+            lab.key.to_str().unwrap(),
+            &format!("root@{h1}"),
+            "echo",
+            "proxied",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "proxied");
+    assert_eq!(
+        probe_controller(ip(&h1), 22),
+        Probe::Silent,
+        "the proxy's knock is used up"
+    );
+
+    // sesame knock, then any client; --close shuts knockd's door.
+    let h2 = ip(&lab.host("h2").ip);
+    let out = sesame(&["knock", "h2", "-i", inv_s]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        wait_open_controller(h2, 22, Duration::from_secs(2)),
+        Probe::Open
+    );
+    let out = sesame(&["knock", "h2", "-i", inv_s, "--close"]);
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(probe_controller(h2, 22), Probe::Silent);
+    let out = sesame(&["knock", "h1", "-i", inv_s, "--close"]);
+    assert!(
+        !out.status.success(),
+        "--close without a close sequence must fail"
+    );
 }

@@ -885,11 +885,13 @@ impl Collector<'_> {
                 ),
             );
         }
-        if hit_min == 0 {
+        if hit_min < 2 {
+            // Linux retransmits an unanswered SYN after 1 s: with a 1 s minimum, any plain
+            // client's own retransmission would count as the next knock.
             self.err(
                 "knock_hit_min_seconds",
                 hit_min.to_string(),
-                "must be at least 1 second: it is what tells a knocker from a flood",
+                "must be at least 2 seconds: a client retransmits an unanswered SYN after 1 s, which would count as a knock",
             );
         }
         if hit_max > MAX_SECONDS {
@@ -1410,14 +1412,16 @@ mod tests {
                             "knock_hit_max_seconds": 3600}));
         one(&e, "knock_hitcount", "256");
         ok(json!({"knock_mode": "single_port", "knock_hitcount": 255,
-                  "knock_hit_min_seconds": 1, "knock_hit_max_seconds": 300}));
+                  "knock_hit_min_seconds": 2, "knock_hit_max_seconds": 600}));
         let e = errs(
             json!({"knock_mode": "single_port", "knock_hit_min_seconds": 5,
                             "knock_hit_max_seconds": 5}),
         );
         one(&e, "knock_hit_min_seconds", "5");
-        let e = errs(json!({"knock_mode": "single_port", "knock_hit_min_seconds": 0}));
-        one(&e, "knock_hit_min_seconds", "0");
+        for short in [0, 1] {
+            let e = errs(json!({"knock_mode": "single_port", "knock_hit_min_seconds": short}));
+            one(&e, "knock_hit_min_seconds", &short.to_string());
+        }
         // 3 hits at least 3 s apart cannot fit in 6 s.
         let e = errs(json!({"knock_mode": "single_port", "knock_hitcount": 3,
                             "knock_hit_min_seconds": 3, "knock_hit_max_seconds": 6}));
