@@ -740,3 +740,55 @@ fn cli_knock_ssh_and_proxy_command() {
         "--close without a close sequence must fail"
     );
 }
+
+/// Packet counters of the INPUT rules that carry `tag` in their comment.
+fn counter(lab: &Lab, host: &str, tag: &str) -> u64 {
+    let out = lab.sh(host, "iptables -vnxL INPUT");
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("/* {tag} */")))
+        .unwrap_or_else(|| panic!("no rule {tag} in\n{out}"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn client_knock_is_exactly_one_syn_or_one_datagram() {
+    let lab = Lab::up("knock_lab::one_syn", 1);
+    let h = lab.host("h1").clone();
+    let c = &lab.controller_ip;
+    let rules = format!(
+        "*filter\n\
+         -A INPUT -s {c} -p tcp --dport 7101 -m comment --comment tcp-any\n\
+         -A INPUT -s {c} -p tcp --dport 7101 --tcp-flags ALL SYN -m comment --comment tcp-syn\n\
+         -A INPUT -s {c} -p udp --dport 7202 -m comment --comment udp-any\n\
+         -A INPUT -p tcp --dport 7101 -j DROP\n\
+         -A INPUT -p udp --dport 7202 -j DROP\n\
+         COMMIT\n"
+    );
+    put_file(&lab, "h1", "/tmp/count.rules", &rules, 0o600);
+    lab.sh("h1", "iptables-restore /tmp/count.rules");
+    let seq = [
+        KnockPort {
+            port: 7101,
+            proto: sesame::knock::Proto::Tcp,
+        },
+        KnockPort {
+            port: 7202,
+            proto: sesame::knock::Proto::Udp,
+        },
+    ];
+    knock(ip(&h.ip), &seq, 0);
+    // Linux would retransmit an unanswered SYN after 1 s; wait past that.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        counter(&lab, "h1", "tcp-any"),
+        1,
+        "TCP packets of one knock"
+    );
+    assert_eq!(counter(&lab, "h1", "tcp-syn"), 1, "and it is a bare SYN");
+    assert_eq!(
+        counter(&lab, "h1", "udp-any"),
+        1,
+        "UDP datagrams of one knock"
+    );
+}
