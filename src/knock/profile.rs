@@ -3,16 +3,28 @@
 //! that the rule templates render from. Pure: no I/O, no logging, never panics on bad input.
 //!
 //! # xt_recent limits (the `iptables` and `single_port` modes)
-//! * `--hitcount` must be below the kernel's `XT_RECENT_MAX_NSTAMPS`: 256 on Linux 4.10 to 6.10,
-//!   which covers Debian 12 (6.1) and Ubuntu 24.04 (6.8); 65536 from 6.11 on. The old limit of
-//!   `ip_pkt_list_tot` (default 20) is gone since 4.10: the parameter now defaults to 0 ("size the
-//!   list from the rule's hitcount") and a rule's hitcount above it only grows the list. So the
-//!   real limit is 255, and sesame checks it.
+//! * `--hitcount` must be below the kernel's `XT_RECENT_MAX_NSTAMPS`: 256 until kernel commit
+//!   f4ebd03496f6 (mid-2024, Linux 6.11) raised it to 65536. Debian 12 (6.1) and Ubuntu 24.04
+//!   (6.8) have 256, so the real limit is 255 and sesame checks it. The old `ip_pkt_list_tot`
+//!   limit (default 20) no longer applies: since commit abc86d0f9924 ("relax ip_pkt_list_tot
+//!   restrictions", Linux 4.x) the parameter defaults to 0, meaning "size the list from the
+//!   rules' hitcount", and a set value only grows the list. (The lab runs the build machine's
+//!   newer kernel, where hitcount 300 loads: the 255 limit comes from the source, not the lab.)
 //! * Each recent list remembers at most `ip_list_tot` = 100 source addresses (a module parameter,
 //!   read-only once the module is loaded). The 101st address evicts the oldest one: a flood of
 //!   (possibly spoofed) sources can push a knocker out of a list mid-sequence. That is a denial
 //!   of the knock (knock again), never an opening. Raise it with
 //!   `options xt_recent ip_list_tot=1000` in `/etc/modprobe.d/` and a reboot.
+//!
+//! # single_port timing
+//! `knock_hitcount` counts connection attempts (SYNs) to the protected port *including* the one
+//! let through, so it is at least 2 (the defaults 2 / 3 / 5 read: one attempt, then connect 3 to
+//! 5 s later). Attempts must be at least `knock_hit_min_seconds` apart and all fall within
+//! `knock_hit_max_seconds`; a faster one sends its source to a penalty list until it has been
+//! quiet for `knock_hit_max_seconds`, so a flood never opens the port. `knock_hit_min_seconds` is
+//! at least 2 because a client retransmits an unanswered SYN after 1 s. A plain client that
+//! just retries is therefore never let in; one whose retry gaps happen to fall inside the window
+//! (an initial RTO of 3 s with the defaults) can be: single_port hides a port, it is no secret.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
