@@ -675,6 +675,25 @@ impl Collector<'_> {
                 "only 2 knocks: a sequence of 3 or more is much harder to guess",
             );
         }
+        // knockd (and the iptables mode when other ports never reach it) only sees packets to
+        // the knock ports, so any port scan is, to it, those ports in the scan's order: a random
+        // order is the right one with chance 1/n!. One pass of a scan hits each port once, so
+        // a port repeated (not in a row) is a sequence no single pass can send.
+        let sees_only_knock_ports =
+            mode == KnockMode::Knockd || (mode == KnockMode::Iptables && !drop_unlisted);
+        if uses_sequence && sees_only_knock_ports && sequence.len() >= 2 {
+            let mut distinct = sequence.clone();
+            dedup(&mut distinct);
+            if distinct.len() == sequence.len() {
+                self.warn(
+                    "knock_sequence",
+                    format!(
+                        "every port is different: a port scan that hits them in the right order opens the door (a random order does with chance 1/{}); repeat one port, not in a row, e.g. a,b,a,c",
+                        factorial(sequence.len())
+                    ),
+                );
+            }
+        }
 
         if mode != KnockMode::Iptables && self.is_set("knock_iptables_style") {
             self.warn(
@@ -932,6 +951,11 @@ impl Collector<'_> {
             );
         }
     }
+}
+
+/// n!, saturating (only shown in a warning).
+fn factorial(n: usize) -> u64 {
+    (1..=n as u64).fold(1u64, |acc, k| acc.saturating_mul(k))
 }
 
 fn dedup(ports: &mut Vec<KnockPort>) {
@@ -1194,7 +1218,25 @@ mod tests {
         assert!(p.ipv6 && p.drop_unlisted && !p.replace_ufw);
         assert_eq!(p.rollback_seconds, 60);
         assert_eq!(p.id.len(), 8);
-        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // Three different ports under knockd: the scan-order warning, nothing else.
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].message.contains("1/6"), "{}", p.warnings[0]);
+    }
+
+    #[test]
+    fn scan_order_warning_only_where_a_scan_is_seen_as_knocks() {
+        let scan = |p: &KnockProfile| p.warnings.iter().any(|w| w.message.contains("port scan"));
+        assert!(!scan(&ok(
+            json!({"knock_sequence": [7000, 8000, 7000, 9000]})
+        )));
+        assert!(scan(&ok(
+            json!({"knock_mode": "iptables", "knock_sequence": [7000, 8000, 9000],
+                                "knock_drop_unlisted": false})
+        )));
+        // Every other port resets the gates when unlisted ports are dropped too.
+        assert!(!scan(&ok(
+            json!({"knock_mode": "iptables", "knock_sequence": [7000, 8000, 9000]})
+        )));
     }
 
     #[test]
