@@ -792,3 +792,40 @@ fn client_knock_is_exactly_one_syn_or_one_datagram() {
         "UDP datagrams of one knock"
     );
 }
+
+/// Pins the weakness behind the "every port is different" warning: knockd sees only its knock
+/// ports, so a scan that happens to hit them in order opens the door for the scanner.
+#[test]
+fn knockd_opens_for_an_in_order_scan_of_distinct_ports_hence_the_warning() {
+    let lab = Lab::up("knock_lab::knockd_scan", 1);
+    let h = lab.host("h1").clone();
+    let p = profile(
+        "h1",
+        json!({"knock_sequence": [7101, 7202, 7303], "knock_step_seconds": 5,
+               "knock_open_seconds": 10}),
+    );
+    assert!(p.warnings.iter().any(|w| w.message.contains("port scan")));
+    let f = files(&p);
+    load_rules(&lab, "h1", &f);
+    start_knockd(&lab, "h1", &f);
+    // nmap -r: ports in ascending order, one probe each.
+    let out = lab.stranger(&[
+        "nmap",
+        "-n",
+        "-Pn",
+        "-sS",
+        "-r",
+        "--max-retries",
+        "0",
+        "-p",
+        "7101,7202,7303",
+        &h.ip,
+    ]);
+    assert!(out.status.success(), "nmap: {out:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        probe_stranger(&lab, &h.ip, 22),
+        Probe::Open,
+        "the scan knocked"
+    );
+}
