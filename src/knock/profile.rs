@@ -3,16 +3,28 @@
 //! that the rule templates render from. Pure: no I/O, no logging, never panics on bad input.
 //!
 //! # xt_recent limits (the `iptables` and `single_port` modes)
-//! * `--hitcount` must be below the kernel's `XT_RECENT_MAX_NSTAMPS`: 256 on Linux 4.10 to 6.10,
-//!   which covers Debian 12 (6.1) and Ubuntu 24.04 (6.8); 65536 from 6.11 on. The old limit of
-//!   `ip_pkt_list_tot` (default 20) is gone since 4.10: the parameter now defaults to 0 ("size the
-//!   list from the rule's hitcount") and a rule's hitcount above it only grows the list. So the
-//!   real limit is 255, and sesame checks it.
+//! * `--hitcount` must be below the kernel's `XT_RECENT_MAX_NSTAMPS`: 256 until kernel commit
+//!   f4ebd03496f6 (mid-2024, Linux 6.11) raised it to 65536. Debian 12 (6.1) and Ubuntu 24.04
+//!   (6.8) have 256, so the real limit is 255 and sesame checks it. The old `ip_pkt_list_tot`
+//!   limit (default 20) no longer applies: since commit abc86d0f9924 ("relax ip_pkt_list_tot
+//!   restrictions", Linux 4.x) the parameter defaults to 0, meaning "size the list from the
+//!   rules' hitcount", and a set value only grows the list. (The lab runs the build machine's
+//!   newer kernel, where hitcount 300 loads: the 255 limit comes from the source, not the lab.)
 //! * Each recent list remembers at most `ip_list_tot` = 100 source addresses (a module parameter,
 //!   read-only once the module is loaded). The 101st address evicts the oldest one: a flood of
 //!   (possibly spoofed) sources can push a knocker out of a list mid-sequence. That is a denial
 //!   of the knock (knock again), never an opening. Raise it with
 //!   `options xt_recent ip_list_tot=1000` in `/etc/modprobe.d/` and a reboot.
+//!
+//! # single_port timing
+//! `knock_hitcount` counts connection attempts (SYNs) to the protected port *including* the one
+//! let through, so it is at least 2 (the defaults 2 / 3 / 5 read: one attempt, then connect 3 to
+//! 5 s later). Attempts must be at least `knock_hit_min_seconds` apart and all fall within
+//! `knock_hit_max_seconds`; a faster one sends its source to a penalty list until it has been
+//! quiet for `knock_hit_max_seconds`, so a flood never opens the port. `knock_hit_min_seconds` is
+//! at least 2 because a client retransmits an unanswered SYN after 1 s. A plain client that
+//! just retries is therefore never let in; one whose retry gaps happen to fall inside the window
+//! (an initial RTO of 3 s with the defaults) can be: single_port hides a port, it is no secret.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -663,6 +675,25 @@ impl Collector<'_> {
                 "only 2 knocks: a sequence of 3 or more is much harder to guess",
             );
         }
+        // knockd (and the iptables mode when other ports never reach it) only sees packets to
+        // the knock ports, so any port scan is, to it, those ports in the scan's order: a random
+        // order is the right one with chance 1/n!. One pass of a scan hits each port once, so
+        // a port repeated (not in a row) is a sequence no single pass can send.
+        let sees_only_knock_ports =
+            mode == KnockMode::Knockd || (mode == KnockMode::Iptables && !drop_unlisted);
+        if uses_sequence && sees_only_knock_ports && sequence.len() >= 2 {
+            let mut distinct = sequence.clone();
+            dedup(&mut distinct);
+            if distinct.len() == sequence.len() {
+                self.warn(
+                    "knock_sequence",
+                    format!(
+                        "every port is different: a port scan that hits them in the right order opens the door (a random order does with chance 1/{}); repeat one port, not in a row, e.g. a,b,a,c",
+                        factorial(sequence.len())
+                    ),
+                );
+            }
+        }
 
         if mode != KnockMode::Iptables && self.is_set("knock_iptables_style") {
             self.warn(
@@ -885,11 +916,13 @@ impl Collector<'_> {
                 ),
             );
         }
-        if hit_min == 0 {
+        if hit_min < 2 {
+            // Linux retransmits an unanswered SYN after 1 s: with a 1 s minimum, any plain
+            // client's own retransmission would count as the next knock.
             self.err(
                 "knock_hit_min_seconds",
                 hit_min.to_string(),
-                "must be at least 1 second: it is what tells a knocker from a flood",
+                "must be at least 2 seconds: a client retransmits an unanswered SYN after 1 s, which would count as a knock",
             );
         }
         if hit_max > MAX_SECONDS {
@@ -918,6 +951,11 @@ impl Collector<'_> {
             );
         }
     }
+}
+
+/// n!, saturating (only shown in a warning).
+fn factorial(n: usize) -> u64 {
+    (1..=n as u64).fold(1u64, |acc, k| acc.saturating_mul(k))
 }
 
 fn dedup(ports: &mut Vec<KnockPort>) {
@@ -1180,7 +1218,25 @@ mod tests {
         assert!(p.ipv6 && p.drop_unlisted && !p.replace_ufw);
         assert_eq!(p.rollback_seconds, 60);
         assert_eq!(p.id.len(), 8);
-        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // Three different ports under knockd: the scan-order warning, nothing else.
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].message.contains("1/6"), "{}", p.warnings[0]);
+    }
+
+    #[test]
+    fn scan_order_warning_only_where_a_scan_is_seen_as_knocks() {
+        let scan = |p: &KnockProfile| p.warnings.iter().any(|w| w.message.contains("port scan"));
+        assert!(!scan(&ok(
+            json!({"knock_sequence": [7000, 8000, 7000, 9000]})
+        )));
+        assert!(scan(&ok(
+            json!({"knock_mode": "iptables", "knock_sequence": [7000, 8000, 9000],
+                                "knock_drop_unlisted": false})
+        )));
+        // Every other port resets the gates when unlisted ports are dropped too.
+        assert!(!scan(&ok(
+            json!({"knock_mode": "iptables", "knock_sequence": [7000, 8000, 9000]})
+        )));
     }
 
     #[test]
@@ -1410,14 +1466,16 @@ mod tests {
                             "knock_hit_max_seconds": 3600}));
         one(&e, "knock_hitcount", "256");
         ok(json!({"knock_mode": "single_port", "knock_hitcount": 255,
-                  "knock_hit_min_seconds": 1, "knock_hit_max_seconds": 300}));
+                  "knock_hit_min_seconds": 2, "knock_hit_max_seconds": 600}));
         let e = errs(
             json!({"knock_mode": "single_port", "knock_hit_min_seconds": 5,
                             "knock_hit_max_seconds": 5}),
         );
         one(&e, "knock_hit_min_seconds", "5");
-        let e = errs(json!({"knock_mode": "single_port", "knock_hit_min_seconds": 0}));
-        one(&e, "knock_hit_min_seconds", "0");
+        for short in [0, 1] {
+            let e = errs(json!({"knock_mode": "single_port", "knock_hit_min_seconds": short}));
+            one(&e, "knock_hit_min_seconds", &short.to_string());
+        }
         // 3 hits at least 3 s apart cannot fit in 6 s.
         let e = errs(json!({"knock_mode": "single_port", "knock_hitcount": 3,
                             "knock_hit_min_seconds": 3, "knock_hit_max_seconds": 6}));
