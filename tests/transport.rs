@@ -808,6 +808,32 @@ fn lab_host_keys_and_unreachable() {
         "no auth attempt: {log}"
     );
 
+    // The host vanishes during a command with no timeout: keepalives go unanswered and the
+    // exec fails in bounded time instead of waiting forever.
+    let mut s = spec(&lab, "h1", "root");
+    s.known_hosts = Vec::new();
+    s.host_key_policy = HostKeyPolicy::No;
+    s.keepalive = Some(Duration::from_secs(2));
+    let mut t = SshTransport::connect(&s).unwrap();
+    let (result, took) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            lab.link("h1", false);
+        });
+        let started = Instant::now();
+        let r = t.exec(&Cmd::new("sleep").arg("120"));
+        (r, started.elapsed())
+    });
+    lab.link("h1", true);
+    let e = result.err().unwrap();
+    eprintln!("host vanished mid-command: {e} after {took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(
+        matches!(e, TransportError::Session { .. }) && e.is_unreachable(),
+        "{e}"
+    );
+    drop(t);
+
     // sshd stopped: refused at once, an unreachable error.
     lab.stop_sshd("h1");
     let mut s = spec(&lab, "h1", "root");
