@@ -610,6 +610,12 @@ fn lab_exec_semantics_and_timings() {
     assert!(matches!(e, TransportError::CommandTimeout { .. }), "{e}");
     assert!(short.exec(&Cmd::new("true")).unwrap().ok());
 
+    // A timeout too large for the clock means "wait", not a panic.
+    assert!(root
+        .exec(&Cmd::new("true").timeout(Duration::MAX))
+        .unwrap()
+        .ok());
+
     // exec_count counts commands on this session.
     let before = root.exec_count();
     root.exec(&Cmd::new("true")).unwrap();
