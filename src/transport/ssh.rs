@@ -224,7 +224,8 @@ impl SshTransport {
         let stdin = cmd.stdin_bytes().unwrap_or_default();
         let timeout = cmd.get_timeout().or(self.command_timeout);
         let started = Instant::now();
-        let deadline = timeout.map(|t| started + t);
+        // A timeout too large to add to the clock is no timeout.
+        let deadline = timeout.and_then(|t| started.checked_add(t));
         let open_deadline = Some(deadline.map_or(started + CHANNEL_OPEN_TIMEOUT, |d| {
             d.min(started + CHANNEL_OPEN_TIMEOUT)
         }));
