@@ -276,3 +276,58 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
     );
     lab.down();
 }
+
+/// Not a pass/fail test: prints how long `sesame run -f 20 all -- true` takes on 20 lab hosts
+/// next to 20 parallel `ssh -n HOST true` (OpenSSH), alternating, 5 rounds each.
+/// Run with `cargo test --release --test runner -- --ignored --nocapture bench_`.
+#[test]
+#[ignore]
+fn bench_run_true_on_20_hosts_vs_openssh() {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let lab = Lab::up("runner_bench", 20);
+    let inv = lab.inventory.to_str().expect("utf-8").to_string();
+    let kh = format!("UserKnownHostsFile={}", lab.known_hosts.display());
+    let key = lab.key.to_str().expect("utf-8").to_string();
+    let mut ours = Vec::new();
+    let mut openssh = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = sesame(&["run", "-i", &inv, "all", "-f", "20", "--", "true"]);
+        ours.push(t.elapsed().as_secs_f64());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+        let t = Instant::now();
+        let children: Vec<_> = lab
+            .hosts
+            .iter()
+            .map(|h| {
+                Command::new("ssh")
+                    .args(["-n", "-o", "BatchMode=yes", "-o", &kh, "-o"])
+                    .args(["StrictHostKeyChecking=yes", "-i", &key])
+                    .arg(format!("root@{}", h.ip))
+                    .arg("true")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn ssh")
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().expect("ssh");
+            assert!(o.status.success(), "ssh: {}", text(&o.stderr));
+        }
+        openssh.push(t.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut ours), median(&mut openssh));
+    eprintln!(
+        "20 hosts, `true`: sesame run -f 20 median {a:.3}s {ours:?}; \
+         20 parallel OpenSSH median {b:.3}s {openssh:?}; ratio {:.2}",
+        a / b
+    );
+    lab.down();
+}
