@@ -274,6 +274,33 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
         stdout.contains("h1 | CHANGED | rc=0 >>\nnobody\n"),
         "{stdout}"
     );
+
+    // 7. Ctrl-C: with 2 forks, h1 and h2 are sleeping when SIGINT comes; they finish, no
+    //    other host starts, exit 99.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["run", "-i", &inv, "all", "-f", "2", "--", "sleep", "2"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sesame");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(99), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with(&recap(&[("h1".to_string(), OK), ("h2".to_string(), OK)])),
+        "in-flight hosts finished, nobody else started:\n{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("User interrupted execution"),
+        "{}",
+        text(&out.stderr)
+    );
     lab.down();
 }
 
