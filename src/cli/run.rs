@@ -1,19 +1,25 @@
 //! `sesame run`: one ad-hoc command on every matching host, like `ansible PATTERN -m command -a`.
 //! Hosts are resolved up front on the main thread (inventory, variables, connection settings);
-//! the pool then connects and runs the command on each host, and the reporter prints
+//! the pool then connects (knocking first when the host has a knock profile) and runs the command on each host, and the reporter prints
 //! Ansible's ad-hoc lines, the recap and the exit code. Nothing here builds a shell line by hand:
 //! each argument is one quoted word (`transport::Cmd`).
 
+use super::common::{self, HostConn};
 use crate::runner::pool::{self, Cancel, HostOutcome, HostRun, PoolError};
+use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, EventSender, Status, TaskResult};
-use crate::transport::{Become, Cmd, Transport, TransportError};
+use crate::transport::spec::HostKeyPolicy;
+use crate::transport::{
+    become_from_vars, Become, Cmd, ConnOverrides, Output, Transport, TransportError, Upload,
+};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `sesame run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Inventory file or directory (repeatable), as `ansible -i`.
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
+    #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
     pub pattern: String,
@@ -36,6 +42,15 @@ pub struct Args {
     /// SSH connect timeout in seconds.
     #[arg(short = 'T', long = "timeout")]
     pub timeout: Option<u64>,
+    /// Private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// known_hosts file to check host keys against (repeatable).
+    #[arg(long = "known-hosts")]
+    pub known_hosts: Vec<PathBuf>,
+    /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
+    #[arg(long = "ssh-strict")]
+    pub ssh_strict: Option<String>,
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -138,8 +153,106 @@ pub fn transport_failure(host: &str, e: &TransportError, ev: &EventSender) -> Ho
 }
 
 /// Run `sesame run`.
-pub fn run(_args: Args) -> crate::Result<u8> {
-    Err(crate::Error::NotImplemented("run"))
+pub fn run(args: Args) -> crate::Result<u8> {
+    let inv = common::load_inventory(&args.inventory)?;
+    let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
+    let mut overrides = ConnOverrides::from_env();
+    overrides.user = args.user.clone();
+    overrides.private_key = args.private_key.clone();
+    overrides.timeout = args.timeout.map(Duration::from_secs);
+    overrides.known_hosts = args.known_hosts.clone();
+    overrides.ssh_strict = match &args.ssh_strict {
+        None => None,
+        Some(s) => Some(HostKeyPolicy::parse(s).ok_or_else(|| {
+            crate::Error::Usage(format!("--ssh-strict: `{s}` is not yes, accept-new or no"))
+        })?),
+    };
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let opts = ReportOptions::for_terminal(format, Style::AdHoc);
+    let (events, handle) = report::start(Reporter::stdio(opts));
+    let cancel = Cancel::ctrl_c().unwrap_or_default();
+    events.send(Event::PlayStart {
+        name: format!("ad-hoc: {}", args.command.join(" ")),
+        hosts: hosts.clone(),
+    });
+    if hosts.is_empty() {
+        events.send(Event::Warning {
+            host: None,
+            msg: format!("no hosts matched `{}`, nothing to do", args.pattern),
+        });
+    }
+    // Everything per host is resolved here, on the main thread; a host whose settings are
+    // wrong fails alone with the reason.
+    let mut targets = Vec::new();
+    for host in &hosts {
+        let vars = common::host_vars(&inv, host);
+        let resolved = HostConn::from_vars(host, &vars, &overrides).and_then(|conn| {
+            let escalate =
+                become_from_vars(host, &vars, args.escalate, args.become_user.as_deref())
+                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            Ok(Target {
+                host: host.clone(),
+                conn,
+                escalate,
+            })
+        });
+        match resolved {
+            Ok(t) => targets.push(t),
+            Err(e) => {
+                events.send(Event::TaskResult(TaskResult {
+                    msg: Some(e.to_string()),
+                    ..TaskResult::new(host.as_str(), TASK, Status::Failed)
+                }));
+                events.send(Event::HostDone { host: host.clone() });
+            }
+        }
+    }
+    run_command(
+        &targets,
+        &args.command,
+        args.forks,
+        &cancel,
+        &events,
+        |c: &HostConn| c.connect(true).map(Boxed),
+    )
+    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+    let summary = handle.finish(cancel.is_cancelled());
+    if let Some(path) = &args.retry_file {
+        summary
+            .stats
+            .write_retry_file(path)
+            .map_err(|e| crate::Error::Io {
+                path: e.path,
+                source: e.source,
+            })?;
+    }
+    Ok(summary.exit_code)
+}
+
+/// A boxed transport (what `HostConn::connect` gives) as a `Transport` for `run_command`.
+struct Boxed(Box<dyn Transport>);
+
+impl Transport for Boxed {
+    fn host(&self) -> &str {
+        self.0.host()
+    }
+    fn exec(&mut self, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.0.exec(cmd)
+    }
+    fn upload(
+        &mut self,
+        file: &Upload<'_>,
+        escalate: Option<&Become>,
+    ) -> Result<(), TransportError> {
+        self.0.upload(file, escalate)
+    }
+    fn exec_count(&self) -> usize {
+        self.0.exec_count()
+    }
 }
 
 #[cfg(test)]

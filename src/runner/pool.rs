@@ -294,6 +294,14 @@ mod tests {
     }
 
     #[test]
+    fn ctrl_c_handler_is_installed_once_and_shared() {
+        let a = Cancel::ctrl_c().expect("install");
+        let b = Cancel::ctrl_c().expect("second call reuses the handler");
+        // Not cancelled here: the flag is process-wide and other tests may run a command.
+        assert!(Arc::ptr_eq(&a.0, &b.0), "both calls give the same flag");
+    }
+
+    #[test]
     fn empty_host_list_and_zero_forks_are_fine() {
         let (tx, _rx) = EventSender::channel();
         let runs = run_hosts(&[], 0, &Cancel::new(), &tx, |_, _| HostOutcome::Ok).expect("pool");

@@ -1,0 +1,360 @@
+//! The parallel runner on real lab hosts: the pool, the reporter and `sesame run` over real SSH
+//! (lab fleets from `tests/lab/lab.sh`, torn down on drop). Needs root, like every lab test.
+
+mod common;
+
+use common::Lab;
+use sesame::cli::run::{run_command, Target};
+use sesame::runner::report::{self, Capture, Format, ReportOptions, Reporter, Style};
+use sesame::runner::{Cancel, HostOutcome};
+use sesame::transport::{ConnOverrides, ConnSpec, SshTransport};
+
+/// Connection settings of every host of a fleet, built from the same variables the fleet's
+/// inventory sets.
+fn targets(lab: &Lab) -> Vec<Target<ConnSpec>> {
+    lab.hosts
+        .iter()
+        .map(|h| {
+            let vars = serde_json::json!({
+                "ansible_host": h.ip,
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": lab.key,
+                "ansible_ssh_common_args": format!(
+                    "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+                    lab.known_hosts.display()
+                ),
+            });
+            let vars = vars.as_object().expect("object");
+            Target {
+                host: h.name.clone(),
+                conn: ConnSpec::from_vars(&h.name, vars, &ConnOverrides::default())
+                    .expect("lab vars are valid"),
+                escalate: None,
+            }
+        })
+        .collect()
+}
+
+fn adhoc_reporter() -> (Capture, Reporter) {
+    let out = Capture::new();
+    let r = Reporter::new(
+        ReportOptions::plain(Format::Human, Style::AdHoc),
+        Box::new(out.clone()),
+        Box::new(Capture::new()),
+    );
+    (out, r)
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+#[test]
+fn run_command_over_ssh_ok_failed_and_unreachable() {
+    let lab = Lab::up("runner_api", 4);
+    let t = targets(&lab);
+
+    // Every host reachable: each prints its own hostname; exit 0.
+    let (out, r) = adhoc_reporter();
+    let (events, handle) = report::start(r);
+    let runs = run_command(
+        &t,
+        &argv(&["cat", "/etc/hostname"]),
+        4,
+        &Cancel::new(),
+        &events,
+        SshTransport::connect,
+    )
+    .expect("pool");
+    assert!(
+        runs.iter().all(|r| r.outcome == Some(HostOutcome::Ok)),
+        "{runs:?}"
+    );
+    let summary = handle.finish(false);
+    assert_eq!(summary.exit_code, 0, "{}", out.text());
+    for h in &lab.hosts {
+        assert_eq!(summary.stats.host(&h.name).changed, 1);
+        assert!(
+            out.text()
+                .contains(&format!("{} | CHANGED | rc=0 >>\n", h.name)),
+            "{}",
+            out.text()
+        );
+    }
+
+    // h2's sshd stopped, h3's command fails: h2 unreachable, h3 failed, exit 4.
+    lab.stop_sshd("h2");
+    lab.sh("h3", "touch /tmp/fail-here");
+    let (out, r) = adhoc_reporter();
+    let (events, handle) = report::start(r);
+    run_command(
+        &t,
+        &argv(&["sh", "-c", "test ! -e /tmp/fail-here"]),
+        4,
+        &Cancel::new(),
+        &events,
+        SshTransport::connect,
+    )
+    .expect("pool");
+    let summary = handle.finish(false);
+    let text = out.text();
+    assert_eq!(summary.exit_code, 4, "{text}");
+    assert_eq!(summary.stats.host("h2").unreachable, 1, "{text}");
+    assert_eq!(summary.stats.host("h3").failed, 1, "{text}");
+    assert_eq!(summary.stats.host("h1").ok, 1, "{text}");
+    assert!(text.contains("h2 | UNREACHABLE! => {"), "{text}");
+    assert!(
+        text.contains("h3 | FAILED | rc=1 >>\nnon-zero return code\n"),
+        "{text}"
+    );
+    lab.down();
+}
+
+fn sesame(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sesame")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The PLAY RECAP block Ansible prints for these (host, counters) rows, already sorted.
+fn recap(rows: &[(String, [u32; 7])]) -> String {
+    let mut s = format!("\nPLAY RECAP {}\n", "*".repeat(69));
+    for (h, [ok, ch, un, fa, sk, re, ig]) in rows {
+        s.push_str(&format!(
+            "{h:<26} : ok={ok:<4} changed={ch:<4} unreachable={un:<4} failed={fa:<4} \
+             skipped={sk:<4} rescued={re:<4} ignored={ig:<4}\n"
+        ));
+    }
+    s.push('\n');
+    s
+}
+
+fn sorted_names(lab: &Lab) -> Vec<String> {
+    let mut names: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
+    let lab = Lab::up("runner_cli", 10);
+    let inv = lab.inventory.to_str().expect("utf-8 path").to_string();
+    let names = sorted_names(&lab);
+    const OK: [u32; 7] = [1, 1, 0, 0, 0, 0, 0];
+
+    // 1. All reachable: each host prints its own name; exit 0; exact recap.
+    let out = sesame(&[
+        "run",
+        "-i",
+        &inv,
+        "all",
+        "-f",
+        "10",
+        "--",
+        "cat",
+        "/etc/hostname",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for h in &names {
+        assert!(
+            stdout.contains(&format!("{h} | CHANGED | rc=0 >>\n{h}\n")),
+            "{stdout}"
+        );
+    }
+    let rows: Vec<_> = names.iter().map(|h| (h.clone(), OK)).collect();
+    assert!(stdout.ends_with(&recap(&rows)), "{stdout}");
+
+    // 2. One failing command (on h7 only): exit 2, h7 failed=1.
+    let out = sesame(&[
+        "run",
+        "-i",
+        &inv,
+        "all",
+        "--",
+        "sh",
+        "-c",
+        r#"test "$(cat /etc/hostname)" != h7"#,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("h7 | FAILED | rc=1 >>\nnon-zero return code\n"),
+        "{stdout}"
+    );
+    let rows: Vec<_> = names
+        .iter()
+        .map(|h| {
+            (
+                h.clone(),
+                if h == "h7" { [0, 0, 0, 1, 0, 0, 0] } else { OK },
+            )
+        })
+        .collect();
+    assert!(stdout.ends_with(&recap(&rows)), "{stdout}");
+
+    // 3. --json: every stdout line is a JSON object; the last is the recap.
+    let out = sesame(&["run", "-i", &inv, "h1:h2", "--json", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let commands = lines.iter().filter(|v| v["event"] == "command").count();
+    assert_eq!(commands, 2);
+    let last = lines.last().expect("lines");
+    assert_eq!(last["event"], "recap");
+    assert_eq!(last["hosts"]["h2"]["changed"], 1);
+    assert_eq!(last["hosts"].as_object().expect("map").len(), 2);
+
+    // 4. h3's sshd stopped: h3 unreachable=1, others ok, exit 4, retry file lists h3.
+    lab.stop_sshd("h3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retry = dir.path().join("run.retry");
+    let retry_s = retry.to_str().expect("utf-8").to_string();
+    let out = sesame(&[
+        "run",
+        "-i",
+        &inv,
+        "all",
+        "--retry-file",
+        &retry_s,
+        "--",
+        "true",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("h3 | UNREACHABLE! => {"), "{stdout}");
+    let rows: Vec<_> = names
+        .iter()
+        .map(|h| {
+            (
+                h.clone(),
+                if h == "h3" { [0, 0, 1, 0, 0, 0, 0] } else { OK },
+            )
+        })
+        .collect();
+    assert!(stdout.ends_with(&recap(&rows)), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&retry).expect("retry file"), "h3\n");
+
+    // 5. The retry file as a limit: only h3 is tried again.
+    let limit = format!("@{retry_s}");
+    let out = sesame(&["run", "-i", &inv, "all", "-l", &limit, "--", "true"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.ends_with(&recap(&[("h3".to_string(), [0, 0, 1, 0, 0, 0, 0])])),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches(" | ").count(), 1, "{stdout}");
+
+    // 6. -b --become-user: the command runs through sudo as that user.
+    let out = sesame(&[
+        "run",
+        "-i",
+        &inv,
+        "h1",
+        "-b",
+        "--become-user",
+        "nobody",
+        "--",
+        "id",
+        "-un",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("h1 | CHANGED | rc=0 >>\nnobody\n"),
+        "{stdout}"
+    );
+
+    // 7. Ctrl-C: with 2 forks, h1 and h2 are sleeping when SIGINT comes; they finish, no
+    //    other host starts, exit 99.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["run", "-i", &inv, "all", "-f", "2", "--", "sleep", "2"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sesame");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(99), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.ends_with(&recap(&[("h1".to_string(), OK), ("h2".to_string(), OK)])),
+        "in-flight hosts finished, nobody else started:\n{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("User interrupted execution"),
+        "{}",
+        text(&out.stderr)
+    );
+    lab.down();
+}
+
+/// Not a pass/fail test: prints how long `sesame run -f 20 all -- true` takes on 20 lab hosts
+/// next to 20 parallel `ssh -n HOST true` (OpenSSH), alternating, 5 rounds each.
+/// Run with `cargo test --release --test runner -- --ignored --nocapture bench_`.
+#[test]
+#[ignore]
+fn bench_run_true_on_20_hosts_vs_openssh() {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let lab = Lab::up("runner_bench", 20);
+    let inv = lab.inventory.to_str().expect("utf-8").to_string();
+    let kh = format!("UserKnownHostsFile={}", lab.known_hosts.display());
+    let key = lab.key.to_str().expect("utf-8").to_string();
+    let mut ours = Vec::new();
+    let mut openssh = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = sesame(&["run", "-i", &inv, "all", "-f", "20", "--", "true"]);
+        ours.push(t.elapsed().as_secs_f64());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+        let t = Instant::now();
+        let children: Vec<_> = lab
+            .hosts
+            .iter()
+            .map(|h| {
+                Command::new("ssh")
+                    .args(["-n", "-o", "BatchMode=yes", "-o", &kh, "-o"])
+                    .args(["StrictHostKeyChecking=yes", "-i", &key])
+                    .arg(format!("root@{}", h.ip))
+                    .arg("true")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn ssh")
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().expect("ssh");
+            assert!(o.status.success(), "ssh: {}", text(&o.stderr));
+        }
+        openssh.push(t.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut ours), median(&mut openssh));
+    eprintln!(
+        "20 hosts, `true`: sesame run -f 20 median {a:.3}s {ours:?}; \
+         20 parallel OpenSSH median {b:.3}s {openssh:?}; ratio {:.2}",
+        a / b
+    );
+    lab.down();
+}
