@@ -108,10 +108,10 @@ pub fn render(inv: &Inventory, args: &Args) -> crate::Result<String> {
     }
     let limit = args.limit.as_deref();
     if args.yaml {
-        let v = inv
-            .list_yaml_value(limit)
+        let y = inv
+            .list_yaml(limit)
             .map_err(crate::inventory::InventoryError::from)?;
-        return Ok(yaml_body(&v));
+        return Ok(y.strip_suffix('\n').unwrap_or(&y).to_string());
     }
     let v = inv
         .list_json_limited(limit)

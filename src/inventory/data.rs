@@ -4,6 +4,7 @@
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// A group as Ansible keeps it.
@@ -17,6 +18,8 @@ pub struct Group {
     pub parents: Vec<usize>,
     /// Variables set by inventory sources (not group_vars/ files).
     pub vars: Map<String, Value>,
+    /// Object identity of each variable's value (see `Data::new_id`).
+    pub var_ids: HashMap<String, u64>,
     /// `ansible_group_priority`, 1 by default.
     pub priority: i64,
     /// Longest path from `all` (0 for `all`), used to sort groups for variable precedence.
@@ -29,6 +32,8 @@ pub struct Host {
     pub name: String,
     /// Variables set by inventory sources (not host_vars/ files).
     pub vars: Map<String, Value>,
+    /// Object identity of each variable's value (see `Data::new_id`).
+    pub var_ids: HashMap<String, u64>,
     /// The source file in which the host was first seen (Ansible's `inventory_file`).
     pub inventory_file: Option<PathBuf>,
 }
@@ -52,6 +57,7 @@ pub struct Data {
     pub host_index: IndexMap<String, usize>,
     /// The file being parsed, recorded as new hosts' `inventory_file`.
     pub current_source: Option<PathBuf>,
+    next_id: u64,
 }
 
 pub const ALL: usize = 0;
@@ -72,6 +78,7 @@ impl Data {
             hosts: Vec::new(),
             host_index: IndexMap::new(),
             current_source: None,
+            next_id: 0,
         };
         d.add_group("all");
         d.add_group("ungrouped");
@@ -100,6 +107,7 @@ impl Data {
             children: Vec::new(),
             parents: Vec::new(),
             vars: Map::new(),
+            var_ids: HashMap::new(),
             priority: 1,
             depth: 0,
         });
@@ -121,6 +129,7 @@ impl Data {
                 self.hosts.push(Host {
                     name: name.to_string(),
                     vars,
+                    var_ids: HashMap::new(),
                     inventory_file: self.current_source.clone(),
                 });
                 self.host_index.insert(name.to_string(), h);
@@ -305,12 +314,24 @@ impl Data {
             }
             return Ok(());
         }
+        let id = self.new_id();
+        self.groups[g].var_ids.insert(key.to_string(), id);
         self.groups[g].vars.insert(key.to_string(), value);
         Ok(())
     }
 
-    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value) {
+    /// Set a host variable whose value object is `id` (hosts of one INI line or one YAML
+    /// entry share their values, as Python objects are shared in Ansible).
+    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value, id: u64) {
+        self.hosts[h].var_ids.insert(key.to_string(), id);
         self.hosts[h].vars.insert(key.to_string(), value);
+    }
+
+    /// A fresh object identity. Ansible's `--yaml` output writes a list or mapping that several
+    /// hosts share as a YAML anchor and aliases, so sesame tracks which values are one object.
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 }
 

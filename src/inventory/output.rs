@@ -77,7 +77,7 @@ fn newline_indent(level: usize, out: &mut String) {
     }
 }
 
-/// A JSON string with `ensure_ascii=True`.
+/// A JSON string as ansible-inventory writes it (`ensure_ascii=False`: non-ASCII kept).
 fn write_json_str(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
@@ -89,87 +89,167 @@ fn write_json_str(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e && (c as u32) != 0x7f => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
     out.push('"');
 }
 
+/// A document for the YAML writer: structural mappings, and values that may be one shared
+/// object (same id) in several places, which PyYAML writes as `&idNNN` then `*idNNN`.
+#[derive(Debug, Clone)]
+pub enum YamlNode {
+    Map(Vec<(String, YamlNode)>),
+    Value(Value, Option<u64>),
+}
+
 /// PyYAML's `yaml.dump(value, default_flow_style=False, allow_unicode=True)` (keys sorted),
 /// for the shapes inventories hold.
 pub fn python_yaml(value: &Value) -> String {
-    let mut out = String::new();
-    match value {
-        Value::Object(m) if !m.is_empty() => write_yaml_map(value, 0, &mut out),
-        Value::Array(a) if !a.is_empty() => write_yaml_seq(value, 0, &mut out),
-        other => {
-            out.push_str(&yaml_scalar(other));
-            out.push('\n');
-            if !matches!(other, Value::Object(_) | Value::Array(_)) {
-                out.push_str("...\n");
+    python_yaml_doc(&YamlNode::Value(value.clone(), None))
+}
+
+/// Like [`python_yaml`], for a document with shared values.
+pub fn python_yaml_doc(doc: &YamlNode) -> String {
+    let mut counts = std::collections::HashMap::new();
+    count_ids(doc, &mut counts);
+    let mut w = YamlWriter {
+        out: String::new(),
+        counts,
+        anchors: std::collections::HashMap::new(),
+    };
+    match doc {
+        YamlNode::Map(m) if !m.is_empty() => w.map_entries(m, 0),
+        YamlNode::Value(Value::Object(m), _) if !m.is_empty() => w.value_map(m, 0),
+        YamlNode::Value(Value::Array(a), _) if !a.is_empty() => w.seq(a, 0),
+        YamlNode::Map(_) => w.out.push_str("{}\n"),
+        YamlNode::Value(v, _) => {
+            w.out.push_str(&yaml_scalar(v));
+            w.out.push('\n');
+            if !matches!(v, Value::Object(_) | Value::Array(_)) {
+                w.out.push_str("...\n");
             }
         }
     }
-    out
+    w.out
 }
 
-fn write_yaml_map(v: &Value, indent: usize, out: &mut String) {
-    let Value::Object(m) = v else { return };
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    for k in keys {
-        let val = &m[k.as_str()];
-        out.push_str(&" ".repeat(indent));
-        out.push_str(&yaml_str(k, true));
-        out.push(':');
-        match val {
+fn count_ids(n: &YamlNode, counts: &mut std::collections::HashMap<u64, usize>) {
+    match n {
+        YamlNode::Map(m) => m.iter().for_each(|(_, v)| count_ids(v, counts)),
+        // Only lists and mappings can be aliased; PyYAML never aliases scalars.
+        YamlNode::Value(Value::Array(_) | Value::Object(_), Some(id)) => {
+            *counts.entry(*id).or_insert(0) += 1
+        }
+        YamlNode::Value(..) => {}
+    }
+}
+
+struct YamlWriter {
+    out: String,
+    counts: std::collections::HashMap<u64, usize>,
+    anchors: std::collections::HashMap<u64, String>,
+}
+
+impl YamlWriter {
+    fn map_entries(&mut self, m: &[(String, YamlNode)], indent: usize) {
+        let mut entries: Vec<&(String, YamlNode)> = m.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in entries {
+            self.key(k, indent);
+            match v {
+                YamlNode::Map(inner) if inner.is_empty() => self.out.push_str(" {}\n"),
+                YamlNode::Map(inner) => {
+                    self.out.push('\n');
+                    self.map_entries(inner, indent + 2);
+                }
+                YamlNode::Value(val, id) => self.value_after_key(val, *id, indent),
+            }
+        }
+    }
+
+    fn key(&mut self, k: &str, indent: usize) {
+        self.out.push_str(&" ".repeat(indent));
+        self.out.push_str(&yaml_str(k, true));
+        self.out.push(':');
+    }
+
+    /// The value of a mapping key, with an anchor or as an alias when shared.
+    fn value_after_key(&mut self, v: &Value, id: Option<u64>, indent: usize) {
+        let shared = id.filter(|i| {
+            matches!(v, Value::Array(_) | Value::Object(_))
+                && self.counts.get(i).copied().unwrap_or(0) > 1
+        });
+        let mut anchor = String::new();
+        if let Some(i) = shared {
+            if let Some(name) = self.anchors.get(&i) {
+                self.out.push_str(&format!(" *{name}\n"));
+                return;
+            }
+            let name = format!("id{:03}", self.anchors.len() + 1);
+            anchor = format!(" &{name}");
+            self.anchors.insert(i, name);
+        }
+        self.out.push_str(&anchor);
+        match v {
             Value::Object(o) if !o.is_empty() => {
-                out.push('\n');
-                write_yaml_map(val, indent + 2, out);
+                self.out.push('\n');
+                self.value_map(o, indent + 2);
             }
             Value::Array(a) if !a.is_empty() => {
-                out.push('\n');
+                self.out.push('\n');
                 // PyYAML does not indent a block sequence under a mapping key.
-                write_yaml_seq(val, indent, out);
+                self.seq(a, indent);
             }
             other => {
-                out.push(' ');
-                out.push_str(&yaml_scalar(other));
-                out.push('\n');
+                self.out.push(' ');
+                self.out.push_str(&yaml_scalar(other));
+                self.out.push('\n');
             }
         }
     }
-}
 
-fn write_yaml_seq(v: &Value, indent: usize, out: &mut String) {
-    let Value::Array(a) = v else { return };
-    for item in a {
-        out.push_str(&" ".repeat(indent));
-        out.push('-');
-        match item {
-            Value::Object(o) if !o.is_empty() => {
-                // The first key goes on the dash line.
-                let mut sub = String::new();
-                write_yaml_map(item, indent + 2, &mut sub);
-                out.push(' ');
-                out.push_str(sub.trim_start_matches(' '));
-            }
-            Value::Array(x) if !x.is_empty() => {
-                let mut sub = String::new();
-                write_yaml_seq(item, indent + 2, &mut sub);
-                out.push(' ');
-                out.push_str(sub.trim_start_matches(' '));
-            }
-            other => {
-                out.push(' ');
-                out.push_str(&yaml_scalar(other));
-                out.push('\n');
+    fn value_map(&mut self, m: &serde_json::Map<String, Value>, indent: usize) {
+        let mut keys: Vec<&String> = m.keys().collect();
+        keys.sort();
+        for k in keys {
+            self.key(k, indent);
+            self.value_after_key(&m[k.as_str()], None, indent);
+        }
+    }
+
+    fn seq(&mut self, a: &[Value], indent: usize) {
+        for item in a {
+            self.out.push_str(&" ".repeat(indent));
+            self.out.push('-');
+            match item {
+                Value::Object(o) if !o.is_empty() => {
+                    // The first key goes on the dash line.
+                    let mut sub = YamlWriter {
+                        out: String::new(),
+                        counts: Default::default(),
+                        anchors: Default::default(),
+                    };
+                    sub.value_map(o, indent + 2);
+                    self.out.push(' ');
+                    self.out.push_str(sub.out.trim_start_matches(' '));
+                }
+                Value::Array(x) if !x.is_empty() => {
+                    let mut sub = YamlWriter {
+                        out: String::new(),
+                        counts: Default::default(),
+                        anchors: Default::default(),
+                    };
+                    sub.seq(x, indent + 2);
+                    self.out.push(' ');
+                    self.out.push_str(sub.out.trim_start_matches(' '));
+                }
+                other => {
+                    self.out.push(' ');
+                    self.out.push_str(&yaml_scalar(other));
+                    self.out.push('\n');
+                }
             }
         }
     }
@@ -261,10 +341,10 @@ mod tests {
 
     #[test]
     fn json_like_python() {
-        let v = json!({"b": [1, 2.5, {}], "a": {"x": null, "é": "ü\u{1F600}"}, "c": []});
+        let v = json!({"b": [1, 2.5, {}], "a": {"x": null, "é": "ü\u{1F600}\u{1}"}, "c": []});
         assert_eq!(
             python_json(&v),
-            "{\n    \"a\": {\n        \"x\": null,\n        \"\\u00e9\": \"\\u00fc\\ud83d\\ude00\"\n    },\n    \"b\": [\n        1,\n        2.5,\n        {}\n    ],\n    \"c\": []\n}"
+            "{\n    \"a\": {\n        \"x\": null,\n        \"é\": \"ü\u{1F600}\\u0001\"\n    },\n    \"b\": [\n        1,\n        2.5,\n        {}\n    ],\n    \"c\": []\n}"
         );
     }
 

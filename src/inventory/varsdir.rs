@@ -105,9 +105,13 @@ fn first_content_line(text: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
-/// All variables for `name` from `dir/<sub>/`, merged in file order.
-pub fn vars_for(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>, InventoryError> {
-    let mut out = Map::new();
+/// The variables files for `name` under `dir/<sub>/`, each loaded, in merge order.
+pub fn vars_files_for(
+    dir: &Path,
+    sub: &str,
+    name: &str,
+) -> Result<Vec<(PathBuf, Map<String, Value>)>, InventoryError> {
+    let mut out = Vec::new();
     // Ansible skips 'chroot'-like names such as /path/to/chroot.
     if name.starts_with('/') {
         return Ok(out);
@@ -118,11 +122,8 @@ pub fn vars_for(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>,
     }
     for f in find_vars_files(&d, name)? {
         if let Some(m) = load_vars_file(&f)? {
-            for (k, v) in m {
-                out.insert(k, v);
-            }
+            out.push((f, m));
         }
     }
     Ok(out)
 }
-
