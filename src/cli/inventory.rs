@@ -80,7 +80,9 @@ pub fn run(args: Args) -> crate::Result<u8> {
 /// The text `ansible-inventory` would print for these arguments (without the final newline).
 pub fn render(inv: &Inventory, args: &Args) -> crate::Result<String> {
     if let Some(pattern) = &args.host {
-        let hosts = inv.select(pattern).map_err(crate::inventory::InventoryError::from)?;
+        let hosts = inv
+            .select(pattern)
+            .map_err(crate::inventory::InventoryError::from)?;
         if hosts.len() != 1 {
             return Err(crate::Error::Usage(format!(
                 "you must pass a single valid host to --host parameter (`{pattern}` matches {} hosts)",

@@ -58,6 +58,9 @@ pub struct Data {
     /// The file being parsed, recorded as new hosts' `inventory_file`.
     pub current_source: Option<PathBuf>,
     next_id: u64,
+    /// Where YAML timestamps sit inside values, by value id (PyYAML writes them unquoted in
+    /// `--yaml`, while JSON shows them as strings).
+    pub timestamp_paths: HashMap<u64, Vec<Vec<String>>>,
 }
 
 pub const ALL: usize = 0;
@@ -79,6 +82,7 @@ impl Data {
             host_index: IndexMap::new(),
             current_source: None,
             next_id: 0,
+            timestamp_paths: HashMap::new(),
         };
         d.add_group("all");
         d.add_group("ungrouped");
@@ -155,10 +159,8 @@ impl Data {
         }
         if let Some(path) = self.descendant_path(child, parent) {
             // child -> ... -> parent, and the new edge parent -> child closes the loop.
-            let mut names: Vec<String> = path
-                .iter()
-                .map(|g| self.groups[*g].name.clone())
-                .collect();
+            let mut names: Vec<String> =
+                path.iter().map(|g| self.groups[*g].name.clone()).collect();
             names.push(self.groups[child].name.clone());
             return Err(Cycle(names));
         }
@@ -293,9 +295,9 @@ impl Data {
         out
     }
 
-    /// Set a variable on a group. `ansible_group_priority` sets the priority instead; a value
-    /// that is not an integer is returned as an error text.
-    pub fn set_group_var(&mut self, g: usize, key: &str, value: Value) -> Result<(), String> {
+    /// Set a variable on a group and return the id of its value. `ansible_group_priority`
+    /// sets the priority instead; a value that is not an integer is returned as an error text.
+    pub fn set_group_var(&mut self, g: usize, key: &str, value: Value) -> Result<u64, String> {
         if key == "ansible_group_priority" {
             let p = match &value {
                 Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
@@ -312,12 +314,12 @@ impl Data {
                     })
                 }
             }
-            return Ok(());
+            return Ok(0);
         }
         let id = self.new_id();
         self.groups[g].var_ids.insert(key.to_string(), id);
         self.groups[g].vars.insert(key.to_string(), value);
-        Ok(())
+        Ok(id)
     }
 
     /// Set a host variable whose value object is `id` (hosts of one INI line or one YAML
@@ -325,6 +327,13 @@ impl Data {
     pub fn set_host_var(&mut self, h: usize, key: &str, value: Value, id: u64) {
         self.hosts[h].var_ids.insert(key.to_string(), id);
         self.hosts[h].vars.insert(key.to_string(), value);
+    }
+
+    /// Remember the timestamps inside the value with this id.
+    pub fn note_timestamps(&mut self, id: u64, paths: Vec<Vec<String>>) {
+        if !paths.is_empty() {
+            self.timestamp_paths.insert(id, paths);
+        }
     }
 
     /// A fresh object identity. Ansible's `--yaml` output writes a list or mapping that several

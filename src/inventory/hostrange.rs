@@ -22,9 +22,8 @@ const ALNUM_RANGE: &str = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]";
 // unit tests below, so `expect` cannot fire on user input.
 static BRACKETED_HOSTPORT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[(.+)\]:([0-9]+)$").expect("static regex"));
-static HOSTPORT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$").expect("static regex")
-});
+static HOSTPORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$").expect("static regex"));
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {
     let c = format!(r"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{NUM_RANGE})");
     Regex::new(&format!(r"(?i)^(?:{c}\.){{3}}{c}$")).expect("static regex")
@@ -142,9 +141,8 @@ pub fn expand_hostname_range(line: &str) -> Result<Vec<String>, RangeError> {
         )));
     }
     let step = match bounds.get(2) {
-        Some(s) => py_int(s).ok_or_else(|| {
-            RangeError::Bad(format!("[{nrange}]: step `{s}` is not a number"))
-        })?,
+        Some(s) => py_int(s)
+            .ok_or_else(|| RangeError::Bad(format!("[{nrange}]: step `{s}` is not a number")))?,
         None => 1,
     };
     if step <= 0 {
@@ -252,7 +250,14 @@ mod tests {
     #[test]
     fn bad_ranges_are_errors() {
         assert_eq!(expand_hostname_range("web[01:"), Err(RangeError::Unclosed));
-        for bad in ["web[5:1]", "web[a:5]", "web[01:5]", "web[1:5:0]", "web[f:a]", "w[1]"] {
+        for bad in [
+            "web[5:1]",
+            "web[a:5]",
+            "web[01:5]",
+            "web[1:5:0]",
+            "web[f:a]",
+            "w[1]",
+        ] {
             assert!(
                 matches!(expand_hostname_range(bad), Err(RangeError::Bad(_))),
                 "{bad}"
@@ -274,7 +279,10 @@ mod tests {
             parse_address("[fe80::1]:22", true),
             Some(("fe80::1".into(), Some(22)))
         );
-        assert_eq!(parse_address("fe80::1", true), Some(("fe80::1".into(), None)));
+        assert_eq!(
+            parse_address("fe80::1", true),
+            Some(("fe80::1".into(), None))
+        );
         assert_eq!(
             parse_address("192.0.2.1:80", true),
             Some(("192.0.2.1".into(), Some(80)))

@@ -238,14 +238,17 @@ impl Inventory {
         name: &str,
     ) -> Result<VarSet, InventoryError> {
         let mut set = VarSet::default();
-        for (file, vars) in varsdir::vars_files_for(dir, sub, name)? {
+        for (file, entries) in varsdir::vars_files_for(dir, sub, name)? {
             let mut ids = HashMap::new();
-            for k in vars.keys() {
+            let mut vars = Map::new();
+            for (k, v, timestamps) in entries {
                 let id = *self
                     .file_value_ids
                     .entry((file.clone(), k.clone()))
                     .or_insert_with(|| self.data.new_id());
+                self.data.note_timestamps(id, timestamps);
                 ids.insert(k.clone(), id);
+                vars.insert(k, v);
             }
             set.merge(&vars, &ids);
         }
@@ -345,21 +348,21 @@ impl Inventory {
             name.split('.').next().unwrap_or(name).to_string()
         };
         out.insert("inventory_hostname_short".into(), Value::from(short));
-        out.insert(
-            "group_names".into(),
-            Value::from(self.group_names(host)),
-        );
+        out.insert("group_names".into(), Value::from(self.group_names(host)));
         let file = self.data.hosts[h].inventory_file.clone();
         out.insert(
             "inventory_file".into(),
-            file.as_ref()
-                .map_or(Value::Null, |f| Value::from(f.to_string_lossy().into_owned())),
+            file.as_ref().map_or(Value::Null, |f| {
+                Value::from(f.to_string_lossy().into_owned())
+            }),
         );
         out.insert(
             "inventory_dir".into(),
             file.as_ref()
                 .and_then(|f| f.parent())
-                .map_or(Value::Null, |d| Value::from(d.to_string_lossy().into_owned())),
+                .map_or(Value::Null, |d| {
+                    Value::from(d.to_string_lossy().into_owned())
+                }),
         );
         out
     }
@@ -553,7 +556,11 @@ impl Inventory {
                         .into_iter()
                         .map(|(k, v)| {
                             let id = set.ids.get(&k).copied();
-                            (k, YamlNode::Value(v, id))
+                            let ts = id
+                                .and_then(|i| self.data.timestamp_paths.get(&i))
+                                .cloned()
+                                .unwrap_or_default();
+                            (k, YamlNode::Value(v, id, ts))
                         })
                         .collect()
                 };
@@ -621,7 +628,8 @@ fn host_list(data: &mut Data, text: &str) {
         if part.is_empty() {
             continue;
         }
-        let (host, port) = hostrange::parse_address(part, false).unwrap_or((part.to_string(), None));
+        let (host, port) =
+            hostrange::parse_address(part, false).unwrap_or((part.to_string(), None));
         if data.host(&host).is_none() {
             data.add_host(&host, Some(UNGROUPED), port);
         }

@@ -156,7 +156,9 @@ fn split_subscript(pattern: &str) -> (String, Option<Subscript>) {
         let (a, b) = (&inner[..pos], &inner[pos + 1..]);
         if digits(a) && (b.is_empty() || digits(b)) {
             if inner.as_bytes()[pos] == b'-' {
-                tracing::warn!("use [x:y] inclusive subscripts instead of [x-y] which has been removed");
+                tracing::warn!(
+                    "use [x:y] inclusive subscripts instead of [x-y] which has been removed"
+                );
             }
             let start = a.parse().unwrap_or(0);
             let end = if b.is_empty() {
@@ -309,7 +311,10 @@ mod tests {
     #[test]
     fn splitting_like_ansible() {
         assert_eq!(split_host_pattern("web:db"), vec!["web", "db"]);
-        assert_eq!(split_host_pattern("web:&prod:!db01"), vec!["web", "&prod", "!db01"]);
+        assert_eq!(
+            split_host_pattern("web:&prod:!db01"),
+            vec!["web", "&prod", "!db01"]
+        );
         assert_eq!(split_host_pattern("a, b ,c"), vec!["a", "b", "c"]);
         assert_eq!(split_host_pattern("g[1:3]"), vec!["g[1:3]"]);
         assert_eq!(split_host_pattern("web[0:1]:db"), vec!["web[0:1]", "db"]);
@@ -321,8 +326,14 @@ mod tests {
 
     #[test]
     fn subscripts() {
-        assert_eq!(split_subscript("g[0]"), ("g".into(), Some(Subscript::Index(0))));
-        assert_eq!(split_subscript("g[-1]"), ("g".into(), Some(Subscript::Index(-1))));
+        assert_eq!(
+            split_subscript("g[0]"),
+            ("g".into(), Some(Subscript::Index(0)))
+        );
+        assert_eq!(
+            split_subscript("g[-1]"),
+            ("g".into(), Some(Subscript::Index(-1)))
+        );
         assert_eq!(
             split_subscript("g[1:3]"),
             ("g".into(), Some(Subscript::Range(1, 3)))
@@ -334,7 +345,10 @@ mod tests {
         assert_eq!(split_subscript("~g[0]"), ("~g[0]".into(), None));
         assert_eq!(split_subscript("g[:3]"), ("g[:3]".into(), None));
         let h = vec![10, 11, 12, 13];
-        assert_eq!(apply_subscript(h.clone(), Some(Subscript::Index(-1))), Some(vec![13]));
+        assert_eq!(
+            apply_subscript(h.clone(), Some(Subscript::Index(-1))),
+            Some(vec![13])
+        );
         assert_eq!(apply_subscript(h.clone(), Some(Subscript::Index(4))), None);
         assert_eq!(
             apply_subscript(h.clone(), Some(Subscript::Range(1, 2))),
@@ -344,7 +358,10 @@ mod tests {
             apply_subscript(h.clone(), Some(Subscript::Range(1, 9))),
             Some(vec![11, 12, 13])
         );
-        assert_eq!(apply_subscript(h, Some(Subscript::Range(2, 0))), Some(vec![12]));
+        assert_eq!(
+            apply_subscript(h, Some(Subscript::Range(2, 0))),
+            Some(vec![12])
+        );
     }
 
     #[test]

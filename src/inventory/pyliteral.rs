@@ -409,7 +409,9 @@ fn number(b: &[char]) -> Option<(Tok, usize)> {
         }
         return Some((Tok::Imag(text.parse().ok()?), i));
     }
-    if b.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '.') {
+    if b.get(i)
+        .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+    {
         return None;
     }
     if is_float {
@@ -537,7 +539,7 @@ impl Parser {
             self.pos += 1;
             let right = self.unary_no_sign()?;
             let im = match right {
-                Lit::Complex(r, im) if r == 0.0 => im,
+                Lit::Complex(0.0, im) => im,
                 _ => return None,
             };
             let im = if op == '-' { -im } else { im };
@@ -666,7 +668,7 @@ impl Parser {
                         uniq.push(it);
                     }
                 }
-                Some(Lit::List(uniq))
+                Some(Lit::List(python_set_order(uniq)))
             }
             _ => None,
         }
@@ -690,6 +692,66 @@ impl Parser {
     }
 }
 
+/// The iteration order of a Python set. For non-negative ints (hash = value) CPython's table
+/// order is emulated; other sets keep source order (string hashes are randomised per process,
+/// so Ansible's own order for them is not reproducible either).
+fn python_set_order(items: Vec<Lit>) -> Vec<Lit> {
+    let ints: Option<Vec<i128>> = items
+        .iter()
+        .map(|l| match l {
+            Lit::Int(i) if *i >= 0 => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let Some(ints) = ints else {
+        return items;
+    };
+    let mut size = 8usize;
+    let mut table: Vec<Option<i128>> = vec![None; size];
+    let mut used = 0usize;
+    for v in ints {
+        insert_slot(&mut table, v);
+        used += 1;
+        // CPython grows the table when fill*5 >= mask*3, to used*4 rounded up.
+        if used * 5 >= (size - 1) * 3 {
+            let mut new_size = 8;
+            while new_size <= used * 4 {
+                new_size <<= 1;
+            }
+            size = new_size;
+            let old: Vec<i128> = table.iter().flatten().copied().collect();
+            table = vec![None; size];
+            for o in old {
+                insert_slot(&mut table, o);
+            }
+        }
+    }
+    table.into_iter().flatten().map(Lit::Int).collect()
+}
+
+/// CPython's set probing: up to 9 linear probes when they fit, then perturbation.
+fn insert_slot(table: &mut [Option<i128>], v: i128) {
+    let mask = table.len() - 1;
+    let mut perturb = v as usize;
+    let mut i = perturb & mask;
+    loop {
+        if table[i].is_none() {
+            table[i] = Some(v);
+            return;
+        }
+        if i + 9 <= mask {
+            for j in 1..=9 {
+                if table[i + j].is_none() {
+                    table[i + j] = Some(v);
+                    return;
+                }
+            }
+        }
+        perturb >>= 5;
+        i = (i * 5 + 1 + perturb) & mask;
+    }
+}
+
 /// Lists and dicts cannot be dict keys or set members in Python (`TypeError`, which we treat
 /// like any other non-literal).
 fn hashable(l: &Lit) -> bool {
@@ -707,8 +769,14 @@ mod tests {
             shlex_split("h1 a=1 b='x y' c=\"q\\\"z\" # tail").unwrap(),
             vec!["h1", "a=1", "b=x y", "c=q\"z"]
         );
-        assert_eq!(shlex_split("h pass=ab#c d=1").unwrap(), vec!["h", "pass=ab"]);
-        assert_eq!(shlex_split("h e=\"'quoted'\"").unwrap(), vec!["h", "e='quoted'"]);
+        assert_eq!(
+            shlex_split("h pass=ab#c d=1").unwrap(),
+            vec!["h", "pass=ab"]
+        );
+        assert_eq!(
+            shlex_split("h e=\"'quoted'\"").unwrap(),
+            vec!["h", "e='quoted'"]
+        );
         assert_eq!(shlex_split("h a=''").unwrap(), vec!["h", "a="]);
         assert_eq!(shlex_split("h a=\"x\\ny\"").unwrap(), vec!["h", "a=x\\ny"]);
         assert_eq!(shlex_split("h a\\ b").unwrap(), vec!["h", "a b"]);
@@ -716,7 +784,10 @@ mod tests {
             shlex_split("h a='x").unwrap_err(),
             ShlexError::NoClosingQuotation
         );
-        assert_eq!(shlex_split("h a\\").unwrap_err(), ShlexError::NoEscapedCharacter);
+        assert_eq!(
+            shlex_split("h a\\").unwrap_err(),
+            ShlexError::NoEscapedCharacter
+        );
     }
 
     #[test]
@@ -750,6 +821,13 @@ mod tests {
             ("(1)", json!(1)),
             ("{'x': 1, 2: [3]}", json!({"x": 1, "2": [3]})),
             ("{1, 2, 1}", json!([1, 2])),
+            ("{3, 1, 3}", json!([1, 3])),
+            ("{9, 1}", json!([9, 1])),
+            ("{10,2,18,7,33,1}", json!([33, 2, 1, 7, 10, 18])),
+            (
+                "{100, 5, 37, 64, 3, 12, 99, 1000, 8}",
+                json!([64, 3, 100, 37, 5, 99, 1000, 8, 12]),
+            ),
             ("1 # comment", json!(1)),
             ("  7", json!(7)),
             ("1+2j", json!("(1+2j)")),
@@ -765,8 +843,25 @@ mod tests {
     #[test]
     fn non_literals_stay_strings() {
         for src in [
-            "007", "yes", "false", "true", "hello world", "{x:1}", "1+1", "--5", "-True",
-            "f'x'", "[1, foo]", "'unclosed", "1_", "1__0", "0x", "1e", "a=b", "", "{[1]: 2}",
+            "007",
+            "yes",
+            "false",
+            "true",
+            "hello world",
+            "{x:1}",
+            "1+1",
+            "--5",
+            "-True",
+            "f'x'",
+            "[1, foo]",
+            "'unclosed",
+            "1_",
+            "1__0",
+            "0x",
+            "1e",
+            "a=b",
+            "",
+            "{[1]: 2}",
             "spaced value  # comment?",
         ] {
             assert_eq!(literal_eval(src), None, "literal_eval({src:?})");

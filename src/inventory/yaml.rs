@@ -133,13 +133,15 @@ impl YamlParser {
                 "vars" => {
                     for v in entries {
                         let vline = v.line.unwrap_or(kline);
-                        data.set_group_var(g, &v.key.key_string(), v.value.to_json())
+                        let id = data
+                            .set_group_var(g, &v.key.key_string(), v.value.to_json())
                             .map_err(|value| InventoryError::BadPriority {
                                 path: self.path.clone(),
                                 line: vline,
                                 group: name.clone(),
                                 value,
                             })?;
+                        data.note_timestamps(id, v.value.timestamp_paths());
                     }
                 }
                 "children" => {
@@ -221,6 +223,9 @@ impl YamlParser {
             }
         };
         let ids: Vec<u64> = vars.iter().map(|_| data.new_id()).collect();
+        for (v, id) in vars.iter().zip(&ids) {
+            data.note_timestamps(*id, v.value.timestamp_paths());
+        }
         for name in names {
             if name.is_empty() {
                 return Err(self.type_err(line, "empty host name"));

@@ -30,7 +30,8 @@ for case in "$here"/*/; do
   if [ -f "$case/host_checks" ]; then
     while IFS= read -r h; do
       [ -n "$h" ] || continue
-      (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --host "$h" > "$out/host-$h.json" 2>/dev/null)
+      (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --host "$h" > "$out/host-$h.json" 2>/dev/null) \
+        || echo '!ERROR' > "$out/host-$h.json"
     done < "$case/host_checks"
   fi
   if [ -f "$case/patterns" ]; then
