@@ -186,9 +186,8 @@ impl YamlWriter {
 
     /// PyYAML's `write_indent` inside a scalar: break the line if past the indent, then pad.
     fn fold(&mut self, indent: usize) {
-        if self.col > indent || self.col == indent {
-            self.write("\n");
-        }
+        // Only called in the middle of a line, where PyYAML always breaks.
+        self.write("\n");
         self.pad_to(indent);
     }
 
