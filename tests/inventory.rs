@@ -90,6 +90,20 @@ fn check_case(name: &str) -> (usize, Vec<String>) {
                 got,
                 read(&exp.join(format!("host-{h}.json"))),
             );
+            let got = match inv.select(h).as_deref() {
+                Ok([one]) => {
+                    let y = inv
+                        .host_yaml(one)
+                        .unwrap_or_else(|| "<unknown host>".into());
+                    y.strip_suffix('\n').unwrap_or(&y).to_string()
+                }
+                _ => "!ERROR".into(),
+            };
+            check(
+                format!("--host {h} --yaml"),
+                got,
+                read(&exp.join(format!("host-{h}.yml"))),
+            );
         }
     }
     if exp.join("patterns.tsv").exists() {

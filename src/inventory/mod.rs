@@ -581,6 +581,26 @@ impl Inventory {
         Some(Value::Object(self.host_vars(host)))
     }
 
+    /// `ansible-inventory --host HOST --yaml`: the host's merged variables as PyYAML writes
+    /// them, or None if unknown.
+    pub fn host_yaml(&self, host: &str) -> Option<String> {
+        let h = self.data.host(host)?;
+        let set = self.flatten(h);
+        let entries = set
+            .vars
+            .into_iter()
+            .map(|(k, v)| {
+                let id = set.ids.get(&k).copied();
+                let ts = id
+                    .and_then(|i| self.data.timestamp_paths.get(&i))
+                    .cloned()
+                    .unwrap_or_default();
+                (k, output::YamlNode::Value(v, id, ts))
+            })
+            .collect();
+        Some(output::python_yaml_doc(&output::YamlNode::Map(entries)))
+    }
+
     /// `ansible-inventory --graph [GROUP]` (default `all`). Empty for an unknown group.
     pub fn graph(&self, group: Option<&str>) -> String {
         let Some(g) = self.data.group(group.unwrap_or("all")) else {

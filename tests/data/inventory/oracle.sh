@@ -32,6 +32,8 @@ for case in "$here"/*/; do
       [ -n "$h" ] || continue
       (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --host "$h" > "$out/host-$h.json" 2>/dev/null) \
         || echo '!ERROR' > "$out/host-$h.json"
+      (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --host "$h" --yaml > "$out/host-$h.yml" 2>/dev/null) \
+        || echo '!ERROR' > "$out/host-$h.yml"
     done < "$case/host_checks"
   fi
   if [ -f "$case/patterns" ]; then
