@@ -322,11 +322,14 @@ impl Data {
         Ok(id)
     }
 
-    /// Set a host variable whose value object is `id` (hosts of one INI line or one YAML
-    /// entry share their values, as Python objects are shared in Ansible).
-    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value, id: u64) {
+    /// Set a host variable; return the id of its value. Ansible copies every value it sets
+    /// through its inventory wrapper, so even hosts of one INI line or YAML range get
+    /// distinct objects (unlike group variables, which all member hosts share).
+    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value) -> u64 {
+        let id = self.new_id();
         self.hosts[h].var_ids.insert(key.to_string(), id);
         self.hosts[h].vars.insert(key.to_string(), value);
+        id
     }
 
     /// Remember the timestamps inside the value with this id.

@@ -236,14 +236,13 @@ impl IniParser<'_> {
                     "expected key=value host variable assignment, got `{t}`"
                 )));
             };
-            let id = self.data.new_id();
-            vars.push((k.to_string(), parse_ini_value(v), id));
+            vars.push((k.to_string(), parse_ini_value(v)));
         }
         let g = self.data.group(group).unwrap_or(UNGROUPED);
         for h in hosts {
             let hi = self.data.add_host(&h, Some(g), port);
-            for (k, v, id) in &vars {
-                self.data.set_host_var(hi, k, v.clone(), *id);
+            for (k, v) in &vars {
+                self.data.set_host_var(hi, k, v.clone());
             }
         }
         Ok(())

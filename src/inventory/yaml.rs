@@ -222,17 +222,14 @@ impl YamlParser {
                 ))
             }
         };
-        let ids: Vec<u64> = vars.iter().map(|_| data.new_id()).collect();
-        for (v, id) in vars.iter().zip(&ids) {
-            data.note_timestamps(*id, v.value.timestamp_paths());
-        }
         for name in names {
             if name.is_empty() {
                 return Err(self.type_err(line, "empty host name"));
             }
             let hi = data.add_host(&name, Some(g), port);
-            for (v, id) in vars.iter().zip(&ids) {
-                data.set_host_var(hi, &v.key.key_string(), v.value.to_json(), *id);
+            for v in vars {
+                let id = data.set_host_var(hi, &v.key.key_string(), v.value.to_json());
+                data.note_timestamps(id, v.value.timestamp_paths());
             }
         }
         Ok(())
