@@ -66,6 +66,14 @@ fn check_case(name: &str) -> (usize, Vec<String>) {
         yaml.strip_suffix('\n').unwrap_or(&yaml).to_string(),
         read(&exp.join("list.yml")),
     );
+    if dir.join("graph_group").exists() {
+        let group = read(&dir.join("graph_group"));
+        check(
+            format!("--graph {group}"),
+            inv.graph(Some(&group)),
+            read(&exp.join("graph-group.txt")),
+        );
+    }
     if dir.join("limit").exists() {
         let limit = read(&dir.join("limit"));
         let v = inv.list_json_limited(Some(&limit)).expect("limit pattern");

@@ -683,6 +683,12 @@ fn parse_source(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
     parse_file(data, path)
 }
 
+/// True if the file has an execute bit (Ansible would run it as an inventory script).
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
 /// Try the YAML plugin, then the INI plugin, as Ansible's default plugin order does.
 fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
     let bytes = std::fs::read(path).map_err(|source| InventoryError::Unreadable {
@@ -713,6 +719,13 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
             path: path.to_path_buf(),
             line: 1,
             what: "TOML inventories are not read by sesame; use INI or YAML".into(),
+        });
+    }
+    if text.starts_with("#!") && is_executable(path) {
+        return Err(InventoryError::Unsupported {
+            path: path.to_path_buf(),
+            line: 1,
+            what: "dynamic inventory scripts are not run by sesame; save their --list output as a .json file and use that".into(),
         });
     }
     data.current_source = Some(path.to_path_buf());

@@ -261,6 +261,12 @@ fn unsupported_sources_are_errors() {
     std::fs::write(&plugin, "plugin: amazon.aws.aws_ec2\n").expect("write");
     let e = Inventory::load(&[plugin]).unwrap_err();
     assert!(e.to_string().contains(":1:"), "{e}");
+    let script = dir.path().join("ec2.py");
+    std::fs::write(&script, "#!/usr/bin/env python3\nprint('{}')\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let e = Inventory::load(&[script]).unwrap_err();
+    assert!(e.to_string().contains("inventory scripts"), "{e}");
     let vault = dir.path().join("vaulted");
     std::fs::write(&vault, "$ANSIBLE_VAULT;1.1;AES256\n3031\n").expect("write");
     let e = Inventory::load(&[vault]).unwrap_err();

@@ -24,6 +24,9 @@ for case in "$here"/*/; do
   (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --list > "$out/list.json" 2>/dev/null)
   (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --graph > "$out/graph.txt" 2>/dev/null)
   (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --list --yaml > "$out/list.yml" 2>/dev/null)
+  if [ -f "$case/graph_group" ]; then
+    (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --graph "$(cat "$case/graph_group")" > "$out/graph-group.txt" 2>/dev/null)
+  fi
   if [ -f "$case/limit" ]; then
     (cd "$empty" && "$VENV/bin/ansible-inventory" "${args[@]}" --list -l "$(cat "$case/limit")" > "$out/list-limit.json" 2>/dev/null)
   fi
