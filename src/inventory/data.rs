@@ -157,6 +157,12 @@ impl Data {
         if self.groups[parent].children.contains(&child) {
             return Ok(());
         }
+        if child == ALL {
+            // Every group ends up under `all`, so `all` below anything is always a loop.
+            let mut names = vec!["all".to_string(), self.groups[parent].name.clone()];
+            names.push("all".to_string());
+            return Err(Cycle(names));
+        }
         if let Some(path) = self.descendant_path(child, parent) {
             // child -> ... -> parent, and the new edge parent -> child closes the loop.
             let mut names: Vec<String> =
@@ -228,8 +234,8 @@ impl Data {
     pub fn reconcile(&mut self) {
         for g in 0..self.groups.len() {
             if g != ALL && self.groups[g].parents.is_empty() {
-                // A parentless group cannot be an ancestor of `all` unless `all` was made
-                // someone's child; that loop is refused and left out, as Ansible errors on it.
+                // Cannot fail: `all` is never anyone's child (add_child_group refuses it), so
+                // a parentless group cannot be an ancestor of `all`.
                 let _ = self.add_child_group(ALL, g);
             }
         }
@@ -362,6 +368,10 @@ mod tests {
         let err = d.add_child_group(c, a).unwrap_err();
         assert_eq!(err.describe(), "a -> b -> c -> a");
         assert_eq!(d.add_child_group(a, a).unwrap_err().describe(), "a -> a");
+        assert_eq!(
+            d.add_child_group(c, ALL).unwrap_err().describe(),
+            "all -> c -> all"
+        );
     }
 
     #[test]

@@ -710,10 +710,6 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
             line: 1,
         });
     }
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
     if path.extension().is_some_and(|e| e == "toml") {
         return Err(InventoryError::Unsupported {
             path: path.to_path_buf(),
@@ -733,7 +729,6 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml" | "json")
     );
-    let _ = ext;
     let yaml_candidate = yaml_ext || path.extension().is_none();
     let mut yaml_err = None;
     let mut yaml_was_mapping = false;
