@@ -403,6 +403,15 @@ impl Inventory {
             .collect()
     }
 
+    /// A host mask of the hosts a pattern selects.
+    fn select_mask(&self, pattern: &str) -> Result<Vec<bool>, PatternError> {
+        let mut mask = vec![false; self.data.hosts.len()];
+        for h in self.select_idx(pattern)? {
+            mask[h] = true;
+        }
+        Ok(mask)
+    }
+
     fn select_idx(&self, pattern: &str) -> Result<Vec<usize>, PatternError> {
         let parts = pattern::expand_limit_files(pattern::split_host_pattern(pattern))?;
         pattern::evaluate(&self.data, &parts)
@@ -420,33 +429,36 @@ impl Inventory {
 
     /// `--limit`: keep the hosts of `hosts` (in their order) that `limit` selects.
     pub fn limit(&self, hosts: Vec<String>, limit: &str) -> Result<Vec<String>, PatternError> {
-        let keep = self.select(limit)?;
+        let keep: std::collections::HashSet<String> = self.select(limit)?.into_iter().collect();
         Ok(hosts.into_iter().filter(|h| keep.contains(h)).collect())
     }
 
     /// `ansible-inventory --list` as a JSON value.
     pub fn list_json(&self) -> Value {
-        let all: Vec<usize> = (0..self.data.hosts.len()).collect();
-        self.list_json_for(&all)
+        self.list_json_for(&vec![true; self.data.hosts.len()])
     }
 
     /// `ansible-inventory --list --limit PATTERN`.
     pub fn list_json_limited(&self, limit: Option<&str>) -> Result<Value, PatternError> {
-        let mut hosts = self.data.group_hosts(ALL);
-        if let Some(l) = limit {
-            let keep = self.select_idx(l)?;
-            hosts.retain(|h| keep.contains(h));
+        let mut available = vec![false; self.data.hosts.len()];
+        for h in self.data.group_hosts(ALL) {
+            available[h] = true;
         }
-        Ok(self.list_json_for(&hosts))
+        if let Some(l) = limit {
+            let keep = self.select_mask(l)?;
+            available.iter_mut().zip(keep).for_each(|(a, k)| *a &= k);
+        }
+        Ok(self.list_json_for(&available))
     }
 
-    fn list_json_for(&self, available: &[usize]) -> Value {
+    /// `--list` for the hosts marked available (Ansible's `available_hosts`).
+    fn list_json_for(&self, available: &[bool]) -> Value {
         let mut results = Map::new();
         let mut seen = vec![false; self.data.groups.len()];
         self.format_group(ALL, available, &mut seen, &mut results);
         let mut hostvars = Map::new();
         for h in self.data.group_hosts(ALL) {
-            if !available.contains(&h) {
+            if !available[h] {
                 continue;
             }
             let name = &self.data.hosts[h].name;
@@ -465,7 +477,7 @@ impl Inventory {
     fn format_group(
         &self,
         g: usize,
-        available: &[usize],
+        available: &[bool],
         seen: &mut Vec<bool>,
         results: &mut Map<String, Value>,
     ) {
@@ -475,7 +487,7 @@ impl Inventory {
             let hosts: Vec<Value> = group
                 .hosts
                 .iter()
-                .filter(|h| available.contains(h))
+                .filter(|h| available[**h])
                 .map(|h| Value::from(self.data.hosts[*h].name.clone()))
                 .collect();
             if !hosts.is_empty() {
@@ -503,10 +515,13 @@ impl Inventory {
     /// `ansible-inventory --list --yaml [--limit PATTERN]`: the YAML text, with anchors and
     /// aliases where Ansible's would have them.
     pub fn list_yaml(&self, limit: Option<&str>) -> Result<String, PatternError> {
-        let mut available = self.data.group_hosts(ALL);
+        let mut available = vec![false; self.data.hosts.len()];
+        for h in self.data.group_hosts(ALL) {
+            available[h] = true;
+        }
         if let Some(l) = limit {
-            let keep = self.select_idx(l)?;
-            available.retain(|h| keep.contains(h));
+            let keep = self.select_mask(l)?;
+            available.iter_mut().zip(keep).for_each(|(a, k)| *a &= k);
         }
         let mut seen_hosts = vec![false; self.data.hosts.len()];
         let mut seen_groups = vec![false; self.data.groups.len()];
@@ -518,7 +533,7 @@ impl Inventory {
     fn yaml_group(
         &self,
         g: usize,
-        available: &[usize],
+        available: &[bool],
         seen_hosts: &mut Vec<bool>,
         seen_groups: &mut Vec<bool>,
         out: &mut Vec<(String, output::YamlNode)>,
@@ -544,7 +559,7 @@ impl Inventory {
         let mut hosts = Vec::new();
         if g != ALL {
             for &h in &group.hosts {
-                if !available.contains(&h) {
+                if !available[h] {
                     continue;
                 }
                 let name = self.data.hosts[h].name.clone();
