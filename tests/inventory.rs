@@ -203,6 +203,12 @@ fn oracle_edge_yaml() {
 }
 
 #[test]
+fn oracle_example() {
+    // inventory.example at the repository root, as shipped to users.
+    run_case("example");
+}
+
+#[test]
 fn every_case_dir_has_a_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inventory");
     let src = std::fs::read_to_string(file!()).expect("own source");
