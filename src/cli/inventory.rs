@@ -89,14 +89,15 @@ pub fn render(inv: &Inventory, args: &Args) -> crate::Result<String> {
                 hosts.len()
             )));
         }
-        let vars = inv
-            .host_json(&hosts[0])
-            .unwrap_or(serde_json::Value::Object(Default::default()));
-        return Ok(if args.yaml {
-            yaml_body(&vars)
+        let host = &hosts[0];
+        let text = if args.yaml {
+            inv.host_yaml(host)
         } else {
-            output::python_json(&vars)
-        });
+            inv.host_json(host).map(|v| output::python_json(&v))
+        };
+        return Ok(text
+            .map(|t| t.strip_suffix('\n').unwrap_or(&t).to_string())
+            .unwrap_or_default());
     }
     if args.graph {
         let group = args.group.as_deref().unwrap_or("all");
@@ -110,19 +111,13 @@ pub fn render(inv: &Inventory, args: &Args) -> crate::Result<String> {
     }
     let limit = args.limit.as_deref();
     if args.yaml {
-        let v = inv
-            .list_yaml_value(limit)
+        let y = inv
+            .list_yaml(limit)
             .map_err(crate::inventory::InventoryError::from)?;
-        return Ok(yaml_body(&v));
+        return Ok(y.strip_suffix('\n').unwrap_or(&y).to_string());
     }
     let v = inv
         .list_json_limited(limit)
         .map_err(crate::inventory::InventoryError::from)?;
     Ok(output::python_json(&v))
-}
-
-/// PyYAML output without its final newline (`println!` adds it back, as Ansible's display).
-fn yaml_body(v: &serde_json::Value) -> String {
-    let y = output::python_yaml(v);
-    y.strip_suffix('\n').unwrap_or(&y).to_string()
 }

@@ -4,6 +4,7 @@
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// A group as Ansible keeps it.
@@ -17,6 +18,8 @@ pub struct Group {
     pub parents: Vec<usize>,
     /// Variables set by inventory sources (not group_vars/ files).
     pub vars: Map<String, Value>,
+    /// Object identity of each variable's value (see `Data::new_id`).
+    pub var_ids: HashMap<String, u64>,
     /// `ansible_group_priority`, 1 by default.
     pub priority: i64,
     /// Longest path from `all` (0 for `all`), used to sort groups for variable precedence.
@@ -29,6 +32,8 @@ pub struct Host {
     pub name: String,
     /// Variables set by inventory sources (not host_vars/ files).
     pub vars: Map<String, Value>,
+    /// Object identity of each variable's value (see `Data::new_id`).
+    pub var_ids: HashMap<String, u64>,
     /// The source file in which the host was first seen (Ansible's `inventory_file`).
     pub inventory_file: Option<PathBuf>,
 }
@@ -52,6 +57,10 @@ pub struct Data {
     pub host_index: IndexMap<String, usize>,
     /// The file being parsed, recorded as new hosts' `inventory_file`.
     pub current_source: Option<PathBuf>,
+    next_id: u64,
+    /// Where YAML timestamps sit inside values, by value id (PyYAML writes them unquoted in
+    /// `--yaml`, while JSON shows them as strings).
+    pub timestamp_paths: HashMap<u64, Vec<Vec<String>>>,
 }
 
 pub const ALL: usize = 0;
@@ -72,6 +81,8 @@ impl Data {
             hosts: Vec::new(),
             host_index: IndexMap::new(),
             current_source: None,
+            next_id: 0,
+            timestamp_paths: HashMap::new(),
         };
         d.add_group("all");
         d.add_group("ungrouped");
@@ -100,6 +111,7 @@ impl Data {
             children: Vec::new(),
             parents: Vec::new(),
             vars: Map::new(),
+            var_ids: HashMap::new(),
             priority: 1,
             depth: 0,
         });
@@ -121,6 +133,7 @@ impl Data {
                 self.hosts.push(Host {
                     name: name.to_string(),
                     vars,
+                    var_ids: HashMap::new(),
                     inventory_file: self.current_source.clone(),
                 });
                 self.host_index.insert(name.to_string(), h);
@@ -143,6 +156,12 @@ impl Data {
         }
         if self.groups[parent].children.contains(&child) {
             return Ok(());
+        }
+        if child == ALL {
+            // Every group ends up under `all`, so `all` below anything is always a loop.
+            let mut names = vec!["all".to_string(), self.groups[parent].name.clone()];
+            names.push("all".to_string());
+            return Err(Cycle(names));
         }
         if let Some(path) = self.descendant_path(child, parent) {
             // child -> ... -> parent, and the new edge parent -> child closes the loop.
@@ -215,8 +234,8 @@ impl Data {
     pub fn reconcile(&mut self) {
         for g in 0..self.groups.len() {
             if g != ALL && self.groups[g].parents.is_empty() {
-                // A parentless group cannot be an ancestor of `all` unless `all` was made
-                // someone's child; that loop is refused and left out, as Ansible errors on it.
+                // Cannot fail: `all` is never anyone's child (add_child_group refuses it), so
+                // a parentless group cannot be an ancestor of `all`.
                 let _ = self.add_child_group(ALL, g);
             }
         }
@@ -282,9 +301,9 @@ impl Data {
         out
     }
 
-    /// Set a variable on a group. `ansible_group_priority` sets the priority instead; a value
-    /// that is not an integer is returned as an error text.
-    pub fn set_group_var(&mut self, g: usize, key: &str, value: Value) -> Result<(), String> {
+    /// Set a variable on a group and return the id of its value. `ansible_group_priority`
+    /// sets the priority instead; a value that is not an integer is returned as an error text.
+    pub fn set_group_var(&mut self, g: usize, key: &str, value: Value) -> Result<u64, String> {
         if key == "ansible_group_priority" {
             let p = match &value {
                 Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
@@ -301,14 +320,36 @@ impl Data {
                     })
                 }
             }
-            return Ok(());
+            return Ok(0);
         }
+        let id = self.new_id();
+        self.groups[g].var_ids.insert(key.to_string(), id);
         self.groups[g].vars.insert(key.to_string(), value);
-        Ok(())
+        Ok(id)
     }
 
-    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value) {
+    /// Set a host variable; return the id of its value. Ansible copies every value it sets
+    /// through its inventory wrapper, so even hosts of one INI line or YAML range get
+    /// distinct objects (unlike group variables, which all member hosts share).
+    pub fn set_host_var(&mut self, h: usize, key: &str, value: Value) -> u64 {
+        let id = self.new_id();
+        self.hosts[h].var_ids.insert(key.to_string(), id);
         self.hosts[h].vars.insert(key.to_string(), value);
+        id
+    }
+
+    /// Remember the timestamps inside the value with this id.
+    pub fn note_timestamps(&mut self, id: u64, paths: Vec<Vec<String>>) {
+        if !paths.is_empty() {
+            self.timestamp_paths.insert(id, paths);
+        }
+    }
+
+    /// A fresh object identity. Ansible's `--yaml` output writes a list or mapping that several
+    /// hosts share as a YAML anchor and aliases, so sesame tracks which values are one object.
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 }
 
@@ -327,6 +368,10 @@ mod tests {
         let err = d.add_child_group(c, a).unwrap_err();
         assert_eq!(err.describe(), "a -> b -> c -> a");
         assert_eq!(d.add_child_group(a, a).unwrap_err().describe(), "a -> a");
+        assert_eq!(
+            d.add_child_group(c, ALL).unwrap_err().describe(),
+            "all -> c -> all"
+        );
     }
 
     #[test]

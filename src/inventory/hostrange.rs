@@ -113,7 +113,9 @@ const ASCII_LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 /// `expand_hostname_range`. Ansible silently yields no host for an empty numeric range
 /// (`[5:1]`); sesame reports it, since it is always a typo.
 pub fn expand_hostname_range(line: &str) -> Result<Vec<String>, RangeError> {
-    let open = line.find('[').ok_or(RangeError::Unclosed)?;
+    if !line.contains('[') {
+        return Err(RangeError::Unclosed);
+    }
     // Ansible replaces the first '[' and the first ']' by '|' and splits on '|'.
     let replaced = line.replacen('[', "|", 1).replacen(']', "|", 1);
     let parts: Vec<&str> = replaced.split('|').collect();
@@ -125,7 +127,6 @@ pub fn expand_hostname_range(line: &str) -> Result<Vec<String>, RangeError> {
             "a host name cannot contain '|' next to a range".into(),
         ));
     }
-    let _ = open;
     let (head, nrange, tail) = (parts[0], parts[1], parts[2]);
     let bounds: Vec<&str> = nrange.split(':').collect();
     if bounds.len() != 2 && bounds.len() != 3 {

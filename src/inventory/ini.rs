@@ -261,6 +261,7 @@ impl IniParser<'_> {
         let value = parse_ini_value(v.trim());
         self.data
             .set_group_var(g, k.trim(), value)
+            .map(|_| ())
             .map_err(|value| InventoryError::BadPriority {
                 path: self.path.clone(),
                 line: self.line,

@@ -64,11 +64,36 @@ const INTERNAL_VARS: &[&str] = &[
     "role_uuid",
 ];
 
+/// Variables with the identity of each value (which Python object it would be in Ansible).
+#[derive(Debug, Clone, Default)]
+struct VarSet {
+    vars: Map<String, Value>,
+    ids: HashMap<String, u64>,
+}
+
+impl VarSet {
+    fn merge(&mut self, vars: &Map<String, Value>, ids: &HashMap<String, u64>) {
+        for (k, v) in vars {
+            self.vars.insert(k.clone(), v.clone());
+            match ids.get(k) {
+                Some(id) => self.ids.insert(k.clone(), *id),
+                None => self.ids.remove(k),
+            };
+        }
+    }
+
+    fn merge_set(&mut self, other: Option<&VarSet>) {
+        if let Some(o) = other {
+            self.merge(&o.vars, &o.ids);
+        }
+    }
+}
+
 /// Variables loaded from one folder's `group_vars/` and `host_vars/`, by entity index.
 #[derive(Debug, Clone, Default)]
 struct DirVars {
-    groups: HashMap<usize, Map<String, Value>>,
-    hosts: HashMap<usize, Map<String, Value>>,
+    groups: HashMap<usize, VarSet>,
+    hosts: HashMap<usize, VarSet>,
 }
 
 /// A loaded inventory: hosts in inventory order, groups, and their variables.
@@ -80,6 +105,7 @@ pub struct Inventory {
     /// Playbook-adjacent folders (Ansible's basedir): their vars rank above inventory ones.
     play_dirs: Vec<PathBuf>,
     dir_vars: HashMap<PathBuf, DirVars>,
+    file_value_ids: HashMap<(PathBuf, String), u64>,
 }
 
 /// Names Ansible skips when reading an inventory directory.
@@ -164,6 +190,7 @@ impl Inventory {
             inventory_dirs,
             play_dirs: play_dirs.iter().map(|d| absolute(d)).collect(),
             dir_vars: HashMap::new(),
+            file_value_ids: HashMap::new(),
         };
         inv.load_dir_vars()?;
         Ok(inv)
@@ -183,21 +210,49 @@ impl Inventory {
             // Ansible looks group_vars/ up beside the real path of the source folder.
             let real = std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
             let mut dv = DirVars::default();
-            for (gi, g) in self.data.groups.iter().enumerate() {
-                let m = varsdir::vars_for(&real, "group_vars", &g.name)?;
-                if !m.is_empty() {
-                    dv.groups.insert(gi, m);
+            let group_names: Vec<String> =
+                self.data.groups.iter().map(|g| g.name.clone()).collect();
+            for (gi, name) in group_names.iter().enumerate() {
+                let set = self.load_var_files(&real, "group_vars", name)?;
+                if !set.vars.is_empty() {
+                    dv.groups.insert(gi, set);
                 }
             }
-            for (hi, h) in self.data.hosts.iter().enumerate() {
-                let m = varsdir::vars_for(&real, "host_vars", &h.name)?;
-                if !m.is_empty() {
-                    dv.hosts.insert(hi, m);
+            let host_names: Vec<String> = self.data.hosts.iter().map(|h| h.name.clone()).collect();
+            for (hi, name) in host_names.iter().enumerate() {
+                let set = self.load_var_files(&real, "host_vars", name)?;
+                if !set.vars.is_empty() {
+                    dv.hosts.insert(hi, set);
                 }
             }
             self.dir_vars.insert(d, dv);
         }
         Ok(())
+    }
+
+    /// Load and merge the vars files of one entity; each (file, key) is one value object.
+    fn load_var_files(
+        &mut self,
+        dir: &Path,
+        sub: &str,
+        name: &str,
+    ) -> Result<VarSet, InventoryError> {
+        let mut set = VarSet::default();
+        for (file, entries) in varsdir::vars_files_for(dir, sub, name)? {
+            let mut ids = HashMap::new();
+            let mut vars = Map::new();
+            for (k, v, timestamps) in entries {
+                let id = *self
+                    .file_value_ids
+                    .entry((file.clone(), k.clone()))
+                    .or_insert_with(|| self.data.new_id());
+                self.data.note_timestamps(id, timestamps);
+                ids.insert(k.clone(), id);
+                vars.insert(k, v);
+            }
+            set.merge(&vars, &ids);
+        }
+        Ok(set)
     }
 
     /// Host names in the order they were first defined.
@@ -234,45 +289,44 @@ impl Inventory {
     /// group_vars/ files < host inline vars < host_vars/ files), without Ansible's internal
     /// magic variables. Empty for an unknown host.
     pub fn host_vars(&self, host: &str) -> Map<String, Value> {
-        let mut out = Map::new();
-        let Some(h) = self.data.host(host) else {
-            return out;
-        };
-        let merge = |out: &mut Map<String, Value>, m: Option<&Map<String, Value>>| {
-            if let Some(m) = m {
-                for (k, v) in m {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-        };
+        match self.data.host(host) {
+            Some(h) => self.flatten(h).vars,
+            None => Map::new(),
+        }
+    }
+
+    /// Ansible's `VariableManager.get_vars` for the inventory part, in its precedence order.
+    fn flatten(&self, h: usize) -> VarSet {
+        let mut out = VarSet::default();
         let groups = self.sorted_groups(h);
-        merge(&mut out, Some(&self.data.groups[ALL].vars));
+        let all = &self.data.groups[ALL];
+        out.merge(&all.vars, &all.var_ids);
         for g in &groups {
-            merge(&mut out, Some(&self.data.groups[*g].vars));
+            let g = &self.data.groups[*g];
+            out.merge(&g.vars, &g.var_ids);
         }
         let dv = |d: &PathBuf| self.dir_vars.get(d);
-        for d in &self.inventory_dirs {
-            merge(&mut out, dv(d).and_then(|v| v.groups.get(&ALL)));
-        }
-        for d in &self.play_dirs {
-            merge(&mut out, dv(d).and_then(|v| v.groups.get(&ALL)));
+        for d in self.inventory_dirs.iter().chain(&self.play_dirs) {
+            out.merge_set(dv(d).and_then(|v| v.groups.get(&ALL)));
         }
         for d in &self.inventory_dirs {
             for g in &groups {
-                merge(&mut out, dv(d).and_then(|v| v.groups.get(g)));
+                out.merge_set(dv(d).and_then(|v| v.groups.get(g)));
             }
         }
         for d in &self.play_dirs {
             for g in &groups {
-                merge(&mut out, dv(d).and_then(|v| v.groups.get(g)));
+                out.merge_set(dv(d).and_then(|v| v.groups.get(g)));
             }
         }
-        merge(&mut out, Some(&self.data.hosts[h].vars));
-        for d in self.inventory_dirs.iter().chain(self.play_dirs.iter()) {
-            merge(&mut out, dv(d).and_then(|v| v.hosts.get(&h)));
+        let host = &self.data.hosts[h];
+        out.merge(&host.vars, &host.var_ids);
+        for d in self.inventory_dirs.iter().chain(&self.play_dirs) {
+            out.merge_set(dv(d).and_then(|v| v.hosts.get(&h)));
         }
         for k in INTERNAL_VARS {
-            out.shift_remove(*k);
+            out.vars.shift_remove(*k);
+            out.ids.remove(*k);
         }
         out
     }
@@ -349,6 +403,15 @@ impl Inventory {
             .collect()
     }
 
+    /// A host mask of the hosts a pattern selects.
+    fn select_mask(&self, pattern: &str) -> Result<Vec<bool>, PatternError> {
+        let mut mask = vec![false; self.data.hosts.len()];
+        for h in self.select_idx(pattern)? {
+            mask[h] = true;
+        }
+        Ok(mask)
+    }
+
     fn select_idx(&self, pattern: &str) -> Result<Vec<usize>, PatternError> {
         let parts = pattern::expand_limit_files(pattern::split_host_pattern(pattern))?;
         pattern::evaluate(&self.data, &parts)
@@ -366,33 +429,36 @@ impl Inventory {
 
     /// `--limit`: keep the hosts of `hosts` (in their order) that `limit` selects.
     pub fn limit(&self, hosts: Vec<String>, limit: &str) -> Result<Vec<String>, PatternError> {
-        let keep = self.select(limit)?;
+        let keep: std::collections::HashSet<String> = self.select(limit)?.into_iter().collect();
         Ok(hosts.into_iter().filter(|h| keep.contains(h)).collect())
     }
 
     /// `ansible-inventory --list` as a JSON value.
     pub fn list_json(&self) -> Value {
-        let all: Vec<usize> = (0..self.data.hosts.len()).collect();
-        self.list_json_for(&all)
+        self.list_json_for(&vec![true; self.data.hosts.len()])
     }
 
     /// `ansible-inventory --list --limit PATTERN`.
     pub fn list_json_limited(&self, limit: Option<&str>) -> Result<Value, PatternError> {
-        let mut hosts = self.data.group_hosts(ALL);
-        if let Some(l) = limit {
-            let keep = self.select_idx(l)?;
-            hosts.retain(|h| keep.contains(h));
+        let mut available = vec![false; self.data.hosts.len()];
+        for h in self.data.group_hosts(ALL) {
+            available[h] = true;
         }
-        Ok(self.list_json_for(&hosts))
+        if let Some(l) = limit {
+            let keep = self.select_mask(l)?;
+            available.iter_mut().zip(keep).for_each(|(a, k)| *a &= k);
+        }
+        Ok(self.list_json_for(&available))
     }
 
-    fn list_json_for(&self, available: &[usize]) -> Value {
+    /// `--list` for the hosts marked available (Ansible's `available_hosts`).
+    fn list_json_for(&self, available: &[bool]) -> Value {
         let mut results = Map::new();
         let mut seen = vec![false; self.data.groups.len()];
         self.format_group(ALL, available, &mut seen, &mut results);
         let mut hostvars = Map::new();
         for h in self.data.group_hosts(ALL) {
-            if !available.contains(&h) {
+            if !available[h] {
                 continue;
             }
             let name = &self.data.hosts[h].name;
@@ -411,7 +477,7 @@ impl Inventory {
     fn format_group(
         &self,
         g: usize,
-        available: &[usize],
+        available: &[bool],
         seen: &mut Vec<bool>,
         results: &mut Map<String, Value>,
     ) {
@@ -421,7 +487,7 @@ impl Inventory {
             let hosts: Vec<Value> = group
                 .hosts
                 .iter()
-                .filter(|h| available.contains(h))
+                .filter(|h| available[**h])
                 .map(|h| Value::from(self.data.hosts[*h].name.clone()))
                 .collect();
             if !hosts.is_empty() {
@@ -446,65 +512,81 @@ impl Inventory {
         }
     }
 
-    /// `ansible-inventory --list --yaml` as a JSON value shaped like its YAML.
-    pub fn list_yaml_value(&self, limit: Option<&str>) -> Result<Value, PatternError> {
-        let mut available = self.data.group_hosts(ALL);
+    /// `ansible-inventory --list --yaml [--limit PATTERN]`: the YAML text, with anchors and
+    /// aliases where Ansible's would have them.
+    pub fn list_yaml(&self, limit: Option<&str>) -> Result<String, PatternError> {
+        let mut available = vec![false; self.data.hosts.len()];
+        for h in self.data.group_hosts(ALL) {
+            available[h] = true;
+        }
         if let Some(l) = limit {
-            let keep = self.select_idx(l)?;
-            available.retain(|h| keep.contains(h));
+            let keep = self.select_mask(l)?;
+            available.iter_mut().zip(keep).for_each(|(a, k)| *a &= k);
         }
         let mut seen_hosts = vec![false; self.data.hosts.len()];
         let mut seen_groups = vec![false; self.data.groups.len()];
-        let mut out = Map::new();
+        let mut out = Vec::new();
         self.yaml_group(ALL, &available, &mut seen_hosts, &mut seen_groups, &mut out);
-        Ok(Value::Object(out))
+        Ok(output::python_yaml_doc(&output::YamlNode::Map(out)))
     }
 
     fn yaml_group(
         &self,
         g: usize,
-        available: &[usize],
+        available: &[bool],
         seen_hosts: &mut Vec<bool>,
         seen_groups: &mut Vec<bool>,
-        out: &mut Map<String, Value>,
+        out: &mut Vec<(String, output::YamlNode)>,
     ) {
+        use output::YamlNode;
         let group = &self.data.groups[g];
-        let mut entry = Map::new();
-        let mut children = Map::new();
+        let mut entry = Vec::new();
+        let mut children = Vec::new();
         for &c in &group.children {
             if c == ALL {
                 continue;
             }
             if seen_groups[c] {
-                children.insert(self.data.groups[c].name.clone(), Value::Object(Map::new()));
+                children.push((self.data.groups[c].name.clone(), YamlNode::Map(Vec::new())));
             } else {
                 self.yaml_group(c, available, seen_hosts, seen_groups, &mut children);
                 seen_groups[c] = true;
             }
         }
         if !children.is_empty() {
-            entry.insert("children".into(), Value::Object(children));
+            entry.push(("children".to_string(), YamlNode::Map(children)));
         }
-        let mut hosts = Map::new();
+        let mut hosts = Vec::new();
         if g != ALL {
             for &h in &group.hosts {
-                if !available.contains(&h) {
+                if !available[h] {
                     continue;
                 }
                 let name = self.data.hosts[h].name.clone();
                 let vars = if std::mem::replace(&mut seen_hosts[h], true) {
-                    Map::new()
+                    Vec::new()
                 } else {
-                    self.host_vars(&name)
+                    let set = self.flatten(h);
+                    set.vars
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let id = set.ids.get(&k).copied();
+                            let ts = id
+                                .and_then(|i| self.data.timestamp_paths.get(&i))
+                                .cloned()
+                                .unwrap_or_default();
+                            (k, YamlNode::Value(v, id, ts))
+                        })
+                        .collect()
                 };
-                hosts.insert(name, Value::Object(vars));
+                hosts.push((name, YamlNode::Map(vars)));
             }
         }
         if !hosts.is_empty() {
-            entry.insert("hosts".into(), Value::Object(hosts));
+            entry.push(("hosts".to_string(), YamlNode::Map(hosts)));
         }
         if !entry.is_empty() {
-            out.insert(group.name.clone(), Value::Object(entry));
+            out.push((group.name.clone(), YamlNode::Map(entry)));
         }
     }
 
@@ -512,6 +594,26 @@ impl Inventory {
     pub fn host_json(&self, host: &str) -> Option<Value> {
         self.data.host(host)?;
         Some(Value::Object(self.host_vars(host)))
+    }
+
+    /// `ansible-inventory --host HOST --yaml`: the host's merged variables as PyYAML writes
+    /// them, or None if unknown.
+    pub fn host_yaml(&self, host: &str) -> Option<String> {
+        let h = self.data.host(host)?;
+        let set = self.flatten(h);
+        let entries = set
+            .vars
+            .into_iter()
+            .map(|(k, v)| {
+                let id = set.ids.get(&k).copied();
+                let ts = id
+                    .and_then(|i| self.data.timestamp_paths.get(&i))
+                    .cloned()
+                    .unwrap_or_default();
+                (k, output::YamlNode::Value(v, id, ts))
+            })
+            .collect();
+        Some(output::python_yaml_doc(&output::YamlNode::Map(entries)))
     }
 
     /// `ansible-inventory --graph [GROUP]` (default `all`). Empty for an unknown group.
@@ -596,6 +698,12 @@ fn parse_source(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
     parse_file(data, path)
 }
 
+/// True if the file has an execute bit (Ansible would run it as an inventory script).
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
 /// Try the YAML plugin, then the INI plugin, as Ansible's default plugin order does.
 fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
     let bytes = std::fs::read(path).map_err(|source| InventoryError::Unreadable {
@@ -617,10 +725,6 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
             line: 1,
         });
     }
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
     if path.extension().is_some_and(|e| e == "toml") {
         return Err(InventoryError::Unsupported {
             path: path.to_path_buf(),
@@ -628,12 +732,18 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
             what: "TOML inventories are not read by sesame; use INI or YAML".into(),
         });
     }
+    if text.starts_with("#!") && is_executable(path) {
+        return Err(InventoryError::Unsupported {
+            path: path.to_path_buf(),
+            line: 1,
+            what: "dynamic inventory scripts are not run by sesame; save their --list output as a .json file and use that".into(),
+        });
+    }
     data.current_source = Some(path.to_path_buf());
     let yaml_ext = matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml" | "json")
     );
-    let _ = ext;
     let yaml_candidate = yaml_ext || path.extension().is_none();
     let mut yaml_err = None;
     let mut yaml_was_mapping = false;

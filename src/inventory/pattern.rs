@@ -99,13 +99,20 @@ pub fn evaluate(data: &Data, patterns: &[String]) -> Result<Vec<usize>, PatternE
             continue;
         }
         let that = match_one(data, &p)?;
+        let mut in_that = vec![false; data.hosts.len()];
+        for h in &that {
+            in_that[*h] = true;
+        }
         if p.starts_with('!') {
-            hosts.retain(|h| !that.contains(h));
+            hosts.retain(|h| !in_that[*h]);
         } else if p.starts_with('&') {
-            hosts.retain(|h| that.contains(h));
+            hosts.retain(|h| in_that[*h]);
         } else {
-            let existing = hosts.clone();
-            hosts.extend(that.into_iter().filter(|h| !existing.contains(h)));
+            let mut existing = vec![false; data.hosts.len()];
+            for h in &hosts {
+                existing[*h] = true;
+            }
+            hosts.extend(that.into_iter().filter(|h| !existing[*h]));
         }
     }
     let mut seen = vec![false; data.hosts.len()];

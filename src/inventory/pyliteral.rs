@@ -539,7 +539,7 @@ impl Parser {
             self.pos += 1;
             let right = self.unary_no_sign()?;
             let im = match right {
-                Lit::Complex(r, im) if r == 0.0 => im,
+                Lit::Complex(0.0, im) => im,
                 _ => return None,
             };
             let im = if op == '-' { -im } else { im };
@@ -668,7 +668,7 @@ impl Parser {
                         uniq.push(it);
                     }
                 }
-                Some(Lit::List(uniq))
+                Some(Lit::List(python_set_order(uniq)))
             }
             _ => None,
         }
@@ -689,6 +689,66 @@ impl Parser {
                 return None;
             }
         }
+    }
+}
+
+/// The iteration order of a Python set. For non-negative ints (hash = value) CPython's table
+/// order is emulated; other sets keep source order (string hashes are randomised per process,
+/// so Ansible's own order for them is not reproducible either).
+fn python_set_order(items: Vec<Lit>) -> Vec<Lit> {
+    let ints: Option<Vec<i128>> = items
+        .iter()
+        .map(|l| match l {
+            Lit::Int(i) if *i >= 0 => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let Some(ints) = ints else {
+        return items;
+    };
+    let mut size = 8usize;
+    let mut table: Vec<Option<i128>> = vec![None; size];
+    let mut used = 0usize;
+    for v in ints {
+        insert_slot(&mut table, v);
+        used += 1;
+        // CPython grows the table when fill*5 >= mask*3, to used*4 rounded up.
+        if used * 5 >= (size - 1) * 3 {
+            let mut new_size = 8;
+            while new_size <= used * 4 {
+                new_size <<= 1;
+            }
+            size = new_size;
+            let old: Vec<i128> = table.iter().flatten().copied().collect();
+            table = vec![None; size];
+            for o in old {
+                insert_slot(&mut table, o);
+            }
+        }
+    }
+    table.into_iter().flatten().map(Lit::Int).collect()
+}
+
+/// CPython's set probing: up to 9 linear probes when they fit, then perturbation.
+fn insert_slot(table: &mut [Option<i128>], v: i128) {
+    let mask = table.len() - 1;
+    let mut perturb = v as usize;
+    let mut i = perturb & mask;
+    loop {
+        if table[i].is_none() {
+            table[i] = Some(v);
+            return;
+        }
+        if i + 9 <= mask {
+            for j in 1..=9 {
+                if table[i + j].is_none() {
+                    table[i + j] = Some(v);
+                    return;
+                }
+            }
+        }
+        perturb >>= 5;
+        i = (i * 5 + 1 + perturb) & mask;
     }
 }
 
@@ -761,6 +821,13 @@ mod tests {
             ("(1)", json!(1)),
             ("{'x': 1, 2: [3]}", json!({"x": 1, "2": [3]})),
             ("{1, 2, 1}", json!([1, 2])),
+            ("{3, 1, 3}", json!([1, 3])),
+            ("{9, 1}", json!([9, 1])),
+            ("{10,2,18,7,33,1}", json!([33, 2, 1, 7, 10, 18])),
+            (
+                "{100, 5, 37, 64, 3, 12, 99, 1000, 8}",
+                json!([64, 3, 100, 37, 5, 99, 1000, 8, 12]),
+            ),
             ("1 # comment", json!(1)),
             ("  7", json!(7)),
             ("1+2j", json!("(1+2j)")),

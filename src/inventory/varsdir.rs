@@ -5,7 +5,7 @@
 
 use super::error::InventoryError;
 use super::yamlvalue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 const EXTS: [&str; 3] = [".yml", ".yaml", ".json"];
@@ -58,8 +58,12 @@ fn dir_vars_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InventoryErr
     Ok(())
 }
 
-/// Read one vars file: a mapping (merged shallowly by the caller), or nothing if empty.
-pub fn load_vars_file(path: &Path) -> Result<Option<Map<String, Value>>, InventoryError> {
+/// One variable from a vars file: name, value, and the paths of YAML timestamps inside it.
+pub type VarEntry = (String, Value, Vec<Vec<String>>);
+
+/// Read one vars file: its variables in order (merged shallowly by the caller), or nothing if
+/// empty.
+pub fn load_vars_file(path: &Path) -> Result<Option<Vec<VarEntry>>, InventoryError> {
     let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Unreadable {
         path: path.to_path_buf(),
         source,
@@ -85,8 +89,16 @@ pub fn load_vars_file(path: &Path) -> Result<Option<Map<String, Value>>, Invento
     if node.is_falsy() {
         return Ok(None);
     }
-    match node.to_json() {
-        Value::Object(m) => Ok(Some(m)),
+    match &node {
+        yamlvalue::Node::Map(entries) => Ok(Some(
+            entries
+                .iter()
+                .map(|e| {
+                    let ts = e.value.timestamp_paths();
+                    (e.key.key_string(), e.value.to_json(), ts)
+                })
+                .collect(),
+        )),
         _ => Err(InventoryError::VarsFileNotMapping {
             path: path.to_path_buf(),
             line: first_content_line(&text),
@@ -105,9 +117,16 @@ fn first_content_line(text: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
-/// All variables for `name` from `dir/<sub>/`, merged in file order.
-pub fn vars_for(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>, InventoryError> {
-    let mut out = Map::new();
+/// A vars file and the variables it holds.
+pub type LoadedVarsFile = (PathBuf, Vec<VarEntry>);
+
+/// The variables files for `name` under `dir/<sub>/`, each loaded, in merge order.
+pub fn vars_files_for(
+    dir: &Path,
+    sub: &str,
+    name: &str,
+) -> Result<Vec<LoadedVarsFile>, InventoryError> {
+    let mut out = Vec::new();
     // Ansible skips 'chroot'-like names such as /path/to/chroot.
     if name.starts_with('/') {
         return Ok(out);
@@ -118,9 +137,7 @@ pub fn vars_for(dir: &Path, sub: &str, name: &str) -> Result<Map<String, Value>,
     }
     for f in find_vars_files(&d, name)? {
         if let Some(m) = load_vars_file(&f)? {
-            for (k, v) in m {
-                out.insert(k, v);
-            }
+            out.push((f, m));
         }
     }
     Ok(out)

@@ -133,13 +133,15 @@ impl YamlParser {
                 "vars" => {
                     for v in entries {
                         let vline = v.line.unwrap_or(kline);
-                        data.set_group_var(g, &v.key.key_string(), v.value.to_json())
+                        let id = data
+                            .set_group_var(g, &v.key.key_string(), v.value.to_json())
                             .map_err(|value| InventoryError::BadPriority {
                                 path: self.path.clone(),
                                 line: vline,
                                 group: name.clone(),
                                 value,
                             })?;
+                        data.note_timestamps(id, v.value.timestamp_paths());
                     }
                 }
                 "children" => {
@@ -226,7 +228,8 @@ impl YamlParser {
             }
             let hi = data.add_host(&name, Some(g), port);
             for v in vars {
-                data.set_host_var(hi, &v.key.key_string(), v.value.to_json());
+                let id = data.set_host_var(hi, &v.key.key_string(), v.value.to_json());
+                data.note_timestamps(id, v.value.timestamp_paths());
             }
         }
         Ok(())

@@ -21,6 +21,9 @@ pub enum Node {
     Str(String),
     Seq(Vec<Node>),
     Map(Vec<Entry>),
+    /// A plain YAML 1.1 timestamp, held as Python's `isoformat()` of the date/datetime
+    /// (what ansible-inventory prints in JSON).
+    Timestamp(String),
     /// A `!vault` value: sesame cannot decrypt it.
     Vault,
 }
@@ -52,7 +55,7 @@ impl Node {
             Node::Str(s) => s.is_empty(),
             Node::Seq(v) => v.is_empty(),
             Node::Map(m) => m.is_empty(),
-            Node::Vault => false,
+            Node::Timestamp(_) | Node::Vault => false,
         }
     }
 
@@ -66,6 +69,7 @@ impl Node {
             Node::Str(_) => "a string",
             Node::Seq(_) => "a list",
             Node::Map(_) => "a mapping",
+            Node::Timestamp(_) => "a timestamp",
             Node::Vault => "a vault-encrypted value",
         }
     }
@@ -108,6 +112,34 @@ impl Node {
         }
     }
 
+    /// Paths (mapping keys / list indices) of the YAML timestamps inside this node; `[]` when
+    /// the node itself is one.
+    pub fn timestamp_paths(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        fn walk(n: &Node, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+            match n {
+                Node::Timestamp(_) => out.push(path.clone()),
+                Node::Seq(items) => {
+                    for (i, it) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        walk(it, path, out);
+                        path.pop();
+                    }
+                }
+                Node::Map(entries) => {
+                    for e in entries {
+                        path.push(e.key.key_string());
+                        walk(&e.value, path, out);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        walk(self, &mut Vec::new(), &mut out);
+        out
+    }
+
     /// The JSON value Ansible would print for this node.
     pub fn to_json(&self) -> Value {
         match self {
@@ -115,7 +147,7 @@ impl Node {
             Node::Bool(b) => Value::Bool(*b),
             Node::Int(i) => super::pyliteral::int_value(*i),
             Node::Float(f) => super::pyliteral::float_value(*f),
-            Node::Str(s) => Value::String(s.clone()),
+            Node::Str(s) | Node::Timestamp(s) => Value::String(s.clone()),
             Node::Seq(v) => Value::Array(v.iter().map(Node::to_json).collect()),
             Node::Map(m) => {
                 let mut out = Map::new();
@@ -397,7 +429,77 @@ fn resolve_yaml11_plain(s: &str) -> Node {
     if let Some(f) = yaml11_float(s) {
         return Node::Float(f);
     }
+    if let Some(t) = yaml11_timestamp(s) {
+        return Node::Timestamp(t);
+    }
     Node::Str(s.to_string())
+}
+
+/// PyYAML's `construct_yaml_timestamp`, returned as Python's `isoformat()`. None when the text
+/// is not a timestamp (or not a valid date, where PyYAML would fail).
+fn yaml11_timestamp(s: &str) -> Option<String> {
+    static TS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        // A constant pattern, exercised by the unit tests.
+        regex::Regex::new(
+            r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?)?$",
+        )
+        .expect("static regex")
+    });
+    let c = TS.captures(s)?;
+    let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+    let (y, mo, d) = (num(1)?, num(2)?, num(3)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d == 0 || d > days[(mo - 1) as usize] || y == 0 {
+        return None;
+    }
+    let date = format!("{y:04}-{mo:02}-{d:02}");
+    let Some(h) = num(4) else {
+        return Some(date);
+    };
+    let (mi, sec) = (num(5)?, num(6)?);
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut out = format!("{date}T{h:02}:{mi:02}:{sec:02}");
+    if let Some(f) = c.get(7) {
+        let mut frac: String = f.as_str().chars().take(6).collect();
+        while frac.len() < 6 {
+            frac.push('0');
+        }
+        if frac != "000000" {
+            out.push('.');
+            out.push_str(&frac);
+        }
+    }
+    if let Some(tz) = c.get(8) {
+        if tz.as_str() == "Z" {
+            out.push_str("+00:00");
+        } else {
+            let sign = c.get(9).map_or("+", |m| m.as_str());
+            let th = num(10)?;
+            let tm = num(11).unwrap_or(0);
+            if th == 0 && tm == 0 {
+                out.push_str("+00:00");
+            } else {
+                out.push_str(&format!("{sign}{th:02}:{tm:02}"));
+            }
+        }
+    }
+    Some(out)
 }
 
 fn split_sign(s: &str) -> (i128, &str) {
@@ -430,8 +532,8 @@ fn yaml11_int(s: &str) -> Option<i128> {
     if body == "0" {
         return Some(0);
     }
-    if body.starts_with('0') {
-        if all(&body[1..], |c| ('0'..='7').contains(&c) || c == '_') {
+    if let Some(rest) = body.strip_prefix('0') {
+        if all(rest, |c| ('0'..='7').contains(&c) || c == '_') {
             let c = clean(body);
             return i128::from_str_radix(&c, 8).ok().map(|v| sign * v);
         }
@@ -541,6 +643,17 @@ mod tests {
             v,
             json!({"a": true, "b": "yes", "c": "on", "d": 8, "e": 1000, "f": 90, "g": false,
                    "h": 31, "i": 10.5, "j": "08", "k": null, "l": 3.5, "m": [true, "no"]})
+        );
+    }
+
+    #[test]
+    fn timestamps_like_pyyaml() {
+        let v = j("d: 2002-12-14\nt1: 2001-12-14t21:59:43.10-05:00\nt2: 2001-12-14 21:59:43.10\nt3: 2001-12-15T02:59:43.1Z\nq: '2002-12-14'\nbad: 2002-13-01\n");
+        assert_eq!(
+            v,
+            json!({"d": "2002-12-14", "t1": "2001-12-14T21:59:43.100000-05:00",
+                   "t2": "2001-12-14T21:59:43.100000", "t3": "2001-12-15T02:59:43.100000+00:00",
+                   "q": "2002-12-14", "bad": "2002-13-01"})
         );
     }
 
