@@ -80,7 +80,7 @@ pub fn send_knock(profile: &KnockProfile, addr: IpAddr) -> Result<(), knock::Kno
             Some(p) => knock::client::send_single_port(
                 None,
                 addr,
-                p.clone(),
+                *p,
                 profile.prior_hits,
                 knock::client::single_port_spacing(
                     profile.prior_hits,

@@ -279,7 +279,7 @@ impl Action for Knock {
                 Some(port) => knock::client::send_single_port(
                     None,
                     self.addr,
-                    port.clone(),
+                    *port,
                     self.profile.prior_hits,
                     knock::client::single_port_spacing(
                         self.profile.prior_hits,

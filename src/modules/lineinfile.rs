@@ -105,7 +105,7 @@ impl LineInFile {
             let line = self.line.clone().unwrap_or_default();
             if let Some(i) = lines.iter().rposition(|l| matches(l)) {
                 lines[i] = line;
-            } else if !lines.iter().any(|l| *l == line) {
+            } else if !lines.contains(&line) {
                 match self
                     .insertafter
                     .as_ref()

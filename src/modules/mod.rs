@@ -155,8 +155,11 @@ pub struct ModuleDef {
     pub args: &'static [(&'static str, &'static str)],
     /// Whether `module: free form text` is accepted (as `_raw_params`).
     pub free_form: bool,
-    pub prepare: fn(&Args, &Ctx) -> Result<Box<dyn Action>, ModuleError>,
+    pub prepare: PrepareFn,
 }
+
+/// Parses a task's arguments into an action for one host.
+pub type PrepareFn = fn(&Args, &Ctx) -> Result<Box<dyn Action>, ModuleError>;
 
 /// Every module sesame has. Adding a module touches this list and its own file, nothing else.
 pub static REGISTRY: &[&ModuleDef] = &[

@@ -382,6 +382,9 @@ fn read_vars_file(path: &Path) -> Result<Vars, PlaybookError> {
     }
 }
 
+/// A role with its tasks and handlers.
+type LoadedRole = (Arc<Role>, Vec<Task>, Vec<Task>);
+
 fn find_main(dir: &Path) -> Option<PathBuf> {
     ["main.yml", "main.yaml", "main"]
         .iter()
@@ -393,7 +396,7 @@ fn load_role(
     search: &[PathBuf],
     name: &str,
     params: Vars,
-) -> Result<(Arc<Role>, Vec<Task>, Vec<Task>), PlaybookError> {
+) -> Result<LoadedRole, PlaybookError> {
     let path = search
         .iter()
         .map(|d| d.join(name))
