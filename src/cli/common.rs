@@ -64,7 +64,10 @@ pub fn host_vars(inv: &Inventory, host: &str) -> Vars {
 /// `knock_sequence` or its settings are invalid: then it connects without knocking and the
 /// play's validation reports the problem).
 pub fn preconnect_profile(host: &str, vars: &Vars) -> Option<KnockProfile> {
-    vars.get("knock_sequence")?;
+    let single = vars.get("knock_mode").and_then(|m| m.as_str()) == Some("single_port");
+    if !single {
+        vars.get("knock_sequence")?;
+    }
     let facts = NetFacts {
         default_interface: Some("unknown0".into()),
         has_ipv6: false,

@@ -360,6 +360,19 @@ fn port_answers(addr: IpAddr, port: u16, t: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), t).is_ok()
 }
 
+/// A door opened by a recent knock (ours, at connect time) stays open for the open window:
+/// wait that long for the port to go silent before calling it unprotected.
+fn closes_within(addr: IpAddr, port: u16, profile: &KnockProfile) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(u64::from(profile.open_seconds) + 2);
+    while std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        if !port_answers(addr, port, Duration::from_millis(1000)) {
+            return true;
+        }
+    }
+    false
+}
+
 fn allow_listed(profile: &KnockProfile, ip: Option<IpAddr>) -> bool {
     let Some(ip) = ip else { return false };
     profile
@@ -420,7 +433,7 @@ pub fn prove(
             true,
             "the controller is in knock_allow_sources: closed-before not proven".into(),
         );
-    } else if port_answers(addr, ssh_port, probe_t) {
+    } else if port_answers(addr, ssh_port, probe_t) && !closes_within(addr, ssh_port, profile) {
         ev(
             KnockStage::ClosedBefore,
             false,

@@ -392,11 +392,7 @@ fn find_main(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_role(
-    search: &[PathBuf],
-    name: &str,
-    params: Vars,
-) -> Result<LoadedRole, PlaybookError> {
+fn load_role(search: &[PathBuf], name: &str, params: Vars) -> Result<LoadedRole, PlaybookError> {
     let path = search
         .iter()
         .map(|d| d.join(name))

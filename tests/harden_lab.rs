@@ -1,0 +1,345 @@
+//! Lab tests of `playbooks/harden.yml` end to end on real hosts: every knock mode closes SSH,
+//! a knock opens it for the knocker only, re-runs change nothing, the rules survive a reboot,
+//! and every fault (knockd failing to start, a rule set that fails its proof, sesame killed
+//! mid-transaction, invalid settings) leaves the host reachable on its old rules.
+
+mod common;
+
+use common::Lab;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the fleet's inventory with group vars (YAML) for all hosts and per-host vars.
+fn inventory(lab: &Lab, dir: &Path, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
+    let inv = dir.join("inventory.ini");
+    std::fs::copy(&lab.inventory, &inv).unwrap();
+    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
+    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
+    std::fs::write(dir.join("group_vars/lab.yml"), group).unwrap();
+    for (h, v) in hosts {
+        std::fs::write(dir.join(format!("host_vars/{h}.yml")), v).unwrap();
+    }
+    inv
+}
+
+fn sesame(args: &[&str]) -> Output {
+    let out = Command::new(SESAME)
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sesame");
+    eprintln!(
+        "$ sesame {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn play(inv: &Path, extra: &[&str]) -> Output {
+    let inv = inv.to_str().unwrap();
+    let mut a = vec!["play", "-i", inv, "playbooks/harden.yml"];
+    a.extend_from_slice(extra);
+    sesame(&a)
+}
+
+/// `changed=N` of `host` in the PLAY RECAP.
+fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+fn open_from_controller(ip: &str) -> bool {
+    let addr: SocketAddr = format!("{ip}:22").parse().unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+}
+
+fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
+    lab.stranger(&[
+        "timeout",
+        "2",
+        "bash",
+        "-c",
+        &format!("echo > /dev/tcp/{ip}/22"),
+    ])
+    .status
+    .success()
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    f()
+}
+
+const KNOCKD_VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n";
+
+#[test]
+fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_and_survives_reboot()
+{
+    let lab = Lab::up("harden_knockd", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let invs = inv.to_str().unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert!(recap(&first, &h.name, "changed") >= 1);
+    }
+    // The proof's door closes after knock_open_seconds.
+    std::thread::sleep(Duration::from_secs(6));
+    let (h1, h2) = (&lab.hosts[0], &lab.hosts[1]);
+    assert!(!open_from_controller(&h1.ip), "h1 answers without a knock");
+    assert!(!open_from_stranger(&lab, &h1.ip), "h1 answers the stranger");
+    let k = sesame(&["knock", "h1", "-i", invs]);
+    assert!(k.status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&h1.ip)),
+        "knock did not open h1"
+    );
+    assert!(
+        !open_from_stranger(&lab, &h1.ip),
+        "the controller's knock opened h1 for the stranger"
+    );
+    assert!(!open_from_controller(&h2.ip), "knocking h1 opened h2");
+    // knockd's own client opens it too.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!open_from_controller(&h2.ip));
+    let st = Command::new("knock")
+        .args([&h2.ip, "7101", "7202", "7101", "7303"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        wait_until(3, || open_from_controller(&h2.ip)),
+        "knockd's knock client did not open h2"
+    );
+
+    // Re-run as CI would: knocks first, nothing changes, no file rewritten.
+    let mtime = lab.sh("h1", "stat -c %Y /etc/iptables/rules.v4 /etc/knockd.conf");
+    let check = play(&inv, &["--check"]);
+    assert_eq!(check.status.code(), Some(0));
+    let second = play(&inv, &[]);
+    assert_eq!(second.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert_eq!(recap(&check, &h.name, "changed"), 0);
+        assert_eq!(recap(&second, &h.name, "changed"), 0);
+        assert_eq!(recap(&second, &h.name, "failed"), 0);
+    }
+    assert_eq!(
+        mtime,
+        lab.sh("h1", "stat -c %Y /etc/iptables/rules.v4 /etc/knockd.conf")
+    );
+    let text = String::from_utf8_lossy(&second.stdout).to_string()
+        + &String::from_utf8_lossy(&first.stdout);
+    assert!(
+        !text.contains("7202"),
+        "knock sequence leaked into the output"
+    );
+    assert_eq!(sesame(&["verify", "-i", invs]).status.code(), Some(0));
+
+    // Reboot: the rules and knockd come back.
+    lab.reboot("h1");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !open_from_controller(&h1.ip),
+        "h1 answers without a knock after a reboot"
+    );
+    assert_eq!(
+        sesame(&["verify", "-i", invs, "-l", "h1"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
+    let lab = Lab::up("harden_ipt", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        "knock_rollback_seconds: 60\n",
+        &[
+            ("h1", "knock_mode: iptables\nknock_sequence: [7101, \"7202:udp\", 7101, 7303]\nknock_step_seconds: 5\nknock_open_seconds: 5\n"),
+            ("h2", "knock_mode: single_port\nknock_hitcount: 2\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 5\n"),
+        ],
+    );
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert!(
+            !open_from_stranger(&lab, &h.ip),
+            "{} answers the stranger",
+            h.name
+        );
+    }
+    assert!(
+        !lab.sh("h1", "iptables -S").contains("knockd"),
+        "iptables mode must not need knockd"
+    );
+    assert!(lab.exec("h1", &["pgrep", "-x", "knockd"]).status.code() != Some(0));
+    let second = play(&inv, &[]);
+    assert_eq!(second.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert_eq!(recap(&second, &h.name, "changed"), 0, "{}", h.name);
+    }
+}
+
+#[test]
+fn harden_faults_roll_back_and_other_hosts_converge() {
+    let lab = Lab::up("harden_faults", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        KNOCKD_VARS,
+        &[
+            // knockd cannot start: the firewall change must be rolled back too.
+            ("h1", "knock_interface: nosuchif0\n"),
+            // Invalid: a knock port equal to the protected port. Fails before touching h2.
+            ("h2", "knock_sequence: [22, 7000, 22, 8000]\n"),
+        ],
+    );
+    let out = play(&inv, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(recap(&out, "h1", "failed"), 1);
+    assert_eq!(recap(&out, "h2", "failed"), 1);
+    assert_eq!(recap(&out, "h3", "failed"), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("knock_sequence"),
+        "the invalid variable is not named:\n{text}"
+    );
+    // h1 rolled back: reachable without knocking, no sesame rules live.
+    assert!(
+        open_from_controller(&lab.hosts[0].ip),
+        "h1 is closed after a failed knockd start"
+    );
+    assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
+    // h2 untouched: nothing installed.
+    assert!(!lab.exec("h2", &["dpkg", "-s", "knockd"]).status.success());
+    // h3 converged.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!open_from_controller(&lab.hosts[2].ip));
+}
+
+#[test]
+fn harden_proof_failure_rolls_back_over_the_open_session() {
+    let lab = Lab::up("harden_proof", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    // A playbook whose role renders a knockd.conf that never opens the door.
+    let pb = tmp.path().join("pb");
+    std::fs::create_dir_all(pb.join("roles")).unwrap();
+    let st = Command::new("cp")
+        .args([
+            "-r",
+            repo().join("roles/port_knocking").to_str().unwrap(),
+            pb.join("roles/").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
+    let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
+    let text = std::fs::read_to_string(&t).unwrap();
+    let broken: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("start_command ") {
+                "\tstart_command   = /bin/true".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&t, broken + "\n").unwrap();
+    let out = sesame(&[
+        "play",
+        "-i",
+        inv.to_str().unwrap(),
+        pb.join("harden.yml").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"rolled_back\""),
+        "no rolled_back event:\n{text}"
+    );
+    assert!(text.contains("proof failed"), "{text}");
+    assert!(
+        open_from_controller(&lab.hosts[0].ip),
+        "host closed after the rollback"
+    );
+    assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
+}
+
+#[test]
+fn harden_sigkill_after_load_the_dead_man_switch_restores_the_host() {
+    let lab = Lab::up("harden_kill", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 15");
+    let inv = inventory(&lab, tmp.path(), &vars, &[]);
+    let mut child = Command::new(SESAME)
+        .args([
+            "play",
+            "-i",
+            inv.to_str().unwrap(),
+            "playbooks/harden.yml",
+            "--json",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.contains("\"stage\":\"loaded\"") {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(killed, "never saw the rules loaded");
+    let t0 = Instant::now();
+    assert!(
+        !open_from_controller(&lab.hosts[0].ip),
+        "the new rules were not live"
+    );
+    assert!(
+        wait_until(30, || open_from_controller(&lab.hosts[0].ip)),
+        "the host did not restore itself within T + 15 s"
+    );
+    eprintln!("restored after {:?}", t0.elapsed());
+    assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
+}
