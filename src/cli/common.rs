@@ -136,3 +136,12 @@ impl HostConn {
         Ok(Box::new(SshTransport::connect(&self.spec)?))
     }
 }
+
+/// Merge every `-e` argument, later ones winning.
+pub fn extra_vars(args: &[String]) -> crate::Result<Vars> {
+    let mut out = Vars::new();
+    for a in args {
+        crate::vars::merge_into(&mut out, &crate::vars::parse_extra_vars(a)?);
+    }
+    Ok(out)
+}

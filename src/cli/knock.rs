@@ -21,6 +21,9 @@ pub struct Args {
     /// Inventory file or directory (repeatable), as ansible's -i.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
+    /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
     /// Send knock_close_sequence instead (knockd mode with a close sequence).
     #[arg(long)]
     pub close: bool,
@@ -50,8 +53,13 @@ fn has_knock_settings(vars: &Map<String, Value>) -> bool {
 }
 
 /// Resolve `host`'s address and knock profile from the inventory.
-pub fn target(inv: &crate::inventory::Inventory, host: &str) -> crate::Result<Target> {
-    let vars = common::host_vars(inv, host);
+pub fn target(
+    inv: &crate::inventory::Inventory,
+    host: &str,
+    extra: &crate::vars::Vars,
+) -> crate::Result<Target> {
+    let mut vars = common::host_vars(inv, host);
+    crate::vars::merge_into(&mut vars, extra);
     let spec = ConnSpec::from_vars(host, &vars, &ConnOverrides::from_env())
         .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let addr = resolve(&spec.address, spec.port)?;
@@ -162,13 +170,14 @@ fn proxy_host(inv: &crate::inventory::Inventory, h: &str) -> crate::Result<Strin
 /// Run `sesame knock`.
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
+    let extra = common::extra_vars(&args.extra_vars)?;
     if let Some(p) = &args.proxy {
         let (h, port) = (&p[0], &p[1]);
         let port: u16 = port
             .parse()
             .map_err(|_| crate::Error::Usage(format!("--proxy: bad port `{port}`")))?;
         let host = proxy_host(&inv, h)?;
-        let t = target(&inv, &host)?;
+        let t = target(&inv, &host, &extra)?;
         if t.profile.is_some() {
             knock(&t, args.source, args.close)?;
         }
@@ -188,7 +197,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         )));
     }
     for host in hosts {
-        let t = target(&inv, &host)?;
+        let t = target(&inv, &host, &extra)?;
         knock(&t, args.source, args.close)?;
         if let Some(p) = &t.profile {
             let what = if args.close { "closed" } else { "knocked" };

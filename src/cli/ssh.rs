@@ -19,6 +19,9 @@ pub struct Args {
     /// Inventory file or directory (repeatable), as ansible's -i.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
+    /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
     /// Bind the knocks to this local address.
     #[arg(long = "source")]
     pub source: Option<IpAddr>,
@@ -83,7 +86,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             args.host
         )));
     }
-    let t = target(&inv, &args.host)?;
+    let t = target(&inv, &args.host, &common::extra_vars(&args.extra_vars)?)?;
     let ssh = which::which("ssh")
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
     let mut argv = ssh_argv(&t.spec, t.addr);
