@@ -1,0 +1,376 @@
+//! Lab tests of the playbook engine on real hosts: every host module converges and a re-run
+//! changes nothing, `--check` reports without touching, handlers run once, a failing host does
+//! not stop the others, `serial` + `max_fail_percentage` stop later batches, extra vars, tags
+//! and `--syntax-check`. Playbooks live under `tests/data/engine/`.
+
+mod common;
+
+use common::Lab;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn book(name: &str) -> String {
+    repo()
+        .join("tests/data/engine")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn sesame(args: &[&str]) -> Output {
+    let t = Instant::now();
+    let out = Command::new(SESAME)
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sesame");
+    eprintln!(
+        "$ sesame {} ({:.1}s, {})\n{}{}",
+        args.join(" "),
+        t.elapsed().as_secs_f64(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `sesame play -i <fleet inventory> tests/data/engine/<name> EXTRA...`
+fn play(lab: &Lab, name: &str, extra: &[&str]) -> Output {
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    let pb = book(name);
+    let mut a = vec!["play", "-i", inv.as_str(), pb.as_str()];
+    a.extend_from_slice(extra);
+    sesame(&a)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `KEY=N` of `host` in the PLAY RECAP.
+fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+/// Whether the recap has a line for `host` at all.
+fn in_recap(out: &Output, host: &str) -> bool {
+    stdout(out)
+        .lines()
+        .any(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+}
+
+/// Every per-host result line as (task, status, host): `changed: [h1]` belongs to the task of
+/// the banner above it, unless annotated `changed: [h2] (task: Other)` (hosts run independently,
+/// so a host's result can be printed under a later task's banner).
+fn events(out: &Output) -> Vec<(String, String, String)> {
+    let text = stdout(out);
+    let mut banner = String::new();
+    let mut ev = Vec::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("TASK [") {
+            banner = rest.split("] ").next().unwrap_or(rest).to_string();
+            continue;
+        }
+        let Some((status, rest)) = l.split_once(": [") else {
+            continue;
+        };
+        if !["ok", "changed", "skipping", "fatal", "failed"].contains(&status) {
+            continue;
+        }
+        let Some((host, rest)) = rest.split_once(']') else {
+            continue;
+        };
+        let task = match rest.strip_prefix(" (task: ") {
+            Some(t) => t.split_once(')').map_or(t, |(t, _)| t).to_string(),
+            None => banner.clone(),
+        };
+        ev.push((task, status.to_string(), host.to_string()));
+    }
+    ev
+}
+
+fn task_status(out: &Output, task: &str, status: &str, host: &str) -> bool {
+    events(out)
+        .iter()
+        .any(|(t, s, h)| t == task && s == status && h == host)
+}
+
+/// Whether `task` printed any result at all (for any host).
+fn task_ran(out: &Output, task: &str) -> bool {
+    events(out)
+        .iter()
+        .any(|(t, s, _)| t == task && s != "skipping")
+}
+
+fn exists(lab: &Lab, host: &str, path: &str) -> bool {
+    lab.exec(host, &["test", "-e", path]).status.success()
+}
+
+#[test]
+fn every_module_converges_and_a_rerun_changes_nothing_nor_runs_the_handler() {
+    let t = Instant::now();
+    let lab = Lab::up("engine_all_modules", 2);
+    let first = play(&lab, "all_modules.yml", &[]);
+    assert_eq!(first.status.code(), Some(0), "first run failed");
+    let files = "/etc/engine/x.conf /etc/engine/notes.txt /etc/default/knockd /etc/knockd.conf \
+                 /etc/engine/stamp /var/lib/engine-handler.log";
+    let mut before = Vec::new();
+    for h in &lab.hosts {
+        assert!(
+            recap(&first, &h.name, "changed") > 0,
+            "{} changed nothing",
+            h.name
+        );
+        assert_eq!(recap(&first, &h.name, "failed"), 0);
+        assert!(task_status(&first, "Show the count", "ok", &h.name));
+        assert_eq!(
+            lab.sh(&h.name, "cat /etc/engine/x.conf"),
+            format!(
+                "# Managed by sesame (engine lab test).\nname = engine-lab\nhost = {}\nport = 8123\n",
+                h.name
+            )
+        );
+        assert_eq!(
+            lab.sh(&h.name, "cat /etc/engine/notes.txt"),
+            "first line\nmanaged = yes\n"
+        );
+        assert_eq!(lab.sh(&h.name, "stat -c %a /etc/engine/notes.txt"), "600\n");
+        assert_eq!(lab.sh(&h.name, "stat -c %a /etc/engine"), "755\n");
+        assert_eq!(
+            lab.sh(&h.name, "cat /var/lib/engine-handler.log"),
+            "restarted\n"
+        );
+        lab.sh(&h.name, "command -v tree && pidof knockd");
+        assert!(
+            lab.sh(&h.name, "debconf-show iptables-persistent")
+                .contains("iptables-persistent/autosave_v4: false"),
+            "debconf answer not set on {}",
+            h.name
+        );
+        before.push(lab.sh(&h.name, &format!("stat -c '%n %Y %s' {files}")));
+    }
+    // Whole-second mtimes: make sure a rewrite would show.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = play(&lab, "all_modules.yml", &[]);
+    assert_eq!(second.status.code(), Some(0), "second run failed");
+    for h in &lab.hosts {
+        assert!(task_status(&first, "count restarts", "changed", &h.name));
+    }
+    assert!(
+        !task_ran(&second, "count restarts"),
+        "the handler ran on the re-run"
+    );
+    for (h, b) in lab.hosts.iter().zip(&before) {
+        assert_eq!(recap(&second, &h.name, "changed"), 0, "{} changed", h.name);
+        assert_eq!(recap(&second, &h.name, "failed"), 0);
+        assert_eq!(
+            &lab.sh(&h.name, &format!("stat -c '%n %Y %s' {files}")),
+            b,
+            "files rewritten on {}",
+            h.name
+        );
+        assert_eq!(
+            lab.sh(&h.name, "cat /var/lib/engine-handler.log"),
+            "restarted\n"
+        );
+    }
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn check_reports_a_hand_edit_without_fixing_it_and_a_real_run_fixes_it() {
+    let t = Instant::now();
+    let lab = Lab::up("engine_check_fix", 2);
+    let first = play(&lab, "check_fix.yml", &[]);
+    assert_eq!(first.status.code(), Some(0));
+    lab.sh("h1", "echo 'edited by hand' > /etc/engine-motd");
+    let stamp = lab.sh(
+        "h1",
+        "stat -c '%Y %s' /etc/engine-motd; md5sum /etc/engine-motd",
+    );
+
+    let check = play(&lab, "check_fix.yml", &["--check"]);
+    assert_eq!(check.status.code(), Some(0));
+    assert!(task_status(&check, "Manage the motd", "changed", "h1"));
+    assert!(task_status(&check, "Manage the motd", "ok", "h2"));
+    assert_eq!(recap(&check, "h1", "changed"), 1);
+    assert_eq!(recap(&check, "h2", "changed"), 0);
+    assert_eq!(
+        lab.sh(
+            "h1",
+            "stat -c '%Y %s' /etc/engine-motd; md5sum /etc/engine-motd"
+        ),
+        stamp,
+        "--check modified the file"
+    );
+    assert_eq!(lab.sh("h1", "cat /etc/engine-motd"), "edited by hand\n");
+
+    let fix = play(&lab, "check_fix.yml", &[]);
+    assert_eq!(fix.status.code(), Some(0));
+    assert!(task_status(&fix, "Manage the motd", "changed", "h1"));
+    assert_eq!(recap(&fix, "h1", "changed"), 1);
+    assert_eq!(recap(&fix, "h2", "changed"), 0);
+    assert_eq!(lab.sh("h1", "cat /etc/engine-motd"), "managed by sesame\n");
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn a_handler_notified_twice_runs_once_and_not_at_all_when_nothing_changed() {
+    let t = Instant::now();
+    let lab = Lab::up("engine_handlers", 2);
+    let first = play(&lab, "handlers.yml", &[]);
+    assert_eq!(first.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert_eq!(recap(&first, &h.name, "changed"), 3, "2 files + 1 handler");
+        assert_eq!(lab.sh(&h.name, "cat /var/lib/engine-bump.log"), "bump\n");
+    }
+    // Only h1's second file drifts: the handler runs there once, not on h2.
+    lab.sh("h1", "echo drift > /etc/engine-b");
+    let second = play(&lab, "handlers.yml", &[]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(recap(&second, "h1", "changed"), 2);
+    assert_eq!(recap(&second, "h2", "changed"), 0);
+    assert_eq!(lab.sh("h1", "cat /var/lib/engine-bump.log"), "bump\nbump\n");
+    assert_eq!(lab.sh("h2", "cat /var/lib/engine-bump.log"), "bump\n");
+    let third = play(&lab, "handlers.yml", &[]);
+    assert_eq!(third.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert_eq!(recap(&third, &h.name, "changed"), 0);
+    }
+    assert_eq!(lab.sh("h1", "wc -l < /var/lib/engine-bump.log").trim(), "2");
+    assert_eq!(lab.sh("h2", "wc -l < /var/lib/engine-bump.log").trim(), "1");
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn a_host_failing_stops_only_that_host_and_exits_2() {
+    let t = Instant::now();
+    let lab = Lab::up("engine_one_fails", 3);
+    let out = play(&lab, "one_fails.yml", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(recap(&out, "h2", "failed"), 1);
+    assert!(task_status(&out, "Fail on h2", "fatal", "h2"));
+    for h in ["h1", "h3"] {
+        assert_eq!(recap(&out, h, "failed"), 0);
+        assert!(task_status(&out, "Fail on h2", "skipping", h));
+        assert!(task_status(&out, "After", "changed", h));
+        assert_eq!(lab.sh(h, "cat /etc/engine-after"), "after\n");
+    }
+    assert!(exists(&lab, "h2", "/etc/engine-before"));
+    assert!(
+        !exists(&lab, "h2", "/etc/engine-after"),
+        "h2 ran a task after its failure"
+    );
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn serial_with_zero_failure_tolerance_never_starts_the_second_batch() {
+    let t = Instant::now();
+    let lab = Lab::up("engine_serial", 4);
+    let out = play(&lab, "serial.yml", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(recap(&out, "h1", "failed"), 1);
+    for h in ["h1", "h2"] {
+        assert!(exists(&lab, h, "/etc/engine-started"), "{h} did not start");
+    }
+    assert!(!exists(&lab, "h1", "/etc/engine-done"));
+    for h in ["h3", "h4"] {
+        assert!(
+            !exists(&lab, h, "/etc/engine-started"),
+            "second batch host {h} started"
+        );
+        if in_recap(&out, h) {
+            assert_eq!(recap(&out, h, "ok"), 0);
+            assert_eq!(recap(&out, h, "changed"), 0);
+        }
+    }
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn extra_vars_beat_play_vars_tags_select_tasks_and_syntax_check_names_the_line() {
+    let t = Instant::now();
+    // --syntax-check needs no host.
+    let inv = repo().join("tests/data/runner/recap-source.inventory.ini");
+    let inv = inv.to_string_lossy();
+    let typo = book("typo.yml");
+    let sc = sesame(&["play", "-i", &inv, "--syntax-check", &typo]);
+    assert_eq!(sc.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&sc.stderr).into_owned() + &stdout(&sc);
+    assert!(err.contains("copyy"), "module name missing: {err}");
+    assert!(
+        err.contains("typo.yml:9") || err.contains("typo.yml:10"),
+        "file:line missing: {err}"
+    );
+    for ok in ["vars_tags.yml", "all_modules.yml"] {
+        let out = sesame(&["play", "-i", &inv, "--syntax-check", &book(ok)]);
+        assert_eq!(out.status.code(), Some(0), "{ok} fails its syntax check");
+    }
+
+    let lab = Lab::up("engine_vars_tags", 2);
+    let tagged = play(
+        &lab,
+        "vars_tags.yml",
+        &["--tags", "greet,alpha", "-e", "greeting=from-cli"],
+    );
+    assert_eq!(tagged.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert_eq!(recap(&tagged, &h.name, "changed"), 2);
+        assert_eq!(
+            lab.sh(&h.name, "cat /etc/engine-greeting"),
+            "greeting=from-cli\n"
+        );
+        assert_eq!(lab.sh(&h.name, "cat /etc/engine-alpha"), "alpha\n");
+        assert!(!exists(&lab, &h.name, "/etc/engine-beta"), "beta ran");
+        assert!(
+            !exists(&lab, &h.name, "/etc/engine-untagged"),
+            "untagged ran"
+        );
+    }
+    assert!(!stdout(&tagged).contains("TASK [Tagged beta]"));
+
+    // Without -e the play's own value comes back; without --tags every task runs.
+    let all = play(&lab, "vars_tags.yml", &[]);
+    assert_eq!(all.status.code(), Some(0));
+    for h in &lab.hosts {
+        // greeting (back to the play's value), beta, untagged, bare.
+        assert_eq!(recap(&all, &h.name, "changed"), 4);
+        assert_eq!(
+            lab.sh(&h.name, "cat /etc/engine-greeting"),
+            "greeting=from-play\n"
+        );
+        assert!(exists(&lab, &h.name, "/etc/engine-beta"));
+        assert!(exists(&lab, &h.name, "/etc/engine-untagged"));
+    }
+    eprintln!("took {:.1}s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+#[ignore = "bug: src/vars/template.rs render_value trims a string before its bare `{{ var }}` \
+            shortcut, so `content: \"{{ greeting }}\\n\"` yields the value without its trailing \
+            newline (Ansible keeps it)"]
+fn a_bare_variable_followed_by_a_newline_keeps_the_newline() {
+    let lab = Lab::up("engine_bare_newline", 1);
+    let out = play(&lab, "vars_tags.yml", &["--tags", "bare"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(lab.sh("h1", "cat /etc/engine-bare"), "from-play\n");
+}
