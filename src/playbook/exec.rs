@@ -657,6 +657,26 @@ impl<'a> HostRun<'a> {
             any_failed |= status == Status::Failed;
             results.push(Value::Object(data));
         }
+        if looped {
+            let status = if any_failed {
+                if task.ignore_errors {
+                    Status::Ignored
+                } else {
+                    Status::Failed
+                }
+            } else if any_changed {
+                Status::Changed
+            } else if results.is_empty() {
+                Status::Skipped
+            } else {
+                Status::Ok
+            };
+            self.send(Event::LoopDone {
+                host: self.host.to_string(),
+                task: task.display_name(),
+                status,
+            });
+        }
         if let Some(reg) = &task.register {
             let value = if looped {
                 json!({"results": results, "changed": any_changed, "failed": any_failed})
