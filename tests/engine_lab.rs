@@ -365,9 +365,6 @@ fn extra_vars_beat_play_vars_tags_select_tasks_and_syntax_check_names_the_line()
 }
 
 #[test]
-#[ignore = "bug: src/vars/template.rs render_value trims a string before its bare `{{ var }}` \
-            shortcut, so `content: \"{{ greeting }}\\n\"` yields the value without its trailing \
-            newline (Ansible keeps it)"]
 fn a_bare_variable_followed_by_a_newline_keeps_the_newline() {
     let lab = Lab::up("engine_bare_newline", 1);
     let out = play(&lab, "vars_tags.yml", &["--tags", "bare"]);

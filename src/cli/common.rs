@@ -145,3 +145,43 @@ pub fn extra_vars(args: &[String]) -> crate::Result<Vars> {
     }
     Ok(out)
 }
+
+/// Connection flags shared by the commands that log in to hosts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnArgs {
+    /// Connect as this user (unless the inventory sets `ansible_user`).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// SSH connect timeout in seconds.
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// known_hosts file to check host keys against (repeatable).
+    #[arg(long = "known-hosts")]
+    pub known_hosts: Vec<PathBuf>,
+    /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
+    #[arg(long = "ssh-strict")]
+    pub ssh_strict: Option<String>,
+}
+
+impl ConnArgs {
+    /// The flags on top of the environment's secrets (`ConnOverrides::from_env`).
+    pub fn overrides(&self) -> crate::Result<ConnOverrides> {
+        let mut o = ConnOverrides::from_env();
+        o.user = self.user.clone();
+        o.private_key = self.private_key.clone();
+        o.timeout = self.timeout.map(Duration::from_secs);
+        o.known_hosts = self.known_hosts.clone();
+        o.ssh_strict = match &self.ssh_strict {
+            None => None,
+            Some(s) => Some(
+                crate::transport::spec::HostKeyPolicy::parse(s).ok_or_else(|| {
+                    crate::Error::Usage(format!("--ssh-strict: `{s}` is not yes, accept-new or no"))
+                })?,
+            ),
+        };
+        Ok(o)
+    }
+}

@@ -8,13 +8,11 @@ use crate::playbook::{load_playbook, Play, Serial};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::Event;
-use crate::transport::spec::{ConnOverrides, HostKeyPolicy};
 use crate::transport::{Connector, Transport};
 use crate::vars::{merge_into, parse_extra_vars, Vars};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Arguments of `sesame play`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +21,8 @@ pub struct Args {
     #[arg(required = true)]
     pub playbooks: Vec<PathBuf>,
     /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
+    #[command(flatten)]
+    pub conn: common::ConnArgs,
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Limit to hosts matching this pattern (`@file` reads a retry file).
@@ -46,21 +46,6 @@ pub struct Args {
     /// User to become.
     #[arg(long = "become-user")]
     pub become_user: Option<String>,
-    /// Connect as this user (host variables win, as in Ansible).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-    /// Private key file.
-    #[arg(long = "private-key", visible_alias = "key-file")]
-    pub private_key: Option<PathBuf>,
-    /// Connection timeout in seconds.
-    #[arg(short = 'T', long = "timeout")]
-    pub timeout: Option<u64>,
-    /// known_hosts file to check host keys against (repeatable).
-    #[arg(long = "known-hosts")]
-    pub known_hosts: Vec<PathBuf>,
-    /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
-    #[arg(long = "ssh-strict")]
-    pub ssh_strict: Option<String>,
     /// Only run tasks with these tags (comma separated, repeatable).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -156,17 +141,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         }
         return Ok(0);
     }
-    let mut overrides = ConnOverrides::from_env();
-    overrides.user = args.user.clone();
-    overrides.private_key = args.private_key.clone();
-    overrides.timeout = args.timeout.map(Duration::from_secs);
-    overrides.known_hosts = args.known_hosts.clone();
-    overrides.ssh_strict = match &args.ssh_strict {
-        None => None,
-        Some(s) => Some(HostKeyPolicy::parse(s).ok_or_else(|| {
-            crate::Error::Usage(format!("--ssh-strict: `{s}` is not yes, accept-new or no"))
-        })?),
-    };
+    let overrides = args.conn.overrides()?;
     let opts = RunOpts {
         check: args.check,
         diff: args.diff,

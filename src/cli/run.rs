@@ -8,17 +8,15 @@ use super::common::{self, HostConn};
 use crate::runner::pool::{self, Cancel, HostOutcome, HostRun, PoolError};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, EventSender, Status, TaskResult};
-use crate::transport::spec::HostKeyPolicy;
-use crate::transport::{
-    become_from_vars, Become, Cmd, ConnOverrides, Output, Transport, TransportError, Upload,
-};
+use crate::transport::{become_from_vars, Become, Cmd, Output, Transport, TransportError, Upload};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Arguments of `sesame run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
+    #[command(flatten)]
+    pub conn: common::ConnArgs,
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
@@ -33,24 +31,9 @@ pub struct Args {
     /// User to become with `-b`.
     #[arg(long = "become-user")]
     pub become_user: Option<String>,
-    /// Connect as this user (unless the inventory sets `ansible_user`).
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
     /// Further limit the hosts: a pattern, or `@FILE` with one host per line (a retry file).
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
-    /// SSH connect timeout in seconds.
-    #[arg(short = 'T', long = "timeout")]
-    pub timeout: Option<u64>,
-    /// Private key file.
-    #[arg(long = "private-key", visible_alias = "key-file")]
-    pub private_key: Option<PathBuf>,
-    /// known_hosts file to check host keys against (repeatable).
-    #[arg(long = "known-hosts")]
-    pub known_hosts: Vec<PathBuf>,
-    /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
-    #[arg(long = "ssh-strict")]
-    pub ssh_strict: Option<String>,
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -156,17 +139,7 @@ pub fn transport_failure(host: &str, e: &TransportError, ev: &EventSender) -> Ho
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
-    let mut overrides = ConnOverrides::from_env();
-    overrides.user = args.user.clone();
-    overrides.private_key = args.private_key.clone();
-    overrides.timeout = args.timeout.map(Duration::from_secs);
-    overrides.known_hosts = args.known_hosts.clone();
-    overrides.ssh_strict = match &args.ssh_strict {
-        None => None,
-        Some(s) => Some(HostKeyPolicy::parse(s).ok_or_else(|| {
-            crate::Error::Usage(format!("--ssh-strict: `{s}` is not yes, accept-new or no"))
-        })?),
-    };
+    let overrides = args.conn.overrides()?;
     let format = if args.json {
         Format::Json
     } else {

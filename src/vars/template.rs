@@ -178,8 +178,9 @@ impl Templater {
     ) -> Result<Value, TemplateError> {
         match v {
             Value::String(s) if is_template(s) => {
-                let t = s.trim();
-                if let Some(c) = bare_path_re().captures(t) {
+                // Only a string that is exactly `{{ path }}` keeps the native value: surrounding
+                // text, even a newline, makes it a string template.
+                if let Some(c) = bare_path_re().captures(s) {
                     let path = &c[1];
                     return match lookup(vars, path) {
                         Some(val) => {
