@@ -277,6 +277,11 @@ mod tests {
                 .unwrap(),
             json!("m=knockd")
         );
+        // Regression (engine_lab): text around the braces, even a newline, is kept.
+        assert_eq!(
+            t.render_value(&json!("{{ mode }}\n"), &vars(), "t").unwrap(),
+            json!("knockd\n")
+        );
     }
 
     #[test]
