@@ -343,3 +343,69 @@ fn harden_sigkill_after_load_the_dead_man_switch_restores_the_host() {
     eprintln!("restored after {:?}", t0.elapsed());
     assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
 }
+
+#[test]
+fn harden_link_cut_between_load_and_proof_the_switch_restores_the_host() {
+    let lab = Lab::up("harden_link", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 15");
+    let inv = inventory(&lab, tmp.path(), &vars, &[]);
+    let mut child = Command::new(SESAME)
+        .args([
+            "play",
+            "-i",
+            inv.to_str().unwrap(),
+            "playbooks/harden.yml",
+            "--json",
+            "-T",
+            "3",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut cut = false;
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("\"stage\":\"loaded\"") {
+            lab.link("h1", false);
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "never saw the rules loaded");
+    std::thread::sleep(Duration::from_secs(20));
+    lab.link("h1", true);
+    assert!(
+        wait_until(20, || open_from_controller(&lab.hosts[0].ip)),
+        "the dead-man switch did not restore the host while its link was down"
+    );
+    assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
+    // sesame itself must end, reporting the host failed or unreachable, not ok.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(2) | Some(4)),
+        "exit {status:?}; output: {rest:?}"
+    );
+}
+
+#[test]
+fn harden_refuses_to_remove_ufw_unless_told() {
+    let lab = Lab::up("harden_ufw", 1);
+    lab.sh("h1", "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null");
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let out = play(&inv, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("knock_replace_ufw"));
+    assert!(
+        lab.exec("h1", &["dpkg", "-s", "ufw"]).status.success(),
+        "ufw was removed"
+    );
+    assert!(!lab.exec("h1", &["dpkg", "-s", "knockd"]).status.success());
+    let out = play(&inv, &["-e", "knock_replace_ufw=true"]);
+    assert_eq!(out.status.code(), Some(0));
+}
