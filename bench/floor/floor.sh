@@ -12,12 +12,20 @@ key=$(sed -n 's/^ansible_ssh_private_key_file=//p' "$inv")
 kh=$(sed -n "s/^ansible_ssh_common_args=.*UserKnownHostsFile=\([^ ']*\).*/\1/p" "$inv")
 b64() { base64 -w0 < "$1"; }
 one() { # name ip
-  local d=$rendered/$1 out
-  knock "$2" "${seq[@]}" || return 1
-  out=$(ssh -n -i "$key" -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes -o BatchMode=yes \
-      -o ConnectTimeout=10 "root@$2" \
+  local d=$rendered/$1 out rc
+  local try
+  # A knock is three bare SYNs: under load one can be lost. ssh exits 255 when it cannot
+  # connect (door still closed): knock again, once.
+  for try in 1 2; do
+    knock "$2" "${seq[@]}" || return 1
+    out=$(ssh -n -i "$key" -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+        -o ConnectTimeout=10 "root@$2" \
       "F_RULES4='$(b64 "$d/rules.v4")' F_RULES6='$(b64 "$d/rules.v6")' F_KNOCKD='$(b64 "$d/knockd.conf")' F_DEFAULT='$(b64 "$d/default-knockd")' F_OVERRIDE='$(b64 "$d/sesame.conf")'
-$body") || { echo "floor: $1: ssh work failed" >&2; return 1; }
+$body"); rc=$?
+    [ "$rc" = 255 ] && [ "$try" = 1 ] && continue
+    [ "$rc" = 0 ] || { echo "floor: $1: ssh work failed ($rc)" >&2; return 1; }
+    break
+  done
   case "$out" in *changed=1*) ;; *) return 0 ;; esac
   knock "$2" "${seq[@]}" || return 1
   timeout 10 bash -c "until exec 3<>/dev/tcp/$2/22; do sleep 0.2; done" 2>/dev/null \
