@@ -167,12 +167,18 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let mut dead: Vec<String> = Vec::new();
     let mut conns: HashMap<String, HostConn> = HashMap::new();
     let mut all_vars: HashMap<String, Vars> = HashMap::new();
+    let total_plays: usize = books.iter().map(|b| b.plays.len()).sum();
+    let mut play_no = 0;
     for b in &books {
         events.send(Event::PlaybookStart {
             path: b.path.display().to_string(),
             check: args.check,
         });
         for play in &b.plays {
+            play_no += 1;
+            // After the last play a host's session is closed at once: memory stays bounded by
+            // --forks, not by the fleet size.
+            let keep = play_no < total_plays;
             let hosts: Vec<String> = common::select(&inv, &play.hosts, args.limit.as_deref())?
                 .into_iter()
                 .filter(|h| !dead.contains(h))
@@ -219,6 +225,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 let runs = pool::run_hosts(&batch, args.forks, &cancel, &events, |host, ev| {
                     run_host(
                         host, play, &b.dir, &all_vars, &conns, &sessions, &memories, &opts, ev,
+                        keep,
                     )
                 })
                 .map_err(|e| crate::Error::Usage(e.to_string()))?;
@@ -284,6 +291,7 @@ fn run_host(
     memories: &Mutex<HashMap<String, HostMemory>>,
     opts: &RunOpts,
     ev: &crate::runner::channel::EventSender,
+    keep_session: bool,
 ) -> HostOutcome {
     let Some(hc) = conns.get(host) else {
         return HostOutcome::Unreachable;
@@ -313,7 +321,7 @@ fn run_host(
     if let Ok(mut m) = memories.lock() {
         m.insert(host.to_string(), memory);
     }
-    if !outcome.unreachable {
+    if keep_session && !outcome.unreachable {
         if let Ok(mut s) = sessions.lock() {
             s.insert(host.to_string(), conn);
         }
