@@ -279,7 +279,8 @@ mod tests {
         );
         // Regression (engine_lab): text around the braces, even a newline, is kept.
         assert_eq!(
-            t.render_value(&json!("{{ mode }}\n"), &vars(), "t").unwrap(),
+            t.render_value(&json!("{{ mode }}\n"), &vars(), "t")
+                .unwrap(),
             json!("knockd\n")
         );
     }
