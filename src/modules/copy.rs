@@ -70,6 +70,26 @@ mv -f -- "$t" "$p" || exit 77
 trap - EXIT
 "#;
 
+/// The mode/owner/group changes that turn `f` into what is wanted (`None` = leave as is).
+pub fn attr_changes(
+    f: &crate::facts::state::FileState,
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Vec<String> {
+    let mut c = Vec::new();
+    if let Some(m) = mode.filter(|m| *m != f.mode) {
+        c.push(format!("mode {:04o} -> {m:04o}", f.mode));
+    }
+    if let Some(o) = owner.filter(|o| *o != f.owner) {
+        c.push(format!("owner {} -> {o}", f.owner));
+    }
+    if let Some(g) = group.filter(|g| *g != f.group) {
+        c.push(format!("group {} -> {g}", f.group));
+    }
+    c
+}
+
 impl FileWant {
     pub fn query(&self) -> Query {
         Query::File(self.dest.clone())
@@ -117,21 +137,12 @@ impl FileWant {
                         ));
                     }
                 }
-                if let Some(m) = self.mode {
-                    if f.mode != m {
-                        p.changes.push(format!("mode {:04o} -> {m:04o}", f.mode));
-                    }
-                }
-                if let Some(o) = &self.owner {
-                    if &f.owner != o {
-                        p.changes.push(format!("owner {} -> {o}", f.owner));
-                    }
-                }
-                if let Some(g) = &self.group {
-                    if &f.group != g {
-                        p.changes.push(format!("group {} -> {g}", f.group));
-                    }
-                }
+                p.changes.extend(attr_changes(
+                    f,
+                    self.mode,
+                    self.owner.as_deref(),
+                    self.group.as_deref(),
+                ));
             }
         }
         p

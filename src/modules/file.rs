@@ -92,21 +92,12 @@ impl Action for File {
             _ => {}
         }
         if let Some(f) = &cur {
-            if let Some(m) = self.mode {
-                if f.mode != m {
-                    p.changes.push(format!("mode {:04o} -> {m:04o}", f.mode));
-                }
-            }
-            if let Some(o) = &self.owner {
-                if &f.owner != o {
-                    p.changes.push(format!("owner {} -> {o}", f.owner));
-                }
-            }
-            if let Some(g) = &self.group {
-                if &f.group != g {
-                    p.changes.push(format!("group {} -> {g}", f.group));
-                }
-            }
+            p.changes.extend(super::copy::attr_changes(
+                f,
+                self.mode,
+                self.owner.as_deref(),
+                self.group.as_deref(),
+            ));
         }
         Ok(p)
     }
