@@ -511,6 +511,19 @@ impl<'a> HostRun<'a> {
         }
     }
 
+    /// Report `task` failed on this host (before any module ran) and stop the host.
+    fn fail_task(&self, task: &Task, msg: String) -> Stop {
+        self.send(Event::TaskResult(self.result(
+            task,
+            Status::Failed,
+            None,
+            Some(msg),
+            None,
+            false,
+        )));
+        Stop::Failed
+    }
+
     /// Run one task (or block). `force` runs it whatever the tags (handlers).
     fn run_task(
         &mut self,
@@ -546,15 +559,7 @@ impl<'a> HostRun<'a> {
                     return Ok(());
                 }
                 Err(e) => {
-                    self.send(Event::TaskResult(self.result(
-                        task,
-                        Status::Failed,
-                        None,
-                        Some(e.to_string()),
-                        None,
-                        false,
-                    )));
-                    return Err(Stop::Failed);
+                    return Err(self.fail_task(task, e.to_string()));
                 }
             }
         }
@@ -615,26 +620,12 @@ impl<'a> HostRun<'a> {
                     Ok(Value::Array(a)) => a.into_iter().map(Some).collect(),
                     Ok(Value::Null) => Vec::new(),
                     Ok(other) => {
-                        self.send(Event::TaskResult(self.result(
-                            task,
-                            Status::Failed,
-                            None,
-                            Some(format!("loop must be a list, got {other}")),
-                            None,
-                            false,
-                        )));
-                        return Err(Stop::Failed);
+                        return Err(
+                            self.fail_task(task, format!("loop must be a list, got {other}"))
+                        );
                     }
                     Err(e) => {
-                        self.send(Event::TaskResult(self.result(
-                            task,
-                            Status::Failed,
-                            None,
-                            Some(e.to_string()),
-                            None,
-                            false,
-                        )));
-                        return Err(Stop::Failed);
+                        return Err(self.fail_task(task, e.to_string()));
                     }
                 }
             }
