@@ -96,6 +96,41 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Start `sesame play --json` on `inv` (plus `extra` flags) and read its events until the
+/// firewall is loaded on a host; returns the child and the rest of its output. Panics if the
+/// run ends without loading.
+fn spawn_until_loaded(
+    inv: &Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut args = vec![
+        "play",
+        "-i",
+        inv.to_str().unwrap(),
+        "playbooks/harden.yml",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(SESAME)
+        .args(&args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("\"stage\":\"loaded\"") {
+            return (child, lines);
+        }
+    }
+    let _ = child.wait();
+    panic!("never saw the rules loaded");
+}
+
 const KNOCKD_VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n";
 
 #[test]
@@ -306,31 +341,9 @@ fn harden_sigkill_after_load_the_dead_man_switch_restores_the_host() {
     let tmp = tempfile::tempdir().unwrap();
     let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 15");
     let inv = inventory(&lab, tmp.path(), &vars, &[]);
-    let mut child = Command::new(SESAME)
-        .args([
-            "play",
-            "-i",
-            inv.to_str().unwrap(),
-            "playbooks/harden.yml",
-            "--json",
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.contains("\"stage\":\"loaded\"") {
-            child.kill().unwrap(); // SIGKILL
-            killed = true;
-            break;
-        }
-    }
+    let (mut child, _rest) = spawn_until_loaded(&inv, &[]);
+    child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
-    assert!(killed, "never saw the rules loaded");
     let t0 = Instant::now();
     assert!(
         !open_from_controller(&lab.hosts[0].ip),
@@ -350,32 +363,8 @@ fn harden_link_cut_between_load_and_proof_the_switch_restores_the_host() {
     let tmp = tempfile::tempdir().unwrap();
     let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 15");
     let inv = inventory(&lab, tmp.path(), &vars, &[]);
-    let mut child = Command::new(SESAME)
-        .args([
-            "play",
-            "-i",
-            inv.to_str().unwrap(),
-            "playbooks/harden.yml",
-            "--json",
-            "-T",
-            "3",
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut cut = false;
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("\"stage\":\"loaded\"") {
-            lab.link("h1", false);
-            cut = true;
-            break;
-        }
-    }
-    assert!(cut, "never saw the rules loaded");
+    let (mut child, lines) = spawn_until_loaded(&inv, &["-T", "3"]);
+    lab.link("h1", false);
     std::thread::sleep(Duration::from_secs(20));
     lab.link("h1", true);
     assert!(
