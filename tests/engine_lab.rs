@@ -124,6 +124,77 @@ fn exists(lab: &Lab, host: &str, path: &str) -> bool {
     lab.exec(host, &["test", "-e", path]).status.success()
 }
 
+/// The probe reads debconf's database without Perl and asks dpkg-query once for all packages:
+/// it must answer exactly as `debconf-show` and one `dpkg-query` per package do.
+fn assert_probe_answers_as_the_slow_tools(lab: &Lab, host: &str) {
+    use sesame::facts::{probe_command, sections, Query, State};
+    let pkgs = [
+        "iptables-persistent",
+        "tzdata",
+        "debconf",
+        "knockd",
+        "no-such-package",
+    ];
+    let queries: Vec<Query> = pkgs.iter().map(|p| Query::Debconf(p.to_string())).collect();
+    let out = lab.sh(host, &probe_command(false, &queries).render());
+    let mut fast = State::default();
+    fast.absorb(&queries, &sections(&out));
+    for (p, q) in pkgs.iter().zip(&queries) {
+        let shown = lab.sh(host, &format!("debconf-show {p} || true"));
+        let mut slow = State::default();
+        slow.absorb(
+            std::slice::from_ref(q),
+            &sections(&format!("{} q 1\n{shown}", sesame::facts::MARK)),
+        );
+        assert_eq!(
+            fast.debconf(p),
+            slow.debconf(p),
+            "{host}: the probe's debconf answer for {p} differs from debconf-show's"
+        );
+    }
+    assert_eq!(
+        fast.debconf("tzdata").map(|m| m.len() > 5),
+        Some(true),
+        "{host}: tzdata's questions not read"
+    );
+    // Package queries share one dpkg-query call: each answer must be what a call of its own says.
+    let pkgs = [
+        "knockd",
+        "libc6",
+        "libc6:amd64",
+        "no-such-package",
+        "ufw",
+        "iptables",
+    ];
+    let queries: Vec<Query> = pkgs.iter().map(|p| Query::Package(p.to_string())).collect();
+    let out = lab.sh(host, &probe_command(false, &queries).render());
+    let mut fast = State::default();
+    fast.absorb(&queries, &sections(&out));
+    for (p, q) in pkgs.iter().zip(&queries) {
+        let alone = lab.sh(
+            host,
+            &format!("dpkg-query -W -f='${{db:Status-Abbrev}}\\t${{Version}}\\n' -- {p} 2>/dev/null || echo un"),
+        );
+        let mut slow = State::default();
+        slow.absorb(
+            std::slice::from_ref(q),
+            &sections(&format!("{} q 1\n{alone}", sesame::facts::MARK)),
+        );
+        assert_eq!(
+            fast.get(q),
+            slow.get(q),
+            "{host}: the batched package answer for {p} differs from dpkg-query's"
+        );
+    }
+    assert!(
+        matches!(
+            fast.get(&queries[0]),
+            Some(sesame::facts::QueryAnswer::Package(Some(_)))
+        ),
+        "{host}: knockd not seen as installed"
+    );
+}
+
 #[test]
 fn every_module_converges_and_a_rerun_changes_nothing_nor_runs_the_handler() {
     let t = Instant::now();
@@ -165,6 +236,7 @@ fn every_module_converges_and_a_rerun_changes_nothing_nor_runs_the_handler() {
             "debconf answer not set on {}",
             h.name
         );
+        assert_probe_answers_as_the_slow_tools(&lab, &h.name);
         before.push(lab.sh(&h.name, &format!("stat -c '%n %Y %s' {files}")));
     }
     // Whole-second mtimes: make sure a rewrite would show.

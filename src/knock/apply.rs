@@ -33,7 +33,7 @@ while [ $# -ge 2 ]; do
   printf '%s' "$line" | base64 -d > "$S/$n" || exit 61
   chmod "$2" "$S/$n"; printf '%s\n' "$1" > "$S/$n.path"; shift 2
 done
-for f in "$S"/*.path; do i=${f%.path}; p=$(cat "$f")
+for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
   case "$p" in
   */rules.v4) iptables-restore --test < "$i" >/dev/null 2>"$B/err" || { echo "iptables-restore --test rejects $p:" >&2; cat "$B/err" >&2; exit 62; } ;;
   */rules.v6) if [ "$v6" = 1 ]; then ip6tables-restore --test < "$i" >/dev/null 2>"$B/err" || { echo "ip6tables-restore --test rejects $p:" >&2; cat "$B/err" >&2; exit 62; }; fi ;;
@@ -55,8 +55,8 @@ if [ "$v6" = 1 ]; then
   grep -q '^\*filter' "$B/live.v6" || printf '%s\n' "$EMPTY" >> "$B/live.v6"
 fi
 : > "$B/created"
-for f in "$S"/*.path; do p=$(cat "$f")
-  if [ -e "$p" ]; then mkdir -p "$B/old$(dirname "$p")" && cp -p "$p" "$B/old$p" || exit 64
+for f in "$S"/*.path; do read -r p < "$f"
+  if [ -e "$p" ]; then mkdir -p "$B/old${p%/*}/" && cp -p "$p" "$B/old$p" || exit 64
   else printf '%s\n' "$p" >> "$B/created"; fi
 done
 kw=inactive; ke=disabled
@@ -70,7 +70,7 @@ cat > "$B/rollback.sh" <<'RB'
 # Written by sesame: puts back the firewall, files and knockd as they were before transaction $B.
 B=$(dirname "$0")
 read kw ke mgr kd v6 < "$B/knockd.state"
-for f in "$B"/new/*.path; do p=$(cat "$f")
+for f in "$B"/new/*.path; do read -r p < "$f"
   if [ -e "$B/old$p" ]; then cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
 done
 iptables-restore < "$B/live.v4"
@@ -98,8 +98,8 @@ else
 fi
 echo "STAGE armed $T"
 fail() { echo "$1" >&2; sh "$B/rollback.sh"; @DISARM@; exit "$2"; }
-for f in "$S"/*.path; do i=${f%.path}; p=$(cat "$f")
-  mkdir -p "$(dirname "$p")" && cp -p "$i" "$p.sesame-new" && chown root:root "$p.sesame-new" && mv -f "$p.sesame-new" "$p" || fail "cannot install $p" 66
+for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
+  { [ -d "${p%/*}/" ] || mkdir -p "${p%/*}/"; } && cp -p "$i" "$p.sesame-new" && chown root:root "$p.sesame-new" && mv -f "$p.sesame-new" "$p" || fail "cannot install $p" 66
 done
 iptables-restore < /etc/iptables/rules.v4 2>"$B/err" || fail "iptables-restore failed: $(cat "$B/err")" 67
 if [ "$v6" = 1 ]; then ip6tables-restore < /etc/iptables/rules.v6 2>"$B/err" || fail "ip6tables-restore failed: $(cat "$B/err")" 67; fi

@@ -183,6 +183,7 @@ impl Action for Apt {
         let mut a = Applied {
             data: super::output_data(&out),
             failed: None,
+            learned: Vec::new(),
         };
         if !out.ok() {
             let err = out.stderr_str();

@@ -203,7 +203,11 @@ impl Action for Command {
             )
         });
         let _ = self.module;
-        Ok(Applied { data, failed })
+        Ok(Applied {
+            data,
+            failed,
+            ..Applied::default()
+        })
     }
 
     fn stale(&self) -> Stale {

@@ -2,7 +2,7 @@
 //! is installed, so installs never prompt and never overwrite rules sesame wrote.
 
 use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
-use crate::facts::{Query, State};
+use crate::facts::{Query, QueryAnswer, State};
 use crate::transport::{Cmd, Transport};
 
 pub static DEF: ModuleDef = ModuleDef {
@@ -112,7 +112,7 @@ impl Action for Debconf {
     fn apply(
         &self,
         _p: &Plan,
-        _s: &State,
+        state: &State,
         conn: &mut dyn Transport,
         ctx: &Ctx,
     ) -> Result<Applied, ModuleError> {
@@ -130,10 +130,15 @@ impl Action for Debconf {
             cmd.stdin(line)
         };
         let out = run(conn, &ctx.cmd(cmd))?;
+        // The next question of the same package (a loop over questions) plans from what was
+        // just set instead of probing again.
+        let mut now = state.debconf(&self.name).cloned().unwrap_or_default();
+        now.insert(self.question.clone(), self.value.clone());
         Ok(Applied {
             data: Default::default(),
             failed: (!out.ok())
                 .then(|| format!("debconf-set-selections: {}", out.stderr_str().trim())),
+            learned: vec![(Query::Debconf(self.name.clone()), QueryAnswer::Debconf(now))],
         })
     }
 }

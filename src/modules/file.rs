@@ -120,6 +120,7 @@ impl Action for File {
         Ok(Applied {
             data: Default::default(),
             failed: (!out.ok()).then(|| format!("{}: {}", self.path, out.stderr_str().trim())),
+            ..Applied::default()
         })
     }
 }

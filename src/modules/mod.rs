@@ -111,6 +111,9 @@ pub struct Applied {
     pub data: Vars,
     /// The apply ran but failed (non-zero exit of the module's command, ...).
     pub failed: Option<String>,
+    /// Answers the apply knows for certain afterwards (what it just wrote): the executor
+    /// records them after forgetting what `stale` names, so the next task needs no probe.
+    pub learned: Vec<(Query, crate::facts::QueryAnswer)>,
 }
 
 /// Which cached answers a change may have made stale.

@@ -174,6 +174,7 @@ impl Action for Service {
             data: super::output_data(&out),
             failed: (!out.ok())
                 .then(|| format!("service {}: {}", self.name, out.stderr_str().trim())),
+            ..Applied::default()
         })
     }
 }

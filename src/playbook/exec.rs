@@ -757,11 +757,13 @@ impl<'a> HostRun<'a> {
         let mut failed_msg = None;
         let mut changed = plan.is_change();
         let mut transport_err = None;
+        let mut learned = Vec::new();
         if changed && !check {
             match action.apply(&plan, &self.state, conn, &ctx) {
                 Ok(applied) => {
                     merge_into(&mut data, &applied.data);
                     failed_msg = applied.failed;
+                    learned = applied.learned;
                 }
                 Err(ModuleError::Transport(e)) => transport_err = Some(e),
                 Err(e) => failed_msg = Some(e.to_string()),
@@ -773,6 +775,11 @@ impl<'a> HostRun<'a> {
             match action.stale() {
                 Stale::All => self.state.forget_all(),
                 Stale::Queries(qs) => qs.iter().for_each(|q| self.state.forget(q)),
+            }
+            if failed_msg.is_none() {
+                for (q, a) in learned {
+                    self.state.insert(q, a);
+                }
             }
         }
         if let Some(e) = transport_err {

@@ -115,6 +115,9 @@ pub struct Reporter {
     current: HashMap<String, TaskKey>,
     /// How many times each host started a task of each name: (host, task) → count.
     starts: HashMap<(String, String), usize>,
+    /// When the reporter was made: `--json` lines carry `t`, seconds since then, so a run can
+    /// be profiled per host and step from its own output.
+    started: std::time::Instant,
 }
 
 impl Reporter {
@@ -142,6 +145,7 @@ impl Reporter {
             last_banner: None,
             current: HashMap::new(),
             starts: HashMap::new(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -164,8 +168,14 @@ impl Reporter {
             }
         }
         match self.opts.format {
-            Format::Json => match serde_json::to_string(event) {
-                Ok(line) => self.emit(false, &line, None),
+            Format::Json => match serde_json::to_value(event) {
+                Ok(mut line) => {
+                    if let Some(map) = line.as_object_mut() {
+                        let t = self.started.elapsed().as_millis() as f64 / 1000.0;
+                        map.insert("t".into(), serde_json::json!(t));
+                    }
+                    self.emit(false, &line.to_string(), None)
+                }
                 Err(e) => self.emit(true, &format!("[ERROR]: cannot encode event: {e}"), None),
             },
             Format::Human => self.human(event),
@@ -704,6 +714,18 @@ mod tests {
         assert_eq!(lines[3]["event"], "task_result");
         assert_eq!(lines[3]["status"], "ok");
         assert_eq!(lines[3]["host"], "h1");
+        let t: Vec<f64> = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| {
+                l["t"]
+                    .as_f64()
+                    .expect("every event has t, seconds since the start")
+            })
+            .collect();
+        assert!(
+            t.windows(2).all(|w| w[0] <= w[1]),
+            "t never goes back: {t:?}"
+        );
         let recap = &lines[lines.len() - 1];
         assert_eq!(recap["event"], "recap");
         assert_eq!(recap["hosts"]["h1"]["ok"], 2);

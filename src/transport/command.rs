@@ -27,6 +27,13 @@ pub struct Become {
     pub password: Option<String>,
 }
 
+impl Become {
+    /// Whether the target user is root (`root` or unset).
+    pub fn is_root(&self) -> bool {
+        self.user.is_empty() || self.user == "root"
+    }
+}
+
 impl fmt::Debug for Become {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Become")

@@ -58,6 +58,8 @@ pub struct SshTransport {
     command_timeout: Option<Duration>,
     keepalive: bool,
     execs: usize,
+    /// Logged in as root: becoming root needs no sudo (saves a PAM session per command).
+    is_root: bool,
 }
 
 /// Why a non-blocking step stopped.
@@ -142,6 +144,7 @@ impl SshTransport {
             command_timeout: spec.command_timeout,
             keepalive: spec.keepalive.is_some(),
             execs: 0,
+            is_root: spec.user == "root",
         })
     }
 
@@ -220,6 +223,13 @@ impl SshTransport {
 
     /// Open a channel, start `cmd`, feed its stdin, collect stdout/stderr, get its status.
     fn run(&mut self, cmd: &Cmd) -> Result<Output, TransportError> {
+        let direct;
+        let cmd = if self.is_root && cmd.get_become().is_some_and(Become::is_root) {
+            direct = cmd.clone().escalate(None);
+            &direct
+        } else {
+            cmd
+        };
         let line = cmd.render();
         let stdin = cmd.stdin_bytes().unwrap_or_default();
         let timeout = cmd.get_timeout().or(self.command_timeout);
