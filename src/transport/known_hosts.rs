@@ -3,10 +3,14 @@
 //! SHA256 fingerprints, and appending a newly accepted key. Pure data work: it never connects,
 //! and it reads or writes only the files it is given.
 
+use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
@@ -105,6 +109,27 @@ impl KnownHostsFile {
         Ok(Self::parse(path, &text))
     }
 
+    /// `load`, parsed once per process and shared by every connection: a fleet of N hosts
+    /// would otherwise hold N parsed copies of an N-line file while it connects. A file whose
+    /// size or mtime changed since (`accept-new` appended a key) is read again.
+    pub fn load_shared(path: &Path) -> io::Result<Arc<Self>> {
+        type Cache = HashMap<PathBuf, (Option<(SystemTime, u64)>, Arc<KnownHostsFile>)>;
+        static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+        let stamp = |p: &Path| fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+        let now = stamp(path).map(|(t, len)| (t.unwrap_or(SystemTime::UNIX_EPOCH), len));
+        // Held while loading, so a hundred threads connecting at once parse the file once.
+        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if let Some((seen, file)) = cache.get(path) {
+            if *seen == now {
+                return Ok(Arc::clone(file));
+            }
+        }
+        let file = Arc::new(Self::load(path)?);
+        cache.insert(path.to_path_buf(), (now, Arc::clone(&file)));
+        Ok(file)
+    }
+
     /// Parse the text of a known_hosts file.
     pub fn parse(path: &Path, text: &str) -> Self {
         let entries = text
@@ -191,12 +216,18 @@ pub enum HostKeyStatus {
 /// Check the key `blob` offered by `host:port` against the given files. Only lines of the same
 /// key type as the offered key count, so a host known by its RSA key that offers an ed25519 key
 /// is `Unknown`, not `Changed` (OpenSSH does the same).
-pub fn check(files: &[KnownHostsFile], host: &str, port: u16, blob: &[u8]) -> HostKeyStatus {
+pub fn check<F: Borrow<KnownHostsFile>>(
+    files: &[F],
+    host: &str,
+    port: u16,
+    blob: &[u8],
+) -> HostKeyStatus {
     let name = lookup_name(host, port);
     let Some(offered_type) = blob_key_type(blob) else {
         return HostKeyStatus::Unknown;
     };
     for f in files {
+        let f = f.borrow();
         if let Some(e) = f
             .entries
             .iter()
@@ -211,6 +242,7 @@ pub fn check(files: &[KnownHostsFile], host: &str, port: u16, blob: &[u8]) -> Ho
     let mut changed: Option<(PathBuf, usize)> = None;
     let mut expected = Vec::new();
     for f in files {
+        let f = f.borrow();
         for e in f.entries.iter().filter(|e| {
             e.marker == Marker::None && e.key_type == offered_type && e.names.matches(&name)
         }) {
@@ -239,10 +271,14 @@ pub fn check(files: &[KnownHostsFile], host: &str, port: u16, blob: &[u8]) -> Ho
 
 /// Key types known for `host:port`, in file order, without duplicates. Used to ask the server
 /// for a key we can verify first, as OpenSSH orders its HostKeyAlgorithms.
-pub fn known_key_types(files: &[KnownHostsFile], host: &str, port: u16) -> Vec<String> {
+pub fn known_key_types<F: Borrow<KnownHostsFile>>(
+    files: &[F],
+    host: &str,
+    port: u16,
+) -> Vec<String> {
     let name = lookup_name(host, port);
     let mut types: Vec<String> = Vec::new();
-    for e in files.iter().flat_map(|f| f.entries.iter()) {
+    for e in files.iter().flat_map(|f| f.borrow().entries.iter()) {
         if e.marker == Marker::None && e.names.matches(&name) && !types.contains(&e.key_type) {
             types.push(e.key_type.clone());
         }

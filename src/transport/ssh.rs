@@ -8,6 +8,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
@@ -503,11 +504,11 @@ fn tcp_connect(spec: &ConnSpec) -> Result<TcpStream, TransportError> {
     }
 }
 
-fn load_known_hosts(spec: &ConnSpec) -> Result<Vec<KnownHostsFile>, TransportError> {
+fn load_known_hosts(spec: &ConnSpec) -> Result<Vec<Arc<KnownHostsFile>>, TransportError> {
     spec.known_hosts
         .iter()
         .map(|p| {
-            KnownHostsFile::load(p).map_err(|source| TransportError::KnownHosts {
+            KnownHostsFile::load_shared(p).map_err(|source| TransportError::KnownHosts {
                 path: p.clone(),
                 source,
             })
@@ -518,7 +519,7 @@ fn load_known_hosts(spec: &ConnSpec) -> Result<Vec<KnownHostsFile>, TransportErr
 /// Ask first for a host key type we already know for this host, as OpenSSH orders its
 /// HostKeyAlgorithms, so a host known by its RSA key is not reported unknown because it
 /// also has an ed25519 key.
-fn prefer_known_key_types(session: &Session, files: &[KnownHostsFile], spec: &ConnSpec) {
+fn prefer_known_key_types(session: &Session, files: &[Arc<KnownHostsFile>], spec: &ConnSpec) {
     let known = known_hosts::known_key_types(files, spec.known_hosts_name(), spec.port);
     if known.is_empty() {
         return;
@@ -554,7 +555,7 @@ fn prefer_known_key_types(session: &Session, files: &[KnownHostsFile], spec: &Co
 fn verify_host_key(
     session: &Session,
     spec: &ConnSpec,
-    files: &[KnownHostsFile],
+    files: &[Arc<KnownHostsFile>],
 ) -> Result<(), TransportError> {
     let addr = spec.addr();
     let Some((blob, _)) = session.host_key() else {
