@@ -539,8 +539,9 @@ impl<'a> HostRun<'a> {
         if !force && !is_block && !self.tag_selected(&tags) {
             return Ok(());
         }
-        let base = self.base_vars();
-        let vars = self.task_vars(&base, task);
+        // The base layer is dropped at once: a hundred hosts each holding one more copy of all
+        // their variables for the length of a task shows in the controller's RSS.
+        let vars = self.task_vars(&self.base_vars(), task);
         let origin = format!("`when` of {} ({})", task.display_name(), task.origin);
         for cond in &task.when {
             match Templater.eval_bool(cond, &vars, &origin) {
@@ -634,8 +635,15 @@ impl<'a> HostRun<'a> {
         let mut results = Vec::new();
         let mut any_changed = false;
         let mut any_failed = false;
-        for item in items {
-            let mut v = vars.clone();
+        let mut vars = Some(vars);
+        let n = items.len();
+        for (i, item) in items.into_iter().enumerate() {
+            // The last (or only) item takes the task's variables instead of a copy.
+            let mut v = if i + 1 == n {
+                vars.take().unwrap_or_default()
+            } else {
+                vars.clone().unwrap_or_default()
+            };
             let label = item.as_ref().map(|i| {
                 v.insert(task.loop_var.clone(), i.clone());
                 task.loop_label

@@ -1,7 +1,22 @@
 //! Masking of secrets (knock sequences, passwords, `no_log` values) in everything shown to
 //! humans or logs. Whole-word replacement, so `7000` is masked but `17000` is not.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One compiled regex per distinct secret set, shared by every host that has that set (a fleet
+/// usually shares one knock sequence): a hundred hosts would otherwise hold a hundred copies.
+fn shared_regex(pattern: &str) -> Option<Arc<regex::Regex>> {
+    static CACHE: Mutex<Option<HashMap<String, Arc<regex::Regex>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(re) = cache.get(pattern) {
+        return Some(Arc::clone(re));
+    }
+    let re = Arc::new(regex::Regex::new(pattern).ok()?);
+    cache.insert(pattern.to_string(), Arc::clone(&re));
+    Some(re)
+}
 
 /// The text shown in place of a secret.
 pub const MASK: &str = "********";
@@ -35,9 +50,8 @@ impl Masker {
             .map(|w| regex::escape(w))
             .collect::<Vec<_>>()
             .join("|");
-        let re = regex::Regex::new(&format!(r"(^|[^0-9A-Za-z])({alt})($|[^0-9A-Za-z])")).ok();
         Masker {
-            re: re.map(Arc::new),
+            re: shared_regex(&format!(r"(^|[^0-9A-Za-z])({alt})($|[^0-9A-Za-z])")),
         }
     }
 
