@@ -51,13 +51,16 @@ ansible_version=$("$out/venv/bin/ansible-playbook" --version | head -1)
 # leave the process tree that /usr/bin/time waits for): a cpuacct cgroup when there is one.
 if mkdir -p "$cg" 2>/dev/null && [ -f "$cg/cpuacct.usage" ]; then :; else cg=; fi
 
-printf 'size\trun\tscenario\twall_s\tcpu_s\ttime_cpu_s\tmaxrss_kb\trc\n' > "$out/raw.tsv"
+printf 'size\trun\tscenario\twall_s\tcpu_s\ttime_cpu_s\tmaxrss_kb\trc\tmachine_cpu_s\n' > "$out/raw.tsv"
+# Busy CPU seconds of the whole machine: the controller *and* the lab hosts' sshd, dpkg, shells.
+busy() { awk '/^cpu /{printf "%.2f", ($2+$3+$4+$7+$8) / 100}' /proc/stat; }
 
 # measure SIZE RUN SCENARIO CMD... : one timed run, appended to raw.tsv; returns CMD's status.
 measure() {
   local n=$1 r=$2 s=$3; shift 3
   local tf=$out/time/$s-$n-$r.txt lf=$out/logs/$s-$n-$r.log c0=0 c1=0 rc
   [ -n "$cg" ] && c0=$(cat "$cg/cpuacct.usage")
+  local b0; b0=$(busy)
   local t0; t0=$(date +%s.%N)
   if [ -n "$cg" ]; then
     /usr/bin/time -v -o "$tf" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@" > "$lf" 2>&1
@@ -66,6 +69,7 @@ measure() {
   fi
   rc=$?
   local t1; t1=$(date +%s.%N)
+  local b1; b1=$(busy)
   # ansible's ControlPersist masters: close them, still inside the cgroup, before reading it.
   for sock in "$out"/cp/*; do [ -S "$sock" ] && ssh -O exit -o ControlPath="$sock" x >/dev/null 2>&1; done
   rm -rf "$out/cp"
@@ -75,7 +79,7 @@ measure() {
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tf")
   local tcpu; tcpu=$(echo "$user + $sys" | bc)
   local cpu=$tcpu; [ -n "$cg" ] && cpu=$(echo "scale=3; ($c1 - $c0) / 1000000000" | bc)
-  printf '%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%s\t%s\n' "$n" "$r" "$s" "$(echo "$t1 - $t0" | bc)" "$cpu" "$tcpu" "$rss" "$rc" >> "$out/raw.tsv"
+  printf '%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%s\t%s\t%.2f\n' "$n" "$r" "$s" "$(echo "$t1 - $t0" | bc)" "$cpu" "$tcpu" "$rss" "$rc" "$(echo "$b1 - $b0" | bc)" >> "$out/raw.tsv"
   log "$s N=$n run $r: rc=$rc wall=$(echo "$t1 - $t0" | bc)s (log $lf)"
   return $rc
 }
@@ -188,11 +192,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b+0 == 0 || a == "nan" || b == "n
   echo "CPU = user+sys of every process the run started (cpuacct cgroup: $([ -n "$cg" ] && echo yes || echo 'no, /usr/bin/time only'))."
   echo "Peak RSS = the largest single process (/usr/bin/time -v). Wall/CPU in seconds, RSS in MB."
   echo
-  echo "| N | scenario | wall s | CPU s | peak RSS MB | failed runs | wall sesame/ansible | wall sesame/floor | CPU sesame/ansible | CPU sesame/floor |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "Machine CPU = busy CPU seconds of the whole machine during the run (/proc/stat): controller and lab hosts."
+  echo
+  echo "| N | scenario | wall s | CPU s | machine CPU s | peak RSS MB | failed runs | wall sesame/ansible | wall sesame/floor | CPU sesame/ansible | CPU sesame/floor |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for n in $sizes; do
     for s in sesame-first sesame-rerun sesame-verify ansible-first ansible-rerun floor-first floor-rerun; do
-      w=$(col "$n" "$s" 4); c=$(col "$n" "$s" 5); m=$(col "$n" "$s" 7)
+      w=$(col "$n" "$s" 4); c=$(col "$n" "$s" 5); m=$(col "$n" "$s" 7); mc=$(col "$n" "$s" 9)
       fails=$(awk -F'\t' -v n="$n" -v s="$s" 'NR>1 && $1==n && $3==s && $8!=0' "$out/raw.tsv" | wc -l)
       ra=- rf=- ca=- cf=-
       case $s in sesame-first|sesame-rerun)
@@ -200,7 +206,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b+0 == 0 || a == "nan" || b == "n
         ra=$(ratio "$w" "$(col "$n" ansible-$k 4)"); rf=$(ratio "$w" "$(col "$n" floor-$k 4)")
         ca=$(ratio "$c" "$(col "$n" ansible-$k 5)"); cf=$(ratio "$c" "$(col "$n" floor-$k 5)") ;;
       esac
-      printf '| %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s | %s |\n' "$n" "$s" "$w" "$c" "$(echo "$m / 1024" | bc -l)" "$fails" "$ra" "$rf" "$ca" "$cf"
+      printf '| %s | %s | %.2f | %.2f | %.1f | %.1f | %s | %s | %s | %s | %s |\n' "$n" "$s" "$w" "$c" "$mc" "$(echo "$m / 1024" | bc -l)" "$fails" "$ra" "$rf" "$ca" "$cf"
     done
   done
   echo

@@ -55,6 +55,24 @@ fn play(inv: &Path, extra: &[&str]) -> Output {
     sesame(&a)
 }
 
+/// Text without terminal colour sequences (the tracing log may have them).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `changed=N` of `host` in the PLAY RECAP.
 fn recap(out: &Output, host: &str, key: &str) -> u32 {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -178,19 +196,29 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
     let mtime = lab.sh("h1", "stat -c %Y /etc/iptables/rules.v4 /etc/knockd.conf");
     let check = play(&inv, &["--check"]);
     assert_eq!(check.status.code(), Some(0));
-    let second = play(&inv, &[]);
+    let second = play(&inv, &["-vv"]);
     assert_eq!(second.status.code(), Some(0));
+    // The debug log names every SSH session and remote command: a no-change run is one of each.
+    let log: String = strip_ansi(&String::from_utf8_lossy(&second.stderr));
     for h in &lab.hosts {
         assert_eq!(recap(&check, &h.name, "changed"), 0);
         assert_eq!(recap(&second, &h.name, "changed"), 0);
         assert_eq!(recap(&second, &h.name, "failed"), 0);
+        let of = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
+        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
     }
     assert_eq!(
         mtime,
         lab.sh("h1", "stat -c %Y /etc/iptables/rules.v4 /etc/knockd.conf")
     );
     let text = String::from_utf8_lossy(&second.stdout).to_string()
-        + &String::from_utf8_lossy(&first.stdout);
+        + &String::from_utf8_lossy(&first.stdout)
+        + &log;
     assert!(
         !text.contains("7202"),
         "knock sequence leaked into the output"

@@ -245,7 +245,17 @@ impl<'a> HostRun<'a> {
             self.facts = f.clone();
         }
         // One probe: facts (when gathered) and the state every task will ask about.
-        self.precollected = self.precollect(&base);
+        // Facts come from the same probe: until then, tasks whose arguments need facts (the
+        // knock profile needs an interface) are prepared against a stand-in, so their queries
+        // ride along too. A query the stand-in gets wrong is only an extra answer; the real
+        // one is fetched when the task asks.
+        if self.memory.facts.is_none() {
+            self.facts = HostFacts::stand_in();
+            self.precollected = self.precollect(&base);
+            self.facts = HostFacts::default();
+        } else {
+            self.precollected = self.precollect(&base);
+        }
         let gather = self.play.gather_facts && self.memory.facts.is_none();
         if gather || !self.precollected.is_empty() {
             let q = self.precollected.clone();
