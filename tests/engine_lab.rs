@@ -85,7 +85,10 @@ fn events(out: &Output) -> Vec<(String, String, String)> {
     let mut banner = String::new();
     let mut ev = Vec::new();
     for l in text.lines() {
-        if let Some(rest) = l.strip_prefix("TASK [") {
+        if let Some(rest) = l
+            .strip_prefix("TASK [")
+            .or_else(|| l.strip_prefix("RUNNING HANDLER ["))
+        {
             banner = rest.split("] ").next().unwrap_or(rest).to_string();
             continue;
         }
@@ -313,7 +316,13 @@ fn a_handler_notified_twice_runs_once_and_not_at_all_when_nothing_changed() {
     for h in &lab.hosts {
         assert_eq!(recap(&first, &h.name, "changed"), 3, "2 files + 1 handler");
         assert_eq!(lab.sh(&h.name, "cat /var/lib/engine-bump.log"), "bump\n");
+        assert!(task_status(&first, "bump", "changed", &h.name));
     }
+    assert!(
+        stdout(&first).contains("RUNNING HANDLER [bump]"),
+        "handlers are announced as Ansible does"
+    );
+    assert!(!stdout(&first).contains("TASK [bump]"));
     // Only h1's second file drifts: the handler runs there once, not on h2.
     lab.sh("h1", "echo drift > /etc/engine-b");
     let second = play(&lab, "handlers.yml", &[]);

@@ -224,6 +224,26 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
         "knock sequence leaked into the output"
     );
     assert_eq!(sesame(&["verify", "-i", invs]).status.code(), Some(0));
+    // A wrong sequence: the door stays shut, and the error says what to suspect.
+    let wrong = sesame(&[
+        "verify",
+        "-i",
+        invs,
+        "-l",
+        "h1",
+        "-T",
+        "3",
+        "-e",
+        r#"{"knock_sequence": [7991, 7992, 7993]}"#,
+    ]);
+    assert_ne!(wrong.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&wrong.stdout).to_string()
+        + &String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("although sesame knocked first"),
+        "no hint at a wrong sequence: {said}"
+    );
+    assert!(!said.contains("7991"), "the sequence leaked: {said}");
 
     // Reboot: the rules and knockd come back.
     lab.reboot("h1");

@@ -123,17 +123,25 @@ impl HostConn {
 
     /// Open a session; knock first when asked and the host has a profile.
     pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
+        let mut knocked = false;
         if knock_first {
             if let Some(p) = &self.knock {
                 if let Ok(ip) = self.spec.address.parse::<IpAddr>() {
                     // A failed knock is not fatal: the connection attempt says what happened.
-                    if let Err(e) = send_knock(p, ip) {
-                        tracing::warn!(host = %self.spec.name, "knock failed: {e}");
+                    match send_knock(p, ip) {
+                        Ok(()) => knocked = true,
+                        Err(e) => tracing::warn!(host = %self.spec.name, "knock failed: {e}"),
                     }
                 }
             }
         }
-        Ok(Box::new(SshTransport::connect(&self.spec)?))
+        match SshTransport::connect(&self.spec) {
+            Ok(t) => Ok(Box::new(t)),
+            Err(TransportError::ConnectTimeout { addr, timeout }) if knocked => {
+                Err(TransportError::KnockedButSilent { addr, timeout })
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use crate::knock::apply::prove;
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, Status, TaskResult};
-use crate::transport::spec::ConnOverrides;
 use crate::transport::Connector;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -31,6 +30,8 @@ pub struct Args {
     /// One JSON event per line.
     #[arg(long = "json")]
     pub json: bool,
+    #[command(flatten)]
+    pub conn: common::ConnArgs,
 }
 
 const TASK: &str = "verify port knocking";
@@ -39,7 +40,7 @@ const TASK: &str = "verify port knocking";
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let hosts = common::select(&inv, "all", args.limit.as_deref())?;
-    let overrides = ConnOverrides::from_env();
+    let overrides = args.conn.overrides()?;
     let mut extra = crate::vars::Vars::new();
     for e in &args.extra_vars {
         crate::vars::merge_into(&mut extra, &crate::vars::parse_extra_vars(e)?);

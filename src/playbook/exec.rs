@@ -63,6 +63,8 @@ pub struct HostRun<'a> {
     facts: HostFacts,
     masker: Masker,
     notified: Vec<String>,
+    /// Running notified handlers now (their banners say `RUNNING HANDLER`).
+    in_handlers: bool,
     precollected: Vec<Query>,
 }
 
@@ -167,6 +169,7 @@ impl<'a> HostRun<'a> {
             facts: HostFacts::default(),
             masker: Masker::default(),
             notified: Vec::new(),
+            in_handlers: false,
             precollected: Vec::new(),
         }
     }
@@ -623,6 +626,7 @@ impl<'a> HostRun<'a> {
         self.send(Event::TaskStart {
             host: self.host.to_string(),
             task: task.display_name(),
+            handler: self.in_handlers,
         });
         let items: Vec<Option<Value>> = match &task.loop_items {
             None => vec![None],
@@ -885,10 +889,12 @@ impl<'a> HostRun<'a> {
             })
             .cloned()
             .collect();
-        for h in &handlers {
-            self.run_task(conn, h, &[], true)?;
-        }
-        Ok(())
+        self.in_handlers = true;
+        let ran = handlers
+            .iter()
+            .try_for_each(|h| self.run_task(conn, h, &[], true));
+        self.in_handlers = false;
+        ran
     }
 }
 

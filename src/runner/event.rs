@@ -72,6 +72,9 @@ pub enum Event {
     TaskStart {
         host: String,
         task: String,
+        /// A notified handler (shown under `RUNNING HANDLER`, as Ansible does).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        handler: bool,
     },
     TaskResult(TaskResult),
     /// A host could not be reached or talked to; counts as `unreachable`.

@@ -115,6 +115,8 @@ pub struct Reporter {
     current: HashMap<String, TaskKey>,
     /// How many times each host started a task of each name: (host, task) → count.
     starts: HashMap<(String, String), usize>,
+    /// Task keys that are handler runs.
+    handlers: HashSet<TaskKey>,
     /// When the reporter was made: `--json` lines carry `t`, seconds since then, so a run can
     /// be profiled per host and step from its own output.
     started: std::time::Instant,
@@ -145,6 +147,7 @@ impl Reporter {
             last_banner: None,
             current: HashMap::new(),
             starts: HashMap::new(),
+            handlers: HashSet::new(),
             started: std::time::Instant::now(),
         }
     }
@@ -216,6 +219,7 @@ impl Reporter {
                 self.last_banner = None;
                 self.current.clear();
                 self.starts.clear();
+                self.handlers.clear();
                 if self.opts.style == Style::Playbook {
                     let name = name.trim();
                     let title = if name.is_empty() {
@@ -226,8 +230,15 @@ impl Reporter {
                     self.emit(false, &format!("\n{}", banner(&title)), None);
                 }
             }
-            Event::TaskStart { host, task } => {
+            Event::TaskStart {
+                host,
+                task,
+                handler,
+            } => {
                 let key = self.start_task(host, task);
+                if *handler {
+                    self.handlers.insert(key.clone());
+                }
                 self.task_banner(&key);
             }
             Event::TaskResult(r) => self.task_result(r),
@@ -454,9 +465,14 @@ impl Reporter {
         if self.opts.style != Style::Playbook || !self.bannered.insert(key.clone()) {
             return;
         }
+        let kind = if self.handlers.contains(key) {
+            "RUNNING HANDLER"
+        } else {
+            "TASK"
+        };
         self.emit(
             false,
-            &format!("\n{}", banner(&format!("TASK [{}]", key.0.trim()))),
+            &format!("\n{}", banner(&format!("{kind} [{}]", key.0.trim()))),
             None,
         );
         self.last_banner = Some(key.clone());
@@ -610,7 +626,57 @@ mod tests {
         Event::TaskStart {
             host: host.into(),
             task: task.into(),
+            handler: false,
         }
+    }
+
+    #[test]
+    fn handlers_run_under_their_own_banner() {
+        let events = vec![
+            Event::PlayStart {
+                name: "p".into(),
+                hosts: vec!["h1".into()],
+            },
+            start("h1", "write config"),
+            res("h1", "write config", Status::Changed),
+            Event::TaskStart {
+                host: "h1".into(),
+                task: "restart knockd".into(),
+                handler: true,
+            },
+            res("h1", "restart knockd", Status::Changed),
+            start("h1", "after"),
+            res("h1", "after", Status::Ok),
+        ];
+        let (out, _) = run(
+            ReportOptions::plain(Format::Human, Style::Playbook),
+            &events,
+        );
+        let banners: Vec<&str> = out
+            .lines()
+            .filter(|l| l.ends_with('*'))
+            .map(|l| l.trim_end_matches(['*', ' ']))
+            .collect();
+        assert_eq!(
+            banners,
+            [
+                "PLAY [p]",
+                "TASK [write config]",
+                "RUNNING HANDLER [restart knockd]",
+                "TASK [after]",
+                "PLAY RECAP"
+            ],
+            "{out}"
+        );
+        let (json, _) = run(ReportOptions::plain(Format::Json, Style::Playbook), &events);
+        assert!(
+            json.contains(r#""task":"restart knockd","handler":true"#),
+            "{json}"
+        );
+        assert!(
+            !json.contains(r#""task":"write config","handler""#),
+            "{json}"
+        );
     }
 
     fn playbook_events() -> Vec<Event> {

@@ -58,6 +58,14 @@ pub enum TransportError {
     },
     #[error("connection to {addr} timed out after {timeout:?}")]
     ConnectTimeout { addr: String, timeout: Duration },
+    /// A connection that timed out although sesame knocked first: the likeliest causes are a
+    /// host hardened with another sequence or a network that drops the knock packets.
+    #[error(
+        "connection to {addr} timed out after {timeout:?} although sesame knocked first: if the \
+         host was hardened with another sequence, give that one (-e knock_sequence=...); check \
+         that nothing between here and the host drops the knock packets, and that the host is up"
+    )]
+    KnockedButSilent { addr: String, timeout: Duration },
     #[error("SSH handshake with {addr} failed: {message}")]
     Handshake { addr: String, message: String },
     #[error("authentication as {user}@{addr} failed (tried: {tried})")]
