@@ -130,72 +130,79 @@ fn exists(lab: &Lab, host: &str, path: &str) -> bool {
 /// The probe reads debconf's database without Perl and asks dpkg-query once for all packages:
 /// it must answer exactly as `debconf-show` and one `dpkg-query` per package do.
 fn assert_probe_answers_as_the_slow_tools(lab: &Lab, host: &str) {
-    use sesame::facts::{probe_command, sections, Query, State};
-    let pkgs = [
-        "iptables-persistent",
-        "tzdata",
-        "debconf",
-        "knockd",
-        "no-such-package",
-    ];
-    let queries: Vec<Query> = pkgs.iter().map(|p| Query::Debconf(p.to_string())).collect();
-    let out = lab.sh(host, &probe_command(false, &queries).render());
-    let mut fast = State::default();
-    fast.absorb(&queries, &sections(&out));
-    for (p, q) in pkgs.iter().zip(&queries) {
-        let shown = lab.sh(host, &format!("debconf-show {p} || true"));
-        let mut slow = State::default();
-        slow.absorb(
-            std::slice::from_ref(q),
-            &sections(&format!("{} q 1\n{shown}", sesame::facts::MARK)),
-        );
-        assert_eq!(
-            fast.debconf(p),
-            slow.debconf(p),
-            "{host}: the probe's debconf answer for {p} differs from debconf-show's"
-        );
-    }
+    use sesame::facts::{Query, QueryAnswer};
+    let debconf = probe_matches_slow_tool(
+        lab,
+        host,
+        &[
+            "iptables-persistent",
+            "tzdata",
+            "debconf",
+            "knockd",
+            "no-such-package",
+        ],
+        |p| Query::Debconf(p.to_string()),
+        |p| format!("debconf-show {p} || true"),
+    );
     assert_eq!(
-        fast.debconf("tzdata").map(|m| m.len() > 5),
+        debconf.debconf("tzdata").map(|m| m.len() > 5),
         Some(true),
         "{host}: tzdata's questions not read"
     );
-    // Package queries share one dpkg-query call: each answer must be what a call of its own says.
-    let pkgs = [
-        "knockd",
-        "libc6",
-        "libc6:amd64",
-        "no-such-package",
-        "ufw",
-        "iptables",
-    ];
-    let queries: Vec<Query> = pkgs.iter().map(|p| Query::Package(p.to_string())).collect();
-    let out = lab.sh(host, &probe_command(false, &queries).render());
-    let mut fast = State::default();
-    fast.absorb(&queries, &sections(&out));
-    for (p, q) in pkgs.iter().zip(&queries) {
-        let alone = lab.sh(
-            host,
-            &format!("dpkg-query -W -f='${{db:Status-Abbrev}}\\t${{Version}}\\n' -- {p} 2>/dev/null || echo un"),
-        );
-        let mut slow = State::default();
-        slow.absorb(
-            std::slice::from_ref(q),
-            &sections(&format!("{} q 1\n{alone}", sesame::facts::MARK)),
-        );
-        assert_eq!(
-            fast.get(q),
-            slow.get(q),
-            "{host}: the batched package answer for {p} differs from dpkg-query's"
-        );
-    }
+    let packages = probe_matches_slow_tool(
+        lab,
+        host,
+        &[
+            "knockd",
+            "libc6",
+            "libc6:amd64",
+            "no-such-package",
+            "ufw",
+            "iptables",
+        ],
+        |p| Query::Package(p.to_string()),
+        |p| {
+            format!("dpkg-query -W -f='${{db:Status-Abbrev}}\\t${{Version}}\\n' -- {p} 2>/dev/null || echo un")
+        },
+    );
     assert!(
         matches!(
-            fast.get(&queries[0]),
-            Some(sesame::facts::QueryAnswer::Package(Some(_)))
+            packages.get(&Query::Package("knockd".into())),
+            Some(QueryAnswer::Package(Some(_)))
         ),
         "{host}: knockd not seen as installed"
     );
+}
+
+/// Ask the probe about every name in one run, then each name alone with the tool the probe
+/// replaces; the parsed answers must be equal. Returns the probe's answers.
+fn probe_matches_slow_tool(
+    lab: &Lab,
+    host: &str,
+    names: &[&str],
+    query: impl Fn(&str) -> sesame::facts::Query,
+    slow: impl Fn(&str) -> String,
+) -> sesame::facts::State {
+    use sesame::facts::{probe_command, sections, State, MARK};
+    let queries: Vec<_> = names.iter().map(|n| query(n)).collect();
+    let out = lab.sh(host, &probe_command(false, &queries).render());
+    let mut fast = State::default();
+    fast.absorb(&queries, &sections(&out));
+    for (n, q) in names.iter().zip(&queries) {
+        let alone = lab.sh(host, &slow(n));
+        let mut want = State::default();
+        want.absorb(
+            std::slice::from_ref(q),
+            &sections(&format!("{MARK} q 1\n{alone}")),
+        );
+        assert_eq!(
+            fast.get(q),
+            want.get(q),
+            "{host}: the probe's answer for {n} differs from `{}`",
+            slow(n)
+        );
+    }
+    fast
 }
 
 #[test]
