@@ -233,6 +233,7 @@ impl SshTransport {
         } else {
             cmd
         };
+        tracing::debug!(host = %self.name, cmd = %cmd.display(), "exec");
         let line = cmd.render();
         let stdin = cmd.stdin_bytes().unwrap_or_default();
         let timeout = cmd.get_timeout().or(self.command_timeout);
@@ -369,7 +370,6 @@ impl Transport for SshTransport {
     }
 
     fn exec(&mut self, cmd: &Cmd) -> Result<Output, TransportError> {
-        tracing::debug!(host = %self.name, cmd = %cmd.display(), "exec");
         self.run(cmd)
     }
 
