@@ -5,13 +5,15 @@
 //! tasks as data), `vars/` (precedence and templating), `modules/` (one file per module and one
 //! registry), `facts/` (remote commands plus pure parsers), `transport/` (ssh, fake transport,
 //! the command builder), `runner/` (parallel hosts, events, reporter), `knock/` (sequence
-//! model, rule rendering, knock client, safe apply), `cli/` (one file per subcommand).
+//! model, rule rendering, knock client, safe apply), `cli/` (one file per subcommand), `memo`
+//! (values built once and shared by all hosts).
 
 pub mod cli;
 pub mod error;
 pub mod facts;
 pub mod inventory;
 pub mod knock;
+pub mod memo;
 pub mod modules;
 pub mod playbook;
 pub mod runner;

@@ -5,11 +5,12 @@
 use super::{KnockError, KnockMode, KnockProfile};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use crate::memo::Memo;
 
 /// Templates every mode needs, and the ones only knockd mode needs.
 const COMMON: &[&str] = &["rules.tera", "rules.v4.tera", "rules.v6.tera"];
@@ -112,30 +113,22 @@ enum TemplatesError {
 /// The role's templates for a mode, read and parsed once per process and shared by every host
 /// (a parsed set is ~40 KB: a hundred hosts would each hold their own copy while they render).
 fn templates(role_dir: &Path, knockd: bool) -> Result<Arc<tera::Tera>, TemplatesError> {
-    type Cache = HashMap<(std::path::PathBuf, bool), Arc<tera::Tera>>;
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-    let key = (role_dir.to_path_buf(), knockd);
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some(t) = cache.get(&key) {
-        return Ok(Arc::clone(t));
-    }
-    let dir = role_dir.join("templates");
-    let mut tera = tera::Tera::default();
-    // Nothing here is HTML.
-    tera.autoescape_on(vec![]);
-    let names = COMMON.iter().chain(if knockd { KNOCKD } else { &[] });
-    let mut sources = Vec::new();
-    for name in names {
-        let path = dir.join(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| TemplatesError::Read(path, e))?;
-        sources.push((*name, text));
-    }
-    tera.add_raw_templates(sources)
-        .map_err(TemplatesError::Parse)?;
-    let tera = Arc::new(tera);
-    cache.insert(key, Arc::clone(&tera));
-    Ok(tera)
+    static SHARED: Memo<(std::path::PathBuf, bool), (), tera::Tera> = Memo::new();
+    SHARED.get_or_try_build((role_dir.to_path_buf(), knockd), (), || {
+        let dir = role_dir.join("templates");
+        let mut tera = tera::Tera::default();
+        // Nothing here is HTML.
+        tera.autoescape_on(vec![]);
+        let mut sources = Vec::new();
+        for name in COMMON.iter().chain(if knockd { KNOCKD } else { &[] }) {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| TemplatesError::Read(path, e))?;
+            sources.push((*name, text));
+        }
+        tera.add_raw_templates(sources)
+            .map_err(TemplatesError::Parse)?;
+        Ok(tera)
+    })
 }
 
 /// tera puts the useful part ("Variable `x` not found in context") in the source chain.

@@ -4,12 +4,13 @@
 //! and it reads or writes only the files it is given.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use crate::memo::Memo;
 use std::time::SystemTime;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -113,21 +114,11 @@ impl KnownHostsFile {
     /// would otherwise hold N parsed copies of an N-line file while it connects. A file whose
     /// size or mtime changed since (`accept-new` appended a key) is read again.
     pub fn load_shared(path: &Path) -> io::Result<Arc<Self>> {
-        type Cache = HashMap<PathBuf, (Option<(SystemTime, u64)>, Arc<KnownHostsFile>)>;
-        static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-        let stamp = |p: &Path| fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
-        let now = stamp(path).map(|(t, len)| (t.unwrap_or(SystemTime::UNIX_EPOCH), len));
-        // Held while loading, so a hundred threads connecting at once parse the file once.
-        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-        let cache = cache.get_or_insert_with(HashMap::new);
-        if let Some((seen, file)) = cache.get(path) {
-            if *seen == now {
-                return Ok(Arc::clone(file));
-            }
-        }
-        let file = Arc::new(Self::load(path)?);
-        cache.insert(path.to_path_buf(), (now, Arc::clone(&file)));
-        Ok(file)
+        static SHARED: Memo<PathBuf, Option<(SystemTime, u64)>, KnownHostsFile> = Memo::new();
+        let stamp = fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        SHARED.get_or_try_build(path.to_path_buf(), stamp, || Self::load(path))
     }
 
     /// Parse the text of a known_hosts file.

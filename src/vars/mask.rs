@@ -1,21 +1,16 @@
 //! Masking of secrets (knock sequences, passwords, `no_log` values) in everything shown to
 //! humans or logs. Whole-word replacement, so `7000` is masked but `17000` is not.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::memo::Memo;
+use std::sync::Arc;
 
 /// One compiled regex per distinct secret set, shared by every host that has that set (a fleet
 /// usually shares one knock sequence): a hundred hosts would otherwise hold a hundred copies.
 fn shared_regex(pattern: &str) -> Option<Arc<regex::Regex>> {
-    static CACHE: Mutex<Option<HashMap<String, Arc<regex::Regex>>>> = Mutex::new(None);
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some(re) = cache.get(pattern) {
-        return Some(Arc::clone(re));
-    }
-    let re = Arc::new(regex::Regex::new(pattern).ok()?);
-    cache.insert(pattern.to_string(), Arc::clone(&re));
-    Some(re)
+    static SHARED: Memo<String, (), regex::Regex> = Memo::new();
+    SHARED
+        .get_or_try_build(pattern.to_string(), (), || regex::Regex::new(pattern))
+        .ok()
 }
 
 /// The text shown in place of a secret.
