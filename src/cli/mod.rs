@@ -77,25 +77,11 @@ fn init_tracing(verbose: u8) {
 
 /// glibc gives each of the (up to --forks) worker threads its own malloc arena; with 100 hosts
 /// that fragmentation, not live data, dominated the controller's RSS. Two arenas are plenty for
-/// threads that mostly wait on the network. A hundred workers freeing buffers between each
-/// other's long-lived data still leave free pages inside the arenas that `free` never returns:
-/// a background thread hands them back to the kernel (`malloc_trim`) twice a second.
+/// threads that mostly wait on the network.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only tunes the allocator; called before any worker thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-        let _ = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .stack_size(64 * 1024)
-            .spawn(|| loop {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                // SAFETY: malloc_trim only releases free memory; it is thread-safe.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            });
+    // SAFETY: mallopt only tunes the allocator; called before any worker thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
