@@ -744,6 +744,7 @@ fn lab_host_keys_and_unreachable() {
         "h1",
         "/usr/sbin/sshd -p 2222 -o PidFile=/run/sshd2222.pid -E /var/log/sshd2222.log",
     );
+    lab.wait_listening("h1", 2222);
     let ported = tmp.path().join("ported");
     let kh = fs::read_to_string(&lab.known_hosts).unwrap();
     let with_port: String = kh
@@ -770,10 +771,13 @@ fn lab_host_keys_and_unreachable() {
         "h1",
         "rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && \
          ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && \
-         kill $(cat /run/sshd2222.pid) && sleep 0.5 && : > /var/log/sshd2222.log && \
+         p=$(cat /run/sshd2222.pid) && kill $p && \
+         while kill -0 $p 2>/dev/null; do sleep 0.05; done && : > /var/log/sshd2222.log && \
          /usr/sbin/sshd -p 2222 -o PidFile=/run/sshd2222.pid -E /var/log/sshd2222.log && \
          kill -HUP $(cat /run/sshd.pid) && sleep 1",
     );
+    lab.wait_listening("h1", 2222);
+    lab.wait_listening("h1", 22);
     let new_ed = keygen_fingerprint(
         tmp.path(),
         &lab.sh("h1", "cat /etc/ssh/ssh_host_ed25519_key.pub"),

@@ -232,6 +232,24 @@ impl Lab {
         lab(&["stop-sshd", &self.fleet, host]);
     }
 
+    /// Waits (up to 10 s) until `host` accepts TCP connections on `port` from the controller.
+    /// A daemonizing sshd forks before it binds, so "the start command returned" is not
+    /// "the port is open"; tests that start one wait here instead of sleeping.
+    pub fn wait_listening(&self, host: &str, port: u16) {
+        let ip: std::net::IpAddr = self.host(host).ip.parse().expect("lab IPv4 address");
+        let addr = std::net::SocketAddr::new(ip, port);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)) {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    panic!("{host} ({addr}) not listening after 10 s: {e}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+    }
+
     /// Cuts (`up == false`) or restores `host`'s network cable.
     pub fn link(&self, host: &str, up: bool) {
         lab(&["link", &self.fleet, host, if up { "up" } else { "down" }]);
