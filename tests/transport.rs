@@ -680,6 +680,44 @@ fn lab_host_keys_and_unreachable() {
     assert!(e.to_string().contains("SHA256:"), "{e}");
     assert_eq!(fs::read_to_string(&empty).unwrap(), "");
 
+    // A system-wide file (GlobalKnownHostsFile) vouches for the host: known, and accept-new
+    // writes nothing to the user's file. Built from a GlobalKnownHostsFile option, as an
+    // inventory would set it.
+    let global = tmp.path().join("global_known_hosts");
+    fs::copy(&lab.known_hosts, &global).unwrap();
+    let mut sg = spec(&lab, "h1", "root");
+    sg.known_hosts = vec![empty.clone()];
+    sg.global_known_hosts = vec![global.clone()];
+    let mut t = SshTransport::connect(&sg).unwrap();
+    assert_eq!(uid(&mut t, None), "root");
+    drop(t);
+    sg.host_key_policy = HostKeyPolicy::AcceptNew;
+    SshTransport::connect(&sg).unwrap();
+    assert_eq!(fs::read_to_string(&empty).unwrap(), "", "already known");
+
+    // Only a @cert-authority line covers the host: libssh2 cannot check host certificates, so
+    // the error names the CA line and the host's plain key instead of a bare "unknown".
+    keygen(tmp.path(), "ca", &["-t", "ed25519", "-N", ""]);
+    let ca_pub = tmp.path().join("ca.pub");
+    let ca_line = format!(
+        "# fleet CA\n@cert-authority 198.19.*,fd5e:* {}",
+        fs::read_to_string(&ca_pub).unwrap()
+    );
+    fs::write(&global, ca_line).unwrap();
+    sg.host_key_policy = HostKeyPolicy::Yes;
+    let e = SshTransport::connect(&sg).err().unwrap();
+    match &e {
+        TransportError::HostCertificateUnsupported {
+            ca, fingerprint, ..
+        } => {
+            assert_eq!(ca, &format!("{}:2", global.display()));
+            assert!(host_fps.contains(fingerprint), "{fingerprint}");
+        }
+        other => panic!("expected HostCertificateUnsupported, got {other}"),
+    }
+    assert!(!e.is_unreachable());
+    assert_eq!(fs::read_to_string(&empty).unwrap(), "");
+
     // Policy no: accepted, nothing written.
     s.host_key_policy = HostKeyPolicy::No;
     SshTransport::connect(&s).unwrap();

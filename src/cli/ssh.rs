@@ -46,15 +46,24 @@ pub fn ssh_argv(spec: &ConnSpec, addr: IpAddr) -> Vec<OsString> {
         "ConnectTimeout={}",
         spec.connect_timeout.as_secs().max(1)
     ));
-    if !spec.known_hosts.is_empty() {
-        // ssh_config splits this list on spaces; quote each path.
-        let files: Vec<String> = spec
-            .known_hosts
-            .iter()
-            .map(|p| format!("\"{}\"", p.display()))
-            .collect();
-        opt(format!("UserKnownHostsFile={}", files.join(" ")));
-    }
+    // The same files sesame checked, so ssh trusts exactly what sesame trusted. ssh_config
+    // splits these lists on spaces: quote each path; no file is /dev/null (ssh's own default
+    // would otherwise come back).
+    let files = |list: &[std::path::PathBuf]| -> String {
+        if list.is_empty() {
+            "/dev/null".into()
+        } else {
+            list.iter()
+                .map(|p| format!("\"{}\"", p.display()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    opt(format!("UserKnownHostsFile={}", files(&spec.known_hosts)));
+    opt(format!(
+        "GlobalKnownHostsFile={}",
+        files(&spec.global_known_hosts)
+    ));
     opt(format!(
         "StrictHostKeyChecking={}",
         match spec.host_key_policy {
@@ -130,10 +139,25 @@ mod tests {
             "-o Port=2222",
             "-o User=deploy",
             "-o UserKnownHostsFile=\"/tmp/kh\"",
+            "-o GlobalKnownHostsFile=\"/etc/ssh/ssh_known_hosts\" \"/etc/ssh/ssh_known_hosts2\"",
             "-o StrictHostKeyChecking=yes",
         ] {
             assert!(joined.contains(want), "{want} missing in {joined}");
         }
+        // No file at all is /dev/null for ssh, not its defaults.
+        let mut none = spec.clone();
+        none.known_hosts.clear();
+        none.global_known_hosts.clear();
+        let joined: Vec<String> = ssh_argv(&none, "198.19.1.11".parse().unwrap())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let joined = joined.join(" ");
+        assert!(
+            joined.contains("-o UserKnownHostsFile=/dev/null")
+                && joined.contains("-o GlobalKnownHostsFile=/dev/null"),
+            "{joined}"
+        );
         // The key path stays one argument, spaces and all; the destination comes last.
         assert!(argv
             .windows(2)

@@ -52,7 +52,7 @@ enum Names {
 impl Names {
     fn matches(&self, name: &str) -> bool {
         match self {
-            Names::Hashed { salt, hash } => hmac_sha1(salt, name.as_bytes()).as_slice() == hash,
+            Names::Hashed { salt, hash } => hashed_name_matches(salt, name, hash),
             Names::Patterns(patterns) => {
                 let mut positive = false;
                 for p in patterns {
@@ -260,6 +260,24 @@ pub fn check<F: Borrow<KnownHostsFile>>(
     }
 }
 
+/// The first `@cert-authority` line whose names match `host:port`, as (file, line). sesame's SSH
+/// library cannot check host certificates, so such a host is reported with this line named
+/// rather than as merely unknown.
+pub fn cert_authority_for<F: Borrow<KnownHostsFile>>(
+    files: &[F],
+    host: &str,
+    port: u16,
+) -> Option<(PathBuf, usize)> {
+    let name = lookup_name(host, port);
+    files.iter().find_map(|f| {
+        let f = f.borrow();
+        f.entries
+            .iter()
+            .find(|e| e.marker == Marker::CertAuthority && e.names.matches(&name))
+            .map(|e| (f.path.clone(), e.line))
+    })
+}
+
 /// Key types known for `host:port`, in file order, without duplicates. Used to ask the server
 /// for a key we can verify first, as OpenSSH orders its HostKeyAlgorithms.
 pub fn known_key_types<F: Borrow<KnownHostsFile>>(
@@ -341,75 +359,16 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// SHA-1 (FIPS 180-4), only for matching hashed known_hosts names: OpenSSH stores
-/// HMAC-SHA1(salt, name) and the crate's dependencies have no SHA-1. Not used for any trust
-/// decision: the host key itself is compared byte for byte.
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (hv, v) in h.iter_mut().zip([a, b, c, d, e]) {
-            *hv = hv.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
-/// HMAC-SHA1 (RFC 2104).
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..20].copy_from_slice(&sha1(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(msg);
-    let mut outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha1(&inner));
-    sha1(&outer)
+/// HMAC-SHA1(salt, name): how OpenSSH hashes names in known_hosts (`ssh-keygen -H`). Only for
+/// matching names: the host key itself is compared byte for byte.
+fn hashed_name_matches(salt: &[u8], name: &str, hash: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(salt) else {
+        return false;
+    };
+    mac.update(name.as_bytes());
+    mac.verify_slice(hash).is_ok()
 }
 
 #[cfg(test)]
@@ -454,41 +413,6 @@ mod tests {
             assert!(expected.starts_with("SHA256:"));
             assert_eq!(fingerprint(&blob), expected, "{kind}");
         }
-    }
-
-    #[test]
-    fn sha1_and_hmac_known_answers() {
-        assert_eq!(
-            hex::encode(sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            hex::encode(sha1(b"")),
-            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
-        );
-        // 56 bytes: padding spills into a second block.
-        assert_eq!(
-            hex::encode(sha1(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
-        );
-        // RFC 2202 test cases 1, 2 and 6 (key longer than a block).
-        assert_eq!(
-            hex::encode(hmac_sha1(&[0x0b; 20], b"Hi There")),
-            "b617318655057264e28bc0b6fb378c8ef146be00"
-        );
-        assert_eq!(
-            hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
-            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
-        );
-        assert_eq!(
-            hex::encode(hmac_sha1(
-                &[0xaa; 80],
-                b"Test Using Larger Than Block-Size Key - Hash Key First"
-            )),
-            "aa4ae5e15272d00e95705637ce8a3b55ed402112"
-        );
     }
 
     /// Hashed lines written by `ssh-keygen -H` itself, with default and non-default ports.
@@ -604,6 +528,31 @@ mod tests {
             check(&revoked, "198.19.1.5", 22, &k),
             HostKeyStatus::Revoked { line: 1, .. }
         ));
+    }
+
+    #[test]
+    fn cert_authority_lines_are_found_by_name_never_trusted_as_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, _) = keygen(dir.path(), "ca", "ed25519");
+        let b = STANDARD.encode(&ca);
+        let files = [
+            KnownHostsFile::parse(Path::new("user"), ""),
+            KnownHostsFile::parse(
+                Path::new("global"),
+                &format!("# fleet CA\n@cert-authority *.lab,198.19.3.* ssh-ed25519 {b}\n"),
+            ),
+        ];
+        assert_eq!(
+            cert_authority_for(&files, "198.19.3.4", 22),
+            Some((PathBuf::from("global"), 2))
+        );
+        assert_eq!(
+            cert_authority_for(&files, "web.lab", 22),
+            Some((PathBuf::from("global"), 2))
+        );
+        assert_eq!(cert_authority_for(&files, "198.19.4.4", 22), None);
+        // The CA's own key offered as a host key is not "known": a CA line is not a host line.
+        assert_eq!(check(&files, "198.19.3.4", 22, &ca), HostKeyStatus::Unknown);
     }
 
     #[test]

@@ -87,6 +87,18 @@ pub enum TransportError {
         files: String,
     },
     #[error(
+        "host {host} is vouched for only by a certificate authority ({ca}), and sesame's SSH \
+         library (libssh2) cannot check host certificates; its plain key is {fingerprint}. Add \
+         that key after checking it: `ssh-keyscan -p {port} {addr} >> ~/.ssh/known_hosts`"
+    )]
+    HostCertificateUnsupported {
+        host: String,
+        addr: String,
+        port: u16,
+        fingerprint: String,
+        ca: String,
+    },
+    #[error(
         "REMOTE HOST IDENTIFICATION HAS CHANGED for {host} ({addr}): known_hosts has {expected}, \
          the host now offers {actual}; nothing was run on it"
     )]
@@ -140,6 +152,7 @@ impl TransportError {
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::KnownHosts { .. }
                 | TransportError::UnknownHostKey { .. }
+                | TransportError::HostCertificateUnsupported { .. }
                 | TransportError::Upload { .. }
                 | TransportError::Become { .. }
                 | TransportError::CommandTimeout { .. }

@@ -130,8 +130,11 @@ pub struct ConnSpec {
     pub password: Option<String>,
     /// ssh-agent socket; `None` skips the agent.
     pub agent_socket: Option<PathBuf>,
-    /// The first one receives `accept-new` keys. Empty: no host is known.
+    /// The user's files (`UserKnownHostsFile`); the first one receives `accept-new` keys.
     pub known_hosts: Vec<PathBuf>,
+    /// System-wide files (`GlobalKnownHostsFile`), read after the user's, never written.
+    /// Both empty: no host is known.
+    pub global_known_hosts: Vec<PathBuf>,
     /// Name looked up in known_hosts (`HostKeyAlias`), default the address.
     pub host_key_alias: Option<String>,
     pub host_key_policy: HostKeyPolicy,
@@ -156,6 +159,7 @@ impl fmt::Debug for ConnSpec {
             .field("password", &mask(&self.password))
             .field("agent_socket", &self.agent_socket)
             .field("known_hosts", &self.known_hosts)
+            .field("global_known_hosts", &self.global_known_hosts)
             .field("host_key_alias", &self.host_key_alias)
             .field("host_key_policy", &self.host_key_policy)
             .field("connect_timeout", &self.connect_timeout)
@@ -167,7 +171,8 @@ impl fmt::Debug for ConnSpec {
 }
 
 impl ConnSpec {
-    /// A spec with OpenSSH's defaults: port 22, `~/.ssh/known_hosts`, strict checking.
+    /// A spec with OpenSSH's defaults: port 22, `~/.ssh/known_hosts{,2}` then
+    /// `/etc/ssh/ssh_known_hosts{,2}`, strict checking.
     pub fn new(name: &str, address: &str, user: &str) -> Self {
         ConnSpec {
             name: name.to_string(),
@@ -178,7 +183,8 @@ impl ConnSpec {
             key_passphrase: None,
             password: None,
             agent_socket: None,
-            known_hosts: default_known_hosts().into_iter().collect(),
+            known_hosts: default_known_hosts(),
+            global_known_hosts: default_global_known_hosts(),
             host_key_alias: None,
             host_key_policy: HostKeyPolicy::Yes,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -286,8 +292,12 @@ impl ConnSpec {
         } else if let Some(files) = &args.known_hosts {
             files.clone()
         } else {
-            default_known_hosts().into_iter().collect()
+            default_known_hosts()
         };
+        let global_known_hosts = args
+            .global_known_hosts
+            .clone()
+            .unwrap_or_else(default_global_known_hosts);
 
         let host_key_policy = if let Some(p) = overrides.ssh_strict {
             p
@@ -323,6 +333,7 @@ impl ConnSpec {
             password,
             agent_socket,
             known_hosts,
+            global_known_hosts,
             host_key_alias: args.host_key_alias,
             host_key_policy,
             connect_timeout,
@@ -484,9 +495,32 @@ fn parse_seconds(host: &str, var: &str, value: &str) -> Result<Duration, ConnSpe
     }
 }
 
-/// `~/.ssh/known_hosts`, when there is a home.
-fn default_known_hosts() -> Option<PathBuf> {
-    home().map(|h| h.join(".ssh/known_hosts"))
+/// OpenSSH's default `UserKnownHostsFile`: `~/.ssh/known_hosts ~/.ssh/known_hosts2`, when
+/// there is a home.
+fn default_known_hosts() -> Vec<PathBuf> {
+    home()
+        .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+        .unwrap_or_default()
+}
+
+/// OpenSSH's default `GlobalKnownHostsFile`.
+fn default_global_known_hosts() -> Vec<PathBuf> {
+    vec![
+        PathBuf::from("/etc/ssh/ssh_known_hosts"),
+        PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+    ]
+}
+
+/// A `UserKnownHostsFile`/`GlobalKnownHostsFile` value: space-separated paths (quotes allowed),
+/// `none` or `/dev/null` meaning no file.
+fn known_hosts_files(value: &str) -> Vec<PathBuf> {
+    split_words(value)
+        .unwrap_or_default()
+        .iter()
+        .filter(|w| !w.eq_ignore_ascii_case("none"))
+        .map(|w| expand_tilde(w))
+        .filter(|p| p != Path::new("/dev/null"))
+        .collect()
 }
 
 fn home() -> Option<PathBuf> {
@@ -583,6 +617,7 @@ struct SshArgs {
     user: Option<String>,
     identity_files: Vec<String>,
     known_hosts: Option<Vec<PathBuf>>,
+    global_known_hosts: Option<Vec<PathBuf>>,
     strict: Option<(String, String)>,
     connect_timeout: Option<(String, String)>,
     server_alive: Option<(String, String)>,
@@ -684,17 +719,12 @@ impl SshArgs {
             }
             "identityfile" => self.identity_files.push(value.clone()),
             "userknownhostsfile" => {
-                if self.known_hosts.is_none() {
-                    let words = split_words(&value).unwrap_or_default();
-                    self.known_hosts = Some(
-                        words
-                            .iter()
-                            .filter(|w| !w.eq_ignore_ascii_case("none"))
-                            .map(|w| expand_tilde(w))
-                            .filter(|p| p != Path::new("/dev/null"))
-                            .collect(),
-                    );
-                }
+                self.known_hosts
+                    .get_or_insert_with(|| known_hosts_files(&value));
+            }
+            "globalknownhostsfile" => {
+                self.global_known_hosts
+                    .get_or_insert_with(|| known_hosts_files(&value));
             }
             "stricthostkeychecking" => {
                 self.strict.get_or_insert_with(src);
@@ -852,9 +882,13 @@ mod tests {
         assert_eq!(s.command_timeout, None);
         assert_eq!(s.keepalive, Some(DEFAULT_KEEPALIVE));
         assert!(s.password_auth);
+        assert_eq!(s.known_hosts, default_known_hosts());
         assert_eq!(
-            s.known_hosts,
-            default_known_hosts().into_iter().collect::<Vec<_>>()
+            s.global_known_hosts,
+            vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2")
+            ]
         );
     }
 
@@ -877,6 +911,34 @@ mod tests {
         let v = vars(json!({"ansible_host_key_checking": "False"}));
         let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
         assert_eq!(s.host_key_policy, HostKeyPolicy::No);
+    }
+
+    #[test]
+    fn global_known_hosts_files_from_ssh_args() {
+        let v = vars(json!({
+            "ansible_ssh_common_args": "-o 'GlobalKnownHostsFile=/etc/fleet/kh \"/srv/with space/kh\"'",
+            "ansible_ssh_extra_args": "-o GlobalKnownHostsFile=/ignored",
+        }));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(
+            s.global_known_hosts,
+            vec![
+                PathBuf::from("/etc/fleet/kh"),
+                PathBuf::from("/srv/with space/kh")
+            ],
+            "the first GlobalKnownHostsFile wins, its paths split like ssh_config's"
+        );
+        // The CLI's --known-hosts replaces the user's files only, as UserKnownHostsFile does.
+        let o = ConnOverrides {
+            known_hosts: vec!["/k".into()],
+            ..Default::default()
+        };
+        let s = ConnSpec::from_vars("h", &v, &o).unwrap();
+        assert_eq!(s.known_hosts, vec![PathBuf::from("/k")]);
+        assert_eq!(s.global_known_hosts.len(), 2);
+        let v = vars(json!({"ansible_ssh_common_args": "-o GlobalKnownHostsFile=none"}));
+        let s = ConnSpec::from_vars("h", &v, &ConnOverrides::default()).unwrap();
+        assert!(s.global_known_hosts.is_empty());
     }
 
     #[test]

@@ -506,9 +506,11 @@ fn tcp_connect(spec: &ConnSpec) -> Result<TcpStream, TransportError> {
     }
 }
 
+/// The user's known_hosts files, then the system's (OpenSSH's order).
 fn load_known_hosts(spec: &ConnSpec) -> Result<Vec<Arc<KnownHostsFile>>, TransportError> {
     spec.known_hosts
         .iter()
+        .chain(&spec.global_known_hosts)
         .map(|p| {
             KnownHostsFile::load_shared(p).map_err(|source| TransportError::KnownHosts {
                 path: p.clone(),
@@ -591,21 +593,35 @@ fn verify_host_key(
             line,
         }),
         HostKeyStatus::Unknown => match spec.host_key_policy {
-            HostKeyPolicy::Yes => Err(TransportError::UnknownHostKey {
-                host: spec.name.clone(),
-                addr: name.to_string(),
-                port: spec.port,
-                fingerprint: actual,
-                files: if spec.known_hosts.is_empty() {
-                    "no known_hosts file".to_string()
-                } else {
-                    spec.known_hosts
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            }),
+            HostKeyPolicy::Yes => {
+                if let Some((file, line)) = known_hosts::cert_authority_for(files, name, spec.port)
+                {
+                    return Err(TransportError::HostCertificateUnsupported {
+                        host: spec.name.clone(),
+                        addr: name.to_string(),
+                        port: spec.port,
+                        fingerprint: actual,
+                        ca: format!("{}:{line}", file.display()),
+                    });
+                }
+                let read: Vec<String> = spec
+                    .known_hosts
+                    .iter()
+                    .chain(&spec.global_known_hosts)
+                    .map(|p| p.display().to_string())
+                    .collect();
+                Err(TransportError::UnknownHostKey {
+                    host: spec.name.clone(),
+                    addr: name.to_string(),
+                    port: spec.port,
+                    fingerprint: actual,
+                    files: if read.is_empty() {
+                        "no known_hosts file".to_string()
+                    } else {
+                        read.join(", ")
+                    },
+                })
+            }
             HostKeyPolicy::AcceptNew => {
                 if let Some(first) = spec.known_hosts.first() {
                     known_hosts::append(first, name, spec.port, blob).map_err(|source| {
