@@ -290,6 +290,57 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
     for h in &lab.hosts {
         assert_eq!(recap(&second, &h.name, "changed"), 0, "{}", h.name);
     }
+
+    // A knock packet lost on the way: h1 drops the first packet ever sent to its last knock
+    // port before the gates see it. sesame gets no answer, knocks again, and gets in.
+    let lose_one = "iptables -t raw -I PREROUTING -p tcp --dport 7303 \
+                    -m statistic --mode nth --every 1000000 --packet 0 -j DROP";
+    lab.sh("h1", lose_one);
+    // The play's own knock opened the door for a few seconds: wait until it is shut again.
+    assert!(wait_until(15, || !open_from_controller(&lab.hosts[0].ip)));
+    let inv_s = inv.to_str().unwrap();
+    let run = sesame(&["run", "-i", inv_s, "h1", "--", "true"]);
+    let said = strip_ansi(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    ));
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(said.contains("knocking again (2/2)"), "{said}");
+    let dropped = lab.sh("h1", "iptables -t raw -L PREROUTING -v -n -x");
+    assert!(
+        dropped
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some("1")),
+        "the rule dropped exactly one knock: {dropped}"
+    );
+    // Without retries the same loss makes the host unreachable, and the error says how many
+    // knocks went unanswered.
+    lab.sh("h1", "iptables -t raw -F PREROUTING");
+    lab.sh("h1", lose_one);
+    let run = sesame(&[
+        "run",
+        "-i",
+        inv_s,
+        "h1",
+        "-e",
+        "sesame_knock_retries=0",
+        "-T",
+        "3",
+        "--",
+        "true",
+    ]);
+    let said = strip_ansi(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    ));
+    assert_eq!(run.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains("although sesame knocked first (1 knock(s))"),
+        "{said}"
+    );
+    assert!(!said.contains("knocking again"), "{said}");
 }
 
 #[test]

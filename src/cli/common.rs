@@ -121,29 +121,67 @@ impl HostConn {
         })
     }
 
-    /// Open a session; knock first when asked and the host has a profile.
+    /// Open a session; knock first when asked and the host has a profile. A knocked port that
+    /// stays silent is knocked again (`knock_retries` times): a knock is a few unacknowledged
+    /// packets, and losing one of them must not fail a run. Every attempt but the last waits
+    /// only `KNOCK_ANSWER_WAIT` for the TCP connect, since an opened port answers at once.
     pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
-        let mut knocked = false;
-        if knock_first {
-            if let Some(p) = &self.knock {
-                if let Ok(ip) = self.spec.address.parse::<IpAddr>() {
-                    // A failed knock is not fatal: the connection attempt says what happened.
-                    match send_knock(p, ip) {
-                        Ok(()) => knocked = true,
-                        Err(e) => tracing::warn!(host = %self.spec.name, "knock failed: {e}"),
+        let knock = match (&self.knock, self.spec.address.parse::<IpAddr>()) {
+            (Some(p), Ok(ip)) if knock_first => Some((p, ip)),
+            _ => None,
+        };
+        let Some((profile, ip)) = knock else {
+            return SshTransport::connect(&self.spec).map(|t| Box::new(t) as Box<dyn Transport>);
+        };
+        let attempts = 1 + self.spec.knock_retries;
+        let mut knocks = 0;
+        let mut attempt = 1;
+        loop {
+            // A failed knock is not fatal: the connection attempt says what happened.
+            match send_knock(profile, ip) {
+                Ok(()) => knocks += 1,
+                Err(e) => tracing::warn!(host = %self.spec.name, "knock failed: {e}"),
+            }
+            let last = attempt == attempts;
+            let result = if last {
+                SshTransport::connect(&self.spec)
+            } else {
+                let mut quick = self.spec.clone();
+                quick.tcp_timeout = Some(KNOCK_ANSWER_WAIT);
+                SshTransport::connect(&quick)
+            };
+            match result {
+                Ok(t) => return Ok(Box::new(t)),
+                Err(TransportError::ConnectTimeout { .. }) if knocks > 0 && !last => {
+                    attempt += 1;
+                    tracing::warn!(
+                        host = %self.spec.name,
+                        "no answer {}s after knocking; knocking again ({attempt}/{attempts})",
+                        KNOCK_ANSWER_WAIT.as_secs(),
+                    );
+                    if profile.mode == KnockMode::SinglePort {
+                        // The unanswered hits still count: let them leave the window first.
+                        std::thread::sleep(Duration::from_secs(
+                            u64::from(profile.hit_max_seconds) + 1,
+                        ));
                     }
                 }
+                Err(TransportError::ConnectTimeout { addr, timeout }) if knocks > 0 => {
+                    return Err(TransportError::KnockedButSilent {
+                        addr,
+                        timeout,
+                        knocks,
+                    })
+                }
+                Err(e) => return Err(e),
             }
-        }
-        match SshTransport::connect(&self.spec) {
-            Ok(t) => Ok(Box::new(t)),
-            Err(TransportError::ConnectTimeout { addr, timeout }) if knocked => {
-                Err(TransportError::KnockedButSilent { addr, timeout })
-            }
-            Err(e) => Err(e),
         }
     }
 }
+
+/// How long a connection attempt right after a knock waits for the TCP connect before knocking
+/// again (the last attempt waits the whole connect timeout).
+const KNOCK_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
 /// Merge every `-e` argument, later ones winning.
 pub fn extra_vars(args: &[String]) -> crate::Result<Vars> {

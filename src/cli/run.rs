@@ -19,6 +19,10 @@ pub struct Args {
     pub conn: common::ConnArgs,
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
+    /// Extra variables, as `ansible -e`: `k=v`, YAML/JSON, or `@file` (repeatable; they win
+    /// over the inventory, e.g. `-e ansible_user=admin` or a knock_sequence kept out of it).
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
     /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
     pub pattern: String,
     /// How many hosts at once.
@@ -138,6 +142,7 @@ pub fn transport_failure(host: &str, e: &TransportError, ev: &EventSender) -> Ho
 /// Run `sesame run`.
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
+    let extra = common::extra_vars(&args.extra_vars)?;
     let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
     let format = if args.json {
@@ -162,7 +167,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
     // wrong fails alone with the reason.
     let mut targets = Vec::new();
     for host in &hosts {
-        let vars = common::host_vars(&inv, host);
+        let mut vars = common::host_vars(&inv, host);
+        crate::vars::merge_into(&mut vars, &extra);
         let resolved = HostConn::from_vars(host, &vars, &overrides).and_then(|conn| {
             let escalate =
                 become_from_vars(host, &vars, args.escalate, args.become_user.as_deref())

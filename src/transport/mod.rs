@@ -61,11 +61,16 @@ pub enum TransportError {
     /// A connection that timed out although sesame knocked first: the likeliest causes are a
     /// host hardened with another sequence or a network that drops the knock packets.
     #[error(
-        "connection to {addr} timed out after {timeout:?} although sesame knocked first: if the \
+        "connection to {addr} timed out after {timeout:?} although sesame knocked first \
+         ({knocks} knock(s)): if the \
          host was hardened with another sequence, give that one (-e knock_sequence=...); check \
          that nothing between here and the host drops the knock packets, and that the host is up"
     )]
-    KnockedButSilent { addr: String, timeout: Duration },
+    KnockedButSilent {
+        addr: String,
+        timeout: Duration,
+        knocks: u32,
+    },
     #[error("SSH handshake with {addr} failed: {message}")]
     Handshake { addr: String, message: String },
     #[error("authentication as {user}@{addr} failed (tried: {tried})")]

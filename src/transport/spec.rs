@@ -15,6 +15,9 @@ use super::Become;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default interval of SSH keepalives while waiting for a command.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Knock again once when a knocked port stays silent (a knock is one packet, and one can be lost).
+pub const DEFAULT_KNOCK_RETRIES: u32 = 1;
+const MAX_KNOCK_RETRIES: u32 = 5;
 
 /// What to do with a host key that is not in known_hosts (OpenSSH's `StrictHostKeyChecking`).
 /// A key that CHANGED is refused under every policy.
@@ -145,6 +148,12 @@ pub struct ConnSpec {
     pub keepalive: Option<Duration>,
     /// `PasswordAuthentication no` in the ssh args turns password auth off.
     pub password_auth: bool,
+    /// A shorter wait for the TCP connect alone (the SSH handshake keeps `connect_timeout`):
+    /// right after a knock an opened port answers within a round trip.
+    pub tcp_timeout: Option<Duration>,
+    /// How many times a connection that knocked and got no answer knocks again
+    /// (`sesame_knock_retries`, default 1): knocks are single unacknowledged packets.
+    pub knock_retries: u32,
 }
 
 impl fmt::Debug for ConnSpec {
@@ -166,6 +175,8 @@ impl fmt::Debug for ConnSpec {
             .field("command_timeout", &self.command_timeout)
             .field("keepalive", &self.keepalive)
             .field("password_auth", &self.password_auth)
+            .field("tcp_timeout", &self.tcp_timeout)
+            .field("knock_retries", &self.knock_retries)
             .finish()
     }
 }
@@ -191,6 +202,8 @@ impl ConnSpec {
             command_timeout: None,
             keepalive: Some(DEFAULT_KEEPALIVE),
             password_auth: true,
+            tcp_timeout: None,
+            knock_retries: DEFAULT_KNOCK_RETRIES,
         }
     }
 
@@ -275,6 +288,20 @@ impl ConnSpec {
                 (None, None) => DEFAULT_CONNECT_TIMEOUT,
             },
         };
+        let knock_retries = match v.string("sesame_knock_retries")? {
+            None => DEFAULT_KNOCK_RETRIES,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_KNOCK_RETRIES => n,
+                _ => {
+                    return Err(ConnSpecError::BadValue {
+                        host: host.into(),
+                        variable: "sesame_knock_retries".into(),
+                        value: text,
+                        reason: format!("expected a count from 0 to {MAX_KNOCK_RETRIES}"),
+                    })
+                }
+            },
+        };
         let command_timeout = match v.seconds("sesame_command_timeout")? {
             Some(t) => Some(t),
             None => overrides.command_timeout,
@@ -340,6 +367,8 @@ impl ConnSpec {
             command_timeout,
             keepalive,
             password_auth: args.password_auth.unwrap_or(true),
+            tcp_timeout: None,
+            knock_retries,
         })
     }
 }
@@ -812,6 +841,7 @@ mod tests {
             "ansible_password": "pw1",
             "ansible_timeout": 7,
             "sesame_command_timeout": "90",
+            "sesame_knock_retries": 3,
             "ansible_ssh_common_args":
                 "-o UserKnownHostsFile=\"~/kh1 /tmp/kh\" -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -i /keys/second -o ServerAliveInterval=5",
             "ansible_ssh_extra_args": "-o Port=2200 -o StrictHostKeyChecking=no -o HostKeyAlias=web1",
@@ -837,6 +867,7 @@ mod tests {
         assert_eq!(s.key_passphrase.as_deref(), Some("kp"));
         assert_eq!(s.connect_timeout, Duration::from_secs(7));
         assert_eq!(s.command_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(s.knock_retries, 3);
         assert_eq!(s.keepalive, Some(Duration::from_secs(5)));
         assert_eq!(
             s.known_hosts,
@@ -881,6 +912,7 @@ mod tests {
         assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(s.command_timeout, None);
         assert_eq!(s.keepalive, Some(DEFAULT_KEEPALIVE));
+        assert_eq!(s.knock_retries, DEFAULT_KNOCK_RETRIES);
         assert!(s.password_auth);
         assert_eq!(s.known_hosts, default_known_hosts());
         assert_eq!(
@@ -956,6 +988,8 @@ mod tests {
             ("ansible_ssh_common_args", json!("-o Port=abc")),
             ("ansible_ssh_common_args", json!("-i")),
             ("ansible_host_key_checking", json!("perhaps")),
+            ("sesame_knock_retries", json!(6)),
+            ("sesame_knock_retries", json!("twice")),
         ] {
             let v = vars(json!({ var: val }));
             let e = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap_err();

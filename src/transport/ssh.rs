@@ -484,9 +484,12 @@ fn tcp_connect(spec: &ConnSpec) -> Result<TcpStream, TransportError> {
             source,
         })?
         .collect();
+    let tcp_timeout = spec
+        .tcp_timeout
+        .map_or(spec.connect_timeout, |t| t.min(spec.connect_timeout));
     let mut last: Option<io::Error> = None;
     for a in &addrs {
-        match TcpStream::connect_timeout(a, spec.connect_timeout) {
+        match TcpStream::connect_timeout(a, tcp_timeout) {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
@@ -495,7 +498,7 @@ fn tcp_connect(spec: &ConnSpec) -> Result<TcpStream, TransportError> {
         Some(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
             Err(TransportError::ConnectTimeout {
                 addr,
-                timeout: spec.connect_timeout,
+                timeout: tcp_timeout,
             })
         }
         Some(source) => Err(TransportError::Connect { addr, source }),
