@@ -55,6 +55,15 @@ fn play(inv: &Path, extra: &[&str]) -> Output {
     sesame(&a)
 }
 
+/// Everything a run printed (stdout then stderr), without colours.
+fn said(out: &Output) -> String {
+    strip_ansi(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// Text without terminal colour sequences (the tracing log may have them).
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -300,13 +309,9 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
     assert!(wait_until(15, || !open_from_controller(&lab.hosts[0].ip)));
     let inv_s = inv.to_str().unwrap();
     let run = sesame(&["run", "-i", inv_s, "h1", "--", "true"]);
-    let said = strip_ansi(&format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    ));
-    assert_eq!(run.status.code(), Some(0), "{said}");
-    assert!(said.contains("knocking again (2/2)"), "{said}");
+    let text = said(&run);
+    assert_eq!(run.status.code(), Some(0), "{text}");
+    assert!(text.contains("knocking again (2/2)"), "{text}");
     let dropped = lab.sh("h1", "iptables -t raw -L PREROUTING -v -n -x");
     assert!(
         dropped
@@ -330,17 +335,13 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
         "--",
         "true",
     ]);
-    let said = strip_ansi(&format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    ));
-    assert_eq!(run.status.code(), Some(4), "{said}");
+    let text = said(&run);
+    assert_eq!(run.status.code(), Some(4), "{text}");
     assert!(
-        said.contains("although sesame knocked first (1 knock(s))"),
-        "{said}"
+        text.contains("although sesame knocked first (1 knock(s))"),
+        "{text}"
     );
-    assert!(!said.contains("knocking again"), "{said}");
+    assert!(!text.contains("knocking again"), "{text}");
 }
 
 #[test]
@@ -496,4 +497,98 @@ fn harden_refuses_to_remove_ufw_unless_told() {
     assert!(!lab.exec("h1", &["dpkg", "-s", "knockd"]).status.success());
     let out = play(&inv, &["-e", "knock_replace_ufw=true"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// Hosts reached through a jump host (`ProxyJump`, run by OpenSSH with the ssh config given by
+/// `-F`, as Ansible does). h2 lets the jump host in without knocking: hardened, a new
+/// session through the jump host proves sesame keeps its way in, the knock is reported not
+/// proven. h3 does not: the new session fails, the change is rolled back, the error says why.
+#[test]
+fn harden_through_a_jump_host() {
+    let lab = Lab::up("harden_jump", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let jump = lab.hosts[0].ip.clone();
+    // The jump host as an ssh config file (`-F`, as Ansible inventories pass one) knows it.
+    let config = tmp.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host {jump}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            lab.key.display(),
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let via = format!(
+        "ansible_ssh_extra_args: \"-F {} -o ProxyJump=root@{jump}\"\n",
+        config.display()
+    );
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        KNOCKD_VARS,
+        &[
+            (
+                "h2",
+                &format!("{via}knock_allow_sources: [\"{jump}/32\"]\n"),
+            ),
+            ("h3", &via),
+        ],
+    );
+    let run = |args: &[&str]| {
+        let out = sesame(args);
+        let text = said(&out);
+        (out, text)
+    };
+    let invs = inv.to_str().unwrap();
+    let (first, text) = run(&["play", "-i", invs, "playbooks/harden.yml", "-l", "h2,h3"]);
+    assert_eq!(first.status.code(), Some(2), "h3 must fail");
+    assert_eq!(recap(&first, "h2", "failed"), 0);
+    assert_eq!(recap(&first, "h3", "failed"), 1);
+    assert!(
+        text.contains(&format!(
+            "new session through the proxy: ProxyJump=root@{jump}, with the new rules"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("not proven"), "{text}");
+    assert!(
+        text.contains("knock_allow_sources"),
+        "h3's error names the fix: {text}"
+    );
+
+    // h2: closed to the controller and the stranger, open to the jump host without a knock.
+    std::thread::sleep(Duration::from_secs(6));
+    let h2 = &lab.hosts[1].ip;
+    assert!(!open_from_controller(h2), "h2 answers the controller");
+    assert!(!open_from_stranger(&lab, h2), "h2 answers the stranger");
+    assert!(
+        lab.exec(
+            "h1",
+            &[
+                "timeout",
+                "2",
+                "bash",
+                "-c",
+                &format!("echo > /dev/tcp/{h2}/22")
+            ]
+        )
+        .status
+        .success(),
+        "the jump host must still reach h2"
+    );
+    // h3: rolled back, reachable as before.
+    assert!(open_from_controller(&lab.hosts[2].ip), "h3 not rolled back");
+    assert!(!lab.sh("h3", "iptables -S").contains("SESAME"));
+
+    // Re-run through the jump host: nothing to change; verify says what it could prove.
+    let (second, _) = run(&["play", "-i", invs, "playbooks/harden.yml", "-l", "h2"]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(recap(&second, "h2", "changed"), 0);
+    let (verify, text) = run(&["verify", "-i", invs, "-l", "h2"]);
+    assert_eq!(verify.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("not proven closed: reached through a proxy"),
+        "{text}"
+    );
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::Lab;
 use serde_json::{json, Map, Value};
+use sesame::transport::proxy::Proxy;
 use sesame::transport::{Become, Cmd};
 use sesame::transport::{
     ConnOverrides, ConnSpec, HostKeyPolicy, SshTransport, Transport, TransportError, Upload,
@@ -909,5 +910,81 @@ fn lab_host_keys_and_unreachable() {
     );
     eprintln!("cable cut: {e} after {took:?}");
     assert!(e.is_unreachable());
+    drop(lab);
+}
+
+/// The SSH stream through a jump host (ProxyCommand, as an Ansible inventory writes it): the
+/// target sees the jump host as its client, its host key is still checked by sesame, a proxy
+/// that fails is reported with what it said, and the proxy process ends with the session.
+#[test]
+fn lab_proxy_command_through_a_jump_host() {
+    let lab = Lab::up("transport_proxy", 2);
+    let jump = lab.host("h1").ip.clone();
+    let target = lab.host("h2").ip.clone();
+    let via = format!(
+        "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -W %h:%p root@{jump}",
+        lab.key.display(),
+        lab.known_hosts.display()
+    );
+    let mut s = spec(&lab, "h2", "root");
+    s.proxy = Proxy::command(&via).unwrap();
+    assert!(s.proxy.is_some());
+    let mut t = SshTransport::connect(&s).unwrap();
+    let out = t.exec(&Cmd::sh("echo $SSH_CONNECTION")).unwrap();
+    let conn = out.stdout_str();
+    let fields: Vec<&str> = conn.split_whitespace().collect();
+    assert_eq!(
+        fields.first(),
+        Some(&jump.as_str()),
+        "client seen by h2: {conn}"
+    );
+    assert_eq!(fields.get(2), Some(&target.as_str()), "{conn}");
+    // The session works for more than one command (one session per host for a run).
+    assert_eq!(uid(&mut t, None), "root");
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", "--", &format!("-W {target}:22 root@{jump}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(running(), "the proxy runs while the session is open");
+    drop(t);
+    let end = Instant::now() + Duration::from_secs(5);
+    while running() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!running(), "the proxy outlived its session");
+
+    // The target's host key is checked against sesame's known_hosts, not the proxy's.
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::write(&empty, "").unwrap();
+    let mut unknown = s.clone();
+    unknown.known_hosts = vec![empty];
+    unknown.global_known_hosts.clear();
+    let e = SshTransport::connect(&unknown).err().unwrap();
+    assert!(
+        matches!(e, TransportError::UnknownHostKey { .. }),
+        "through a proxy too: {e}"
+    );
+
+    // A proxy that fails: the error is a Proxy error carrying what it printed, unreachable.
+    let mut broken = spec(&lab, "h2", "root");
+    broken.proxy = Proxy::command("sh -c 'echo bastion says no >&2; exit 3'").unwrap();
+    let started = Instant::now();
+    let e = SshTransport::connect(&broken).err().unwrap();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, TransportError::Proxy { .. }) && msg.contains("bastion says no"),
+        "{msg}"
+    );
+    assert!(e.is_unreachable());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     drop(lab);
 }

@@ -126,8 +126,10 @@ impl HostConn {
     /// packets, and losing one of them must not fail a run. Every attempt but the last waits
     /// only `KNOCK_ANSWER_WAIT` for the TCP connect, since an opened port answers at once.
     pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
+        // Through a proxy the knock would have to come from the jump host, which sesame does not
+        // drive: such hosts allow their jump host (knock_allow_sources) and are not knocked.
         let knock = match (&self.knock, self.spec.address.parse::<IpAddr>()) {
-            (Some(p), Ok(ip)) if knock_first => Some((p, ip)),
+            (Some(p), Ok(ip)) if knock_first && self.spec.proxy.is_none() => Some((p, ip)),
             _ => None,
         };
         let Some((profile, ip)) = knock else {

@@ -36,6 +36,10 @@ pub struct Args {
 /// OpenSSH's arguments for a host, destination included, before the user's own.
 pub fn ssh_argv(spec: &ConnSpec, addr: IpAddr) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
+    if let Some(f) = &spec.ssh_config {
+        a.push("-F".into());
+        a.push(f.clone().into());
+    }
     let mut opt = |s: String| {
         a.push("-o".into());
         a.push(s.into());
@@ -78,6 +82,9 @@ pub fn ssh_argv(spec: &ConnSpec, addr: IpAddr) -> Vec<OsString> {
     if !spec.password_auth {
         opt("PasswordAuthentication=no".into());
     }
+    if let Some(p) = &spec.proxy {
+        opt(p.ssh_option());
+    }
     for k in &spec.key_files {
         a.push("-i".into());
         a.push(k.clone().into());
@@ -100,7 +107,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
     let mut argv = ssh_argv(&t.spec, t.addr);
     argv.extend(args.ssh_args.iter().map(OsString::from));
-    if t.profile.is_some() && !args.no_knock {
+    // Through a proxy the host is reached from the jump host, which sesame cannot knock from.
+    if t.profile.is_some() && !args.no_knock && t.spec.proxy.is_none() {
         knock(&t, args.source, false)?;
     }
     // exec only returns on failure.
@@ -122,7 +130,7 @@ mod tests {
         let vars = json!({
             "ansible_host": "198.19.1.11", "ansible_port": 2222, "ansible_user": "deploy",
             "ansible_ssh_private_key_file": "/keys/lab key",
-            "ansible_ssh_common_args": "-o UserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=yes",
+            "ansible_ssh_common_args": "-o UserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=yes -F /etc/fleet/ssh_config -J ops@gw",
         });
         let spec = ConnSpec::from_vars(
             "h1",
@@ -141,6 +149,8 @@ mod tests {
             "-o UserKnownHostsFile=\"/tmp/kh\"",
             "-o GlobalKnownHostsFile=\"/etc/ssh/ssh_known_hosts\" \"/etc/ssh/ssh_known_hosts2\"",
             "-o StrictHostKeyChecking=yes",
+            "-o ProxyJump=ops@gw",
+            "-F /etc/fleet/ssh_config",
         ] {
             assert!(joined.contains(want), "{want} missing in {joined}");
         }

@@ -3,7 +3,7 @@
 //! close sequence closes it again. Meant for CI schedules; changes nothing on any host.
 
 use super::common::{self, HostConn};
-use crate::knock::apply::prove;
+use crate::knock::apply::{prove, Vantage};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, Status, TaskResult};
@@ -107,7 +107,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
             addr,
             hc.spec.port,
             profile,
-            None,
+            &Vantage {
+                controller_ip: None,
+                proxy: hc.spec.proxy.as_ref().map(ToString::to_string),
+            },
             Some(c),
             Some(&sink),
         ) {

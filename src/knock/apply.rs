@@ -174,9 +174,19 @@ pub struct Transaction<'a> {
     pub files: &'a RenderedFiles,
     pub systemd: bool,
     pub ipv6_rules: bool,
+    /// Where the proof is made from.
+    pub vantage: Vantage,
+    pub events: Option<&'a (dyn Fn(Event) + Sync)>,
+}
+
+/// Where the controller stands when it proves a host's knocking.
+#[derive(Debug, Clone, Default)]
+pub struct Vantage {
     /// The controller's address as the host sees it (to tell whether it is allow-listed).
     pub controller_ip: Option<IpAddr>,
-    pub events: Option<&'a (dyn Fn(Event) + Sync)>,
+    /// The proxy (`ProxyJump=...`) the host is reached through: then the host sees the jump
+    /// host, not the controller, and the knock cannot be proven from here.
+    pub proxy: Option<String>,
 }
 
 impl Transaction<'_> {
@@ -349,7 +359,7 @@ impl Transaction<'_> {
             self.addr,
             self.ssh_port,
             self.profile,
-            self.controller_ip,
+            &self.vantage,
             connect,
             self.events,
         )
@@ -411,7 +421,7 @@ pub fn prove(
     addr: IpAddr,
     ssh_port: u16,
     profile: &KnockProfile,
-    controller_ip: Option<IpAddr>,
+    vantage: &Vantage,
     connect: Option<&Connector<'_>>,
     events: Option<&(dyn Fn(Event) + Sync)>,
 ) -> Result<Proof, String> {
@@ -427,7 +437,10 @@ pub fn prove(
     };
     let probe_t = Duration::from_millis(1500);
     let mut proof = Proof::default();
-    if allow_listed(profile, controller_ip) {
+    if let Some(proxy) = &vantage.proxy {
+        return prove_through_proxy(proxy, connect, &ev);
+    }
+    if allow_listed(profile, vantage.controller_ip) {
         ev(
             KnockStage::NotProvenClosed,
             true,
@@ -503,6 +516,60 @@ pub fn prove(
         }
     }
     Ok(proof)
+}
+
+/// A host reached through a jump host: the packets that matter come from the jump host, so the
+/// controller cannot show the port closed or the knock opening it. What it can and must show
+/// is that a NEW session over the same path works with the new rules (else the caller rolls
+/// back): sesame can never lose the way in it used. The knock itself is reported not proven.
+fn prove_through_proxy(
+    proxy: &str,
+    connect: Option<&Connector<'_>>,
+    ev: &dyn Fn(KnockStage, bool, String),
+) -> Result<Proof, String> {
+    ev(
+        KnockStage::NotProvenClosed,
+        true,
+        format!(
+            "reached through a proxy ({proxy}): closed-before and the knock itself are not proven \
+             from here; run `sesame verify` from a machine that reaches the host directly"
+        ),
+    );
+    let Some(connect) = connect else {
+        return Err("no way to open a new session to prove the rules".into());
+    };
+    match connect(true).and_then(|mut t| t.exec(&Cmd::new("true"))) {
+        Ok(o) if o.ok() => {
+            ev(
+                KnockStage::ProxySession,
+                true,
+                format!("{proxy}, with the new rules"),
+            );
+            Ok(Proof {
+                opened: true,
+                ..Proof::default()
+            })
+        }
+        Ok(o) => {
+            ev(
+                KnockStage::ProxySession,
+                false,
+                format!("command failed with {}", o.status),
+            );
+            Err(format!(
+                "the new session through the proxy could not run a command (exit {})",
+                o.status
+            ))
+        }
+        Err(e) => {
+            ev(KnockStage::ProxySession, false, e.to_string());
+            Err(format!(
+                "no new SSH session through the proxy ({proxy}) with the new rules: {e}. A host \
+                 reached through a jump host must let the jump host in without knocking: put its \
+                 address in knock_allow_sources"
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 
 use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
 use crate::facts::{Query, State};
-use crate::knock::apply::Transaction;
+use crate::knock::apply::{Transaction, Vantage};
 use crate::knock::{self, KnockMode, KnockProfile, NetFacts, RenderedFiles};
+use crate::transport::spec::proxy_from_vars;
 use crate::transport::Transport;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -222,11 +223,17 @@ impl Action for Apply {
             files: &self.files,
             systemd: ctx.facts.service_mgr == "systemd",
             ipv6_rules: ctx.facts.ip6tables_usable,
-            controller_ip: ctx
-                .facts
-                .controller_ip
-                .as_deref()
-                .and_then(|s| s.parse().ok()),
+            vantage: Vantage {
+                controller_ip: ctx
+                    .facts
+                    .controller_ip
+                    .as_deref()
+                    .and_then(|s| s.parse().ok()),
+                proxy: proxy_from_vars(ctx.host, ctx.vars)
+                    .ok()
+                    .flatten()
+                    .map(|p| p.to_string()),
+            },
             events: ctx.events,
         };
         let out = tx.run(conn, ctx.connector, ctx.escalate.clone())?;

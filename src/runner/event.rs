@@ -50,6 +50,9 @@ pub enum KnockStage {
     ClosedBefore,
     NotProvenClosed,
     Opened,
+    /// Reached through a jump host: a new session over the same path works with the new rules
+    /// (the knock itself cannot be proven from the controller).
+    ProxySession,
     ClosedAfter,
     Disarmed,
     RolledBack,

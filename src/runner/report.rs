@@ -522,6 +522,7 @@ fn stage_words(stage: KnockStage) -> &'static str {
         KnockStage::ClosedBefore => "closed before knock",
         KnockStage::NotProvenClosed => "not proven closed",
         KnockStage::Opened => "opened by knock",
+        KnockStage::ProxySession => "new session through the proxy",
         KnockStage::ClosedAfter => "closed after",
         KnockStage::Disarmed => "disarmed",
         KnockStage::RolledBack => "rolled back",

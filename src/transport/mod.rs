@@ -6,6 +6,7 @@ mod auth;
 pub mod command;
 pub mod fake;
 pub mod known_hosts;
+pub mod proxy;
 pub mod spec;
 pub mod ssh;
 
@@ -70,6 +71,12 @@ pub enum TransportError {
         addr: String,
         timeout: Duration,
         knocks: u32,
+    },
+    #[error("cannot reach {host} through its proxy ({proxy}): {message}")]
+    Proxy {
+        host: String,
+        proxy: String,
+        message: String,
     },
     #[error("SSH handshake with {addr} failed: {message}")]
     Handshake { addr: String, message: String },

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::proxy::Proxy;
 use super::Become;
 
 /// Default TCP connect + handshake timeout, as Ansible's `timeout`.
@@ -151,6 +152,11 @@ pub struct ConnSpec {
     /// A shorter wait for the TCP connect alone (the SSH handshake keeps `connect_timeout`):
     /// right after a knock an opened port answers within a round trip.
     pub tcp_timeout: Option<Duration>,
+    /// A jump host or proxy command to reach the host through (`ProxyJump`, `-J`,
+    /// `ProxyCommand` in the ssh args); `None` connects directly.
+    pub proxy: Option<Proxy>,
+    /// `-F` in the ssh args: the OpenSSH config file for the jump hosts (and `sesame ssh`).
+    pub ssh_config: Option<PathBuf>,
     /// How many times a connection that knocked and got no answer knocks again
     /// (`sesame_knock_retries`, default 1): knocks are single unacknowledged packets.
     pub knock_retries: u32,
@@ -175,6 +181,8 @@ impl fmt::Debug for ConnSpec {
             .field("command_timeout", &self.command_timeout)
             .field("keepalive", &self.keepalive)
             .field("password_auth", &self.password_auth)
+            .field("proxy", &self.proxy)
+            .field("ssh_config", &self.ssh_config)
             .field("tcp_timeout", &self.tcp_timeout)
             .field("knock_retries", &self.knock_retries)
             .finish()
@@ -202,6 +210,8 @@ impl ConnSpec {
             command_timeout: None,
             keepalive: Some(DEFAULT_KEEPALIVE),
             password_auth: true,
+            proxy: None,
+            ssh_config: None,
             tcp_timeout: None,
             knock_retries: DEFAULT_KNOCK_RETRIES,
         }
@@ -367,10 +377,29 @@ impl ConnSpec {
             command_timeout,
             keepalive,
             password_auth: args.password_auth.unwrap_or(true),
+            proxy: args.proxy.flatten(),
+            ssh_config: args.config_file.map(|f| expand_tilde(&f)),
             tcp_timeout: None,
             knock_retries,
         })
     }
+}
+
+/// The proxy a host is reached through (`ProxyJump`/`-J`/`ProxyCommand` in
+/// `ansible_ssh_common_args`/`ansible_ssh_extra_args`), for code that must know the path
+/// without a whole `ConnSpec` (the knock proof).
+pub fn proxy_from_vars(
+    host: &str,
+    vars: &Map<String, Value>,
+) -> Result<Option<Proxy>, ConnSpecError> {
+    let v = VarReader { host, vars };
+    let mut args = SshArgs::default();
+    for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(text) = v.string(var)? {
+            args.parse(host, var, &text)?;
+        }
+    }
+    Ok(args.proxy.flatten())
 }
 
 /// Become settings for a host: `ansible_become` (else `--become`), `ansible_become_user`
@@ -654,6 +683,10 @@ struct SshArgs {
     identities_only: bool,
     host_key_alias: Option<String>,
     password_auth: Option<bool>,
+    /// The first ProxyJump/-J/ProxyCommand given (`Some(None)`: explicitly none).
+    proxy: Option<Option<Proxy>>,
+    /// `-F`: the last one wins, as ssh sets it directly.
+    config_file: Option<String>,
 }
 
 /// ssh's flags that take an argument (`ssh(1)` synopsis).
@@ -719,7 +752,11 @@ impl SshArgs {
                 self.identity_files.push(arg);
                 Ok(())
             }
-            'J' => Err(unsupported(host, var, "-J", "jump hosts are not supported")),
+            'F' => {
+                self.config_file = Some(arg);
+                Ok(())
+            }
+            'J' => self.set_proxy(host, var, "-J", Proxy::jump(&arg)),
             _ => {
                 tracing::debug!(host, variable = var, flag = %flag, "ignoring ssh flag");
                 Ok(())
@@ -776,26 +813,33 @@ impl SshArgs {
                     self.password_auth = Some(parse_bool(&value).unwrap_or(true));
                 }
             }
-            "proxycommand" | "proxyjump" if !value.eq_ignore_ascii_case("none") => {
-                return Err(unsupported(
-                    host,
-                    var,
-                    &format!("-o {opt}"),
-                    "proxies are not supported; connecting directly could reach another host",
-                ));
+            "proxycommand" => {
+                return self.set_proxy(host, var, "-o ProxyCommand", Proxy::command(&value))
             }
+            "proxyjump" => return self.set_proxy(host, var, "-o ProxyJump", Proxy::jump(&value)),
             _ => tracing::debug!(host, variable = var, option = %key, "ignoring ssh option"),
         }
         Ok(())
     }
 }
 
-fn unsupported(host: &str, var: &str, option: &str, reason: &str) -> ConnSpecError {
-    ConnSpecError::Unsupported {
-        host: host.into(),
-        variable: var.into(),
-        option: option.into(),
-        reason: reason.into(),
+impl SshArgs {
+    /// The first proxy setting wins, as in OpenSSH; a malformed one is an error naming it.
+    fn set_proxy(
+        &mut self,
+        host: &str,
+        var: &str,
+        option: &str,
+        parsed: Result<Option<Proxy>, String>,
+    ) -> Result<(), ConnSpecError> {
+        let proxy = parsed.map_err(|reason| ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.into(),
+            value: option.into(),
+            reason,
+        })?;
+        self.proxy.get_or_insert(proxy);
+        Ok(())
     }
 }
 
@@ -996,17 +1040,45 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.contains("web9") && msg.contains(var), "{msg}");
         }
-        for args in [
-            "-o ProxyCommand='nc %h %p'",
-            "-J bastion",
-            "-oProxyJump=bastion",
-        ] {
+        for args in ["-J gw:port", "-o ProxyJump=", "-o 'ProxyCommand=nc %C'"] {
             let v = vars(json!({ "ansible_ssh_extra_args": args }));
             let e = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap_err();
-            assert!(matches!(e, ConnSpecError::Unsupported { .. }), "{e}");
+            let msg = e.to_string();
+            assert!(
+                matches!(e, ConnSpecError::BadValue { .. })
+                    && msg.contains("web9")
+                    && msg.contains("ansible_ssh_extra_args"),
+                "{msg}"
+            );
         }
-        let v = vars(json!({ "ansible_ssh_extra_args": "-o ProxyCommand=none -vC" }));
-        assert!(ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).is_ok());
+    }
+
+    #[test]
+    fn proxies_as_ansible_inventories_write_them() {
+        let proxy = |common: &str, extra: &str| {
+            let v = vars(json!({
+                "ansible_ssh_common_args": common,
+                "ansible_ssh_extra_args": extra,
+            }));
+            let s = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap();
+            assert_eq!(s.proxy, proxy_from_vars("web9", &v).unwrap());
+            s.proxy
+        };
+        assert_eq!(
+            proxy("-o ProxyCommand=\"ssh -W %h:%p -q ops@bastion\"", ""),
+            Some(Proxy::Command("ssh -W %h:%p -q ops@bastion".into()))
+        );
+        assert_eq!(
+            proxy("-J ops@gw:2200", "-o ProxyCommand='nc %h %p'"),
+            Some(Proxy::Jump("ops@gw:2200".into())),
+            "the first proxy option wins"
+        );
+        assert_eq!(
+            proxy("-oProxyJump=bastion", ""),
+            Some(Proxy::Jump("bastion".into()))
+        );
+        assert_eq!(proxy("-o ProxyCommand=none -vC", "-J later"), None);
+        assert_eq!(proxy("", ""), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 
 use super::known_hosts::{self, HostKeyStatus, KnownHostsFile};
+use super::proxy::ProxyChild;
 use super::spec::{ConnSpec, HostKeyPolicy};
 use super::{auth, Become, Cmd, Output, Transport, TransportError, Upload};
 
@@ -63,6 +64,8 @@ pub struct SshTransport {
     execs: usize,
     /// Logged in as root: becoming root needs no sudo (saves a PAM session per command).
     is_root: bool,
+    /// The proxy command carrying the session, if any; dropped (killed) after the session.
+    _proxy: Option<ProxyChild>,
 }
 
 /// Why a non-blocking step stopped.
@@ -78,22 +81,6 @@ impl SshTransport {
     pub fn connect(spec: &ConnSpec) -> Result<Self, TransportError> {
         let addr = spec.addr();
         let started = Instant::now();
-        let tcp = tcp_connect(spec)?;
-        let _ = tcp.set_nodelay(true);
-        if let Some(ka) = spec.keepalive {
-            // The kernel notices a dead peer even while libssh2 only waits: our SSH keepalives
-            // go unacknowledged and the socket errors out after a few intervals.
-            let sock = socket2::SockRef::from(&tcp);
-            let _ = sock.set_tcp_keepalive(
-                &socket2::TcpKeepalive::new()
-                    .with_time(ka)
-                    .with_interval(ka)
-                    .with_retries(4),
-            );
-            let _ = sock.set_tcp_user_timeout(Some(ka * 4));
-        }
-        let fd = tcp.as_raw_fd();
-
         let files = load_known_hosts(spec)?;
         let handshake_err = |e: ssh2::Error| {
             if e.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) {
@@ -109,11 +96,52 @@ impl SshTransport {
             }
         };
         let mut session = Session::new().map_err(handshake_err)?;
-        session.set_tcp_stream(tcp);
+        let (fd, mut proxy) = match &spec.proxy {
+            None => {
+                let tcp = tcp_connect(spec)?;
+                let _ = tcp.set_nodelay(true);
+                if let Some(ka) = spec.keepalive {
+                    // The kernel notices a dead peer even while libssh2 only waits: our SSH
+                    // keepalives go unacknowledged and the socket errors out after a few
+                    // intervals.
+                    let sock = socket2::SockRef::from(&tcp);
+                    let _ = sock.set_tcp_keepalive(
+                        &socket2::TcpKeepalive::new()
+                            .with_time(ka)
+                            .with_interval(ka)
+                            .with_retries(4),
+                    );
+                    let _ = sock.set_tcp_user_timeout(Some(ka * 4));
+                }
+                let fd = tcp.as_raw_fd();
+                session.set_tcp_stream(tcp);
+                (fd, None)
+            }
+            Some(p) => {
+                let (sock, child) = p.spawn(spec)?;
+                let fd = sock.as_raw_fd();
+                session.set_tcp_stream(sock);
+                (fd, Some(child))
+            }
+        };
+        // A handshake that fails because the proxy gave up says what the proxy said.
+        let handshake_err = |e: ssh2::Error, proxy: &mut Option<ProxyChild>| match (
+            spec.proxy.as_ref(),
+            proxy.as_mut().and_then(ProxyChild::failure),
+        ) {
+            (Some(p), Some(why)) => TransportError::Proxy {
+                host: spec.name.clone(),
+                proxy: p.to_string(),
+                message: why,
+            },
+            _ => handshake_err(e),
+        };
         session.set_blocking(true);
         session.set_timeout(millis(spec.connect_timeout));
         prefer_known_key_types(&session, &files, spec);
-        session.handshake().map_err(handshake_err)?;
+        session
+            .handshake()
+            .map_err(|e| handshake_err(e, &mut proxy))?;
 
         verify_host_key(&session, spec, &files)?;
         auth::authenticate(&session, spec).map_err(|e| match e {
@@ -136,6 +164,7 @@ impl SshTransport {
             host = %spec.name,
             addr = %addr,
             user = %spec.user,
+            via = %spec.proxy.as_ref().map(ToString::to_string).unwrap_or_default(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "ssh session established"
         );
@@ -148,6 +177,7 @@ impl SshTransport {
             keepalive: spec.keepalive.is_some(),
             execs: 0,
             is_root: spec.user == "root",
+            _proxy: proxy,
         })
     }
 

@@ -1,0 +1,366 @@
+//! Reaching a host through a jump host, as OpenSSH does: `ProxyCommand` (a command whose stdin
+//! and stdout carry the SSH stream) and `ProxyJump`/`-J` (turned into `ssh -W host:port` to the
+//! last hop, earlier hops passed on with `-J`, exactly how OpenSSH runs it). The jump hosts are
+//! reached by the OpenSSH client with the user's own `~/.ssh/config`, keys and agent, as Ansible
+//! does; the target's host key is still checked by sesame against its known_hosts.
+//!
+//! The command gets one end of a socket pair as stdin and stdout; libssh2 gets the other end,
+//! so no thread copies bytes. The child is killed when the session ends.
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::spec::ConnSpec;
+use super::TransportError;
+
+/// How to reach a host other than by a direct TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proxy {
+    /// `ProxyCommand`: a command line with OpenSSH's `%h %p %r %n %%` tokens, run by `/bin/sh`.
+    Command(String),
+    /// `ProxyJump`/`-J`: comma-separated hops, each `[user@]host[:port]` or `ssh://...`.
+    Jump(String),
+}
+
+impl Proxy {
+    /// Parse `ProxyCommand`'s value; `None` for `none`. Unknown `%` tokens are errors (the
+    /// `Err` is the reason).
+    pub fn command(value: &str) -> Result<Option<Proxy>, String> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Err("ProxyCommand needs a command".into());
+        }
+        if v.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        let mut chars = v.chars();
+        while let Some(c) = chars.next() {
+            if c == '%' {
+                match chars.next() {
+                    Some('h' | 'p' | 'r' | 'n' | '%') => {}
+                    Some(t) => {
+                        return Err(format!(
+                            "unsupported token %{t} (sesame knows %h %p %r %n %%)"
+                        ))
+                    }
+                    None => return Err("a lone % at the end".into()),
+                }
+            }
+        }
+        Ok(Some(Proxy::Command(v.to_string())))
+    }
+
+    /// Parse `ProxyJump`'s (or `-J`'s) value; `None` for `none`.
+    pub fn jump(value: &str) -> Result<Option<Proxy>, String> {
+        let v = value.trim();
+        if v.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        if v.is_empty() {
+            return Err("ProxyJump needs a host".into());
+        }
+        for hop in v.split(',') {
+            check_hop(hop)?;
+        }
+        Ok(Some(Proxy::Jump(v.to_string())))
+    }
+
+    /// The proxy as OpenSSH options for `sesame ssh` (ssh expands the tokens itself).
+    pub fn ssh_option(&self) -> String {
+        match self {
+            Proxy::Command(c) => format!("ProxyCommand={c}"),
+            Proxy::Jump(j) => format!("ProxyJump={j}"),
+        }
+    }
+
+    /// The program and arguments that carry the SSH stream to `spec`'s host.
+    pub fn argv(&self, spec: &ConnSpec, ssh: &str) -> Vec<String> {
+        match self {
+            Proxy::Command(c) => vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("exec {}", expand_tokens(c, spec)),
+            ],
+            Proxy::Jump(j) => {
+                let hops: Vec<&str> = j.split(',').map(str::trim).collect();
+                let (last, earlier) = hops.split_last().unwrap_or((&"", &[]));
+                let target = if spec.address.contains(':') {
+                    format!("[{}]:{}", spec.address, spec.port)
+                } else {
+                    format!("{}:{}", spec.address, spec.port)
+                };
+                let mut a: Vec<String> = vec![
+                    ssh.into(),
+                    "-o".into(),
+                    "BatchMode=yes".into(),
+                    "-o".into(),
+                    format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)),
+                ];
+                if let Some(f) = &spec.ssh_config {
+                    a.push("-F".into());
+                    a.push(f.display().to_string());
+                }
+                if !earlier.is_empty() {
+                    a.push("-J".into());
+                    a.push(earlier.join(","));
+                }
+                a.push("-W".into());
+                a.push(target);
+                a.push(hop_uri(last));
+                a
+            }
+        }
+    }
+
+    /// Start the proxy for `spec`: the socket libssh2 talks over, and the child to keep alive.
+    pub fn spawn(&self, spec: &ConnSpec) -> Result<(UnixStream, ProxyChild), TransportError> {
+        let fail = |message: String| TransportError::Proxy {
+            host: spec.name.clone(),
+            proxy: self.to_string(),
+            message,
+        };
+        let ssh = match self {
+            Proxy::Jump(_) => which::which("ssh")
+                .map_err(|_| {
+                    fail("ProxyJump runs the OpenSSH client, and `ssh` is not in PATH".into())
+                })?
+                .display()
+                .to_string(),
+            Proxy::Command(_) => String::new(),
+        };
+        let argv = self.argv(spec, &ssh);
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| fail(format!("cannot make a socket pair: {e}")))?;
+        let stdin = theirs
+            .try_clone()
+            .map_err(|e| fail(format!("cannot duplicate the socket: {e}")))?;
+        tracing::debug!(host = %spec.name, argv = ?argv, "starting proxy");
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(stdin)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?;
+        // Keep the proxy's complaints (its stderr) for the error message, bounded.
+        let said = Arc::new(Mutex::new(String::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let said = Arc::clone(&said);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = said.lock() {
+                        if s.len() < 4096 {
+                            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                        }
+                    }
+                }
+            });
+        }
+        Ok((ours, ProxyChild { child, said }))
+    }
+}
+
+impl std::fmt::Display for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ssh_option())
+    }
+}
+
+/// A running proxy command; killed (and reaped) when dropped.
+pub struct ProxyChild {
+    child: Child,
+    said: Arc<Mutex<String>>,
+}
+
+impl ProxyChild {
+    /// Why the proxy failed, when it has exited: its exit status and what it printed. Waits a
+    /// moment for a proxy that is just dying (its socket closed first).
+    pub fn failure(&mut self) -> Option<String> {
+        let end = Instant::now() + Duration::from_millis(500);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    // Let the stderr reader catch the last words.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let said = self
+                        .said
+                        .lock()
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default();
+                    return Some(if said.is_empty() {
+                        format!("the proxy exited ({status})")
+                    } else {
+                        format!("the proxy exited ({status}): {said}")
+                    });
+                }
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for ProxyChild {
+    fn drop(&mut self) {
+        // The session closed its end: a well-behaved proxy exits by itself.
+        let end = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `%h` address, `%p` port, `%r` user, `%n` inventory name, `%%` a percent sign.
+fn expand_tokens(template: &str, spec: &ConnSpec) -> String {
+    let mut out = String::new();
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(&spec.address),
+            Some('p') => out.push_str(&spec.port.to_string()),
+            Some('r') => out.push_str(&spec.user),
+            Some('n') => out.push_str(&spec.name),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// One `ProxyJump` hop: `[user@]host[:port]` (IPv6 in brackets) or an `ssh://` URI.
+fn check_hop(hop: &str) -> Result<(), String> {
+    let h = hop.trim();
+    let rest = h.strip_prefix("ssh://").unwrap_or(h);
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
+    let (host, port) = if let Some(b) = host_port.strip_prefix('[') {
+        match b.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':')),
+            None => return Err(format!("`{h}`: unclosed [")),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port)),
+            _ => (host_port, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("`{h}` is not [user@]host[:port]"));
+    }
+    if let Some(p) = port {
+        if !matches!(p.parse::<u16>(), Ok(n) if n > 0) {
+            return Err(format!("`{h}`: `{p}` is not a port"));
+        }
+    }
+    Ok(())
+}
+
+/// The last hop as an ssh destination: `ssh://` form, so `user@host:port` keeps its port.
+fn hop_uri(hop: &str) -> String {
+    if hop.starts_with("ssh://") {
+        hop.to_string()
+    } else {
+        format!("ssh://{hop}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ConnSpec {
+        let mut s = ConnSpec::new("web1", "198.19.4.12", "deploy");
+        s.port = 2222;
+        s
+    }
+
+    #[test]
+    fn command_tokens_are_expanded_and_checked() {
+        let p = Proxy::command("nc -q0 %h %p # %r@%n 100%%")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.argv(&spec(), "ssh"),
+            vec![
+                "/bin/sh",
+                "-c",
+                "exec nc -q0 198.19.4.12 2222 # deploy@web1 100%"
+            ]
+        );
+        assert_eq!(Proxy::command("none").unwrap(), None);
+        assert!(Proxy::command("nc %C").unwrap_err().contains("%C"));
+        assert!(Proxy::command("nc %").is_err());
+        assert!(Proxy::command(" ").is_err());
+    }
+
+    #[test]
+    fn jump_becomes_ssh_w_to_the_last_hop() {
+        let p = Proxy::jump("ops@gw1:2200,bastion").unwrap().unwrap();
+        assert_eq!(
+            p.argv(&spec(), "/usr/bin/ssh"),
+            vec![
+                "/usr/bin/ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-J",
+                "ops@gw1:2200",
+                "-W",
+                "198.19.4.12:2222",
+                "ssh://bastion"
+            ]
+        );
+        let mut with_config = spec();
+        with_config.ssh_config = Some("/etc/fleet/ssh_config".into());
+        let a = Proxy::jump("gw")
+            .unwrap()
+            .unwrap()
+            .argv(&with_config, "ssh");
+        assert!(
+            a.windows(2).any(|w| w == ["-F", "/etc/fleet/ssh_config"]),
+            "the jump ssh reads the same config: {a:?}"
+        );
+        let mut s6 = spec();
+        s6.address = "fd5e:5a3e:0:4::12".into();
+        let p = Proxy::jump("ssh://root@[fd5e:5a3e:0:4::11]:22")
+            .unwrap()
+            .unwrap();
+        let a = p.argv(&s6, "ssh");
+        assert_eq!(
+            &a[5..],
+            [
+                "-W",
+                "[fd5e:5a3e:0:4::12]:2222",
+                "ssh://root@[fd5e:5a3e:0:4::11]:22"
+            ]
+        );
+        assert_eq!(Proxy::jump("none").unwrap(), None);
+        for bad in ["", "gw:ssh", "gw:0", "[::1", "a b", "gw1,"] {
+            assert!(Proxy::jump(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            p.ssh_option(),
+            "ProxyJump=ssh://root@[fd5e:5a3e:0:4::11]:22"
+        );
+    }
+}
