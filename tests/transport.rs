@@ -950,6 +950,29 @@ fn lab_proxy_command_through_a_jump_host() {
             .success()
     };
     assert!(running(), "the proxy runs while the session is open");
+    // In its own process group: a Ctrl-C at the terminal must not cut the sessions sesame is
+    // finishing gracefully.
+    let pid = Command::new("pgrep")
+        .args(["-f", "--", &format!("-W {target}:22 root@{jump}")])
+        .output()
+        .unwrap()
+        .stdout;
+    let pid = String::from_utf8_lossy(&pid).trim().to_string();
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let pgrp: i32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(
+        pgrp,
+        unsafe { libc::getpgrp() },
+        "proxy shares our process group"
+    );
     drop(t);
     let end = Instant::now() + Duration::from_secs(5);
     while running() && Instant::now() < end {

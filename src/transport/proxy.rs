@@ -9,6 +9,7 @@
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -138,7 +139,10 @@ impl Proxy {
             .try_clone()
             .map_err(|e| fail(format!("cannot duplicate the socket: {e}")))?;
         tracing::debug!(host = %spec.name, argv = ?argv, "starting proxy");
+        // Its own process group: a Ctrl-C at the terminal lets sesame finish its hosts
+        // gracefully, so it must not kill the proxies their sessions run through.
         let mut child = Command::new(&argv[0])
+            .process_group(0)
             .args(&argv[1..])
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(stdin)))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
