@@ -22,6 +22,17 @@ pub enum Error {
     /// Loading the inventory (or evaluating a host pattern against it) failed.
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+    /// A vault password could not be read.
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    /// A host's `!vault` variable does not decrypt.
+    #[error("host {host}: variable {variable}: cannot decrypt vault data: {source}")]
+    VaultVar {
+        host: String,
+        variable: String,
+        #[source]
+        source: crate::vault::VaultError,
+    },
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {

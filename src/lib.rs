@@ -6,7 +6,7 @@
 //! registry), `facts/` (remote commands plus pure parsers), `transport/` (ssh, fake transport,
 //! the command builder), `runner/` (parallel hosts, events, reporter), `knock/` (sequence
 //! model, rule rendering, knock client, safe apply), `cli/` (one file per subcommand), `memo`
-//! (values built once and shared by all hosts).
+//! (values built once and shared by all hosts), `vault` (Ansible Vault decryption).
 
 pub mod cli;
 pub mod error;
@@ -19,5 +19,6 @@ pub mod playbook;
 pub mod runner;
 pub mod transport;
 pub mod vars;
+pub mod vault;
 
 pub use error::{Error, Result};

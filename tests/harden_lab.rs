@@ -592,3 +592,77 @@ fn harden_through_a_jump_host() {
         "{text}"
     );
 }
+
+/// Secrets kept with ansible-vault, as the role's docs advise (files written by ansible-vault,
+/// `tests/data/vault/`): h1's host_vars file is wholly encrypted, h2's knock_sequence is a
+/// `!vault` value, h3 has a `!vault` value under another vault id that the given password does
+/// not open. h1 and h2 are hardened with their secret sequences (never printed); h3 fails
+/// alone, its variable named, untouched.
+#[test]
+fn harden_with_vaulted_knock_sequences() {
+    let lab = Lab::up("harden_vault", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = repo().join("tests/data/vault");
+    let read = |p: &str| std::fs::read_to_string(data.join(p)).unwrap();
+    let h3 = format!(
+        "knock_sequence: [7101, 7202, 7101, 7303]\n{}",
+        read("group_vars/lab/prod.yml")
+    );
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        "knock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n",
+        &[
+            ("h1", &read("host_vars/h1.yml")),
+            ("h2", &read("host_vars/h2.yml")),
+            ("h3", &h3),
+        ],
+    );
+    let invs = inv.to_str().unwrap();
+    let pw = data.join("password");
+    let pw = pw.to_str().unwrap();
+
+    // Without the password nothing runs: the encrypted file is named.
+    let out = sesame(&["play", "-i", invs, "playbooks/harden.yml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(said(&out).contains("host_vars/h1.yml:1"), "{}", said(&out));
+
+    let out = play(&inv, &["--vault-password-file", pw]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(2), "h3 must fail: {text}");
+    assert_eq!(recap(&out, "h1", "failed"), 0);
+    assert_eq!(recap(&out, "h2", "failed"), 0);
+    assert!(recap(&out, "h1", "changed") >= 1 && recap(&out, "h2", "changed") >= 1);
+    assert_eq!(recap(&out, "h3", "failed"), 1);
+    assert!(
+        text.contains("host h3: variable db_password: cannot decrypt vault data: no vault password given decrypts it: it is for vault id `prod`"),
+        "{text}"
+    );
+    for secret in ["7202", "7303", "db-password-42", "whole file secret"] {
+        assert!(!text.contains(secret), "`{secret}` leaked:\n{text}");
+    }
+    assert!(
+        !lab.exec("h3", &["dpkg", "-s", "knockd"]).status.success(),
+        "h3 touched"
+    );
+
+    // The vaulted sequences are the live ones: closed until `sesame knock` (which decrypts the
+    // same way) opens them.
+    std::thread::sleep(Duration::from_secs(6));
+    for h in ["h1", "h2"] {
+        let ip = &lab.host(h).ip;
+        assert!(!open_from_controller(ip), "{h} answers without a knock");
+        let k = sesame(&["knock", h, "-i", invs, "--vault-password-file", pw]);
+        assert!(k.status.success(), "{}", said(&k));
+        assert!(
+            wait_until(3, || open_from_controller(ip)),
+            "knock did not open {h}"
+        );
+    }
+    // A re-run changes nothing.
+    std::thread::sleep(Duration::from_secs(6));
+    let again = play(&inv, &["--vault-password-file", pw, "-l", "h1,h2"]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+    assert_eq!(recap(&again, "h2", "changed"), 0);
+}

@@ -414,16 +414,33 @@ fn error_group_vars_not_a_mapping() {
 }
 
 #[test]
-fn error_vault_is_refused() {
+fn vault_values_stay_encrypted_whole_vault_files_need_a_password() {
+    // A `!vault` value loads without a password and is shown as ansible-inventory shows it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("h.ini"), "[web]\nweb01\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("group_vars")).unwrap();
+    std::fs::write(
+        dir.path().join("group_vars/web.yml"),
+        "a: 1\npw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n",
+    )
+    .unwrap();
+    let inv = Inventory::load(&[dir.path().join("h.ini")]).expect("loads");
+    assert_eq!(
+        inv.host_vars("web01")["pw"],
+        serde_json::json!({"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n6162\n"})
+    );
+    // A wholly encrypted vars file cannot even be parsed without one: file, line, the fix.
     let files = [
         ("h.ini", "[web]\nweb01\n"),
-        (
-            "group_vars/web.yml",
-            "a: 1\npw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n",
-        ),
+        ("group_vars/web.yml", "$ANSIBLE_VAULT;1.1;AES256\n6162\n"),
     ];
     let (_, err) = load_err(&files, "h.ini");
-    assert!(err.to_string().contains("group_vars/web.yml:2"), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("group_vars/web.yml:1"), "{msg}");
+    assert!(
+        msg.contains("--vault-password-file"),
+        "says how to give the password: {msg}"
+    );
 }
 
 #[test]

@@ -48,16 +48,23 @@ pub fn select(inv: &Inventory, pattern: &str, limit: Option<&str>) -> crate::Res
     }
 }
 
-/// A host's variables plus Ansible's magic variables.
-pub fn host_vars(inv: &Inventory, host: &str) -> Vars {
+/// A host's variables plus Ansible's magic variables and the `-e` extra vars (which win),
+/// `!vault` values decrypted (after `-e`, so a value given there needs no vault password).
+pub fn host_vars(inv: &Inventory, host: &str, extra: &Vars) -> crate::Result<Vars> {
     let mut v = inv.host_vars(host);
+    crate::vars::merge_into(&mut v, extra);
     v.insert("inventory_hostname".into(), json!(host));
     v.insert(
         "inventory_hostname_short".into(),
         json!(host.split('.').next().unwrap_or(host)),
     );
     v.insert("group_names".into(), json!(inv.group_names(host)));
-    v
+    crate::vault::decrypt_vars(&mut v).map_err(|(variable, source)| crate::Error::VaultVar {
+        host: host.to_string(),
+        variable,
+        source,
+    })?;
+    Ok(v)
 }
 
 /// The knock profile sesame knocks with before connecting (none when the host has no

@@ -58,8 +58,7 @@ pub fn target(
     host: &str,
     extra: &crate::vars::Vars,
 ) -> crate::Result<Target> {
-    let mut vars = common::host_vars(inv, host);
-    crate::vars::merge_into(&mut vars, extra);
+    let vars = common::host_vars(inv, host, extra)?;
     let spec = ConnSpec::from_vars(host, &vars, &ConnOverrides::from_env())
         .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let addr = resolve(&spec.address, spec.port)?;

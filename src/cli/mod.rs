@@ -19,6 +19,8 @@ pub struct Cli {
     /// More output (-v, -vv, -vvv), as Ansible.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub vault: VaultArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,10 +41,100 @@ pub enum Command {
     Run(run::Args),
 }
 
+/// Vault passwords, as Ansible takes them (any subcommand; also `ANSIBLE_VAULT_PASSWORD_FILE` and
+/// `ANSIBLE_VAULT_IDENTITY_LIST`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct VaultArgs {
+    /// Vault password file (repeatable); an executable file is run and its output used.
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        global = true
+    )]
+    pub password_files: Vec<std::path::PathBuf>,
+    /// Vault identity `[label@]FILE` or `label@prompt` (repeatable).
+    #[arg(long = "vault-id", global = true)]
+    pub ids: Vec<String>,
+    /// Ask for the vault password on the terminal.
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password",
+        global = true
+    )]
+    pub ask: bool,
+}
+
+impl VaultArgs {
+    /// Read every password given (files, scripts, prompts), in Ansible's order: vault ids,
+    /// then password files, then the environment's.
+    pub fn load(&self) -> crate::Result<crate::vault::Vault> {
+        use crate::vault::Secret;
+        let mut ids: Vec<String> = self.ids.clone();
+        if let Ok(list) = std::env::var("ANSIBLE_VAULT_IDENTITY_LIST") {
+            ids.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+        }
+        let mut files = self.password_files.clone();
+        if let Ok(f) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE") {
+            if !f.is_empty() {
+                files.push(f.into());
+            }
+        }
+        let mut secrets = Vec::new();
+        for id in &ids {
+            let (label, source) = match id.split_once('@') {
+                Some((l, s)) => (Some(l.to_string()), s),
+                None => (None, id.as_str()),
+            };
+            if source == "prompt" {
+                secrets.push(Secret::new(label.clone(), prompt(label.as_deref())?));
+            } else {
+                secrets.push(Secret::from_file(label, std::path::Path::new(source))?);
+            }
+        }
+        for f in &files {
+            secrets.push(Secret::from_file(None, f)?);
+        }
+        if self.ask {
+            secrets.push(Secret::new(None, prompt(None)?));
+        }
+        Ok(crate::vault::Vault::new(secrets))
+    }
+}
+
+/// Ask for a vault password on the terminal, without echo.
+fn prompt(label: Option<&str>) -> crate::Result<String> {
+    let question = match label {
+        Some(l) => format!("Vault password ({l}): "),
+        None => "Vault password: ".to_string(),
+    };
+    let pw = rpassword::prompt_password(question).map_err(|e| {
+        crate::Error::Usage(format!(
+            "cannot read the vault password from the terminal: {e}"
+        ))
+    })?;
+    if pw.is_empty() {
+        return Err(crate::Error::Usage("the vault password is empty".into()));
+    }
+    Ok(pw)
+}
+
 /// Run the parsed command line and return the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
     limit_malloc_arenas();
     init_tracing(cli.verbose);
+    match cli.vault.load() {
+        Ok(v) => crate::vault::install(v),
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    }
     let outcome = match cli.command {
         Command::Play(a) => play::run(a),
         Command::Inventory(a) => inventory::run(a),

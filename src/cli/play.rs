@@ -7,7 +7,7 @@ use crate::playbook::exec::{HostMemory, HostOutcome as ExecOutcome, HostRun, Run
 use crate::playbook::{load_playbook, Play, Serial};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
-use crate::runner::Event;
+use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Connector, Transport};
 use crate::vars::{merge_into, parse_extra_vars, Vars};
 use std::collections::HashMap;
@@ -196,9 +196,21 @@ pub fn run(args: Args) -> crate::Result<u8> {
             }
             for h in &hosts {
                 if !all_vars.contains_key(h) {
-                    let mut v = common::host_vars(&inv, h);
-                    merge_into(&mut v, &extra);
-                    all_vars.insert(h.clone(), v);
+                    match common::host_vars(&inv, h, &extra) {
+                        Ok(v) => {
+                            all_vars.insert(h.clone(), v);
+                        }
+                        Err(e) => {
+                            // This host's variables are unusable (a `!vault` value that does
+                            // not decrypt): it fails alone, before anything touches it.
+                            events.send(Event::TaskResult(TaskResult {
+                                msg: Some(e.to_string()),
+                                ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
+                            }));
+                            dead.push(h.clone());
+                            continue;
+                        }
+                    }
                 }
                 if !conns.contains_key(h) {
                     match HostConn::from_vars(h, &all_vars[h], &overrides) {

@@ -167,9 +167,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
     // wrong fails alone with the reason.
     let mut targets = Vec::new();
     for host in &hosts {
-        let mut vars = common::host_vars(&inv, host);
-        crate::vars::merge_into(&mut vars, &extra);
-        let resolved = HostConn::from_vars(host, &vars, &overrides).and_then(|conn| {
+        let resolved = common::host_vars(&inv, host, &extra).and_then(|vars| {
+            let conn = HostConn::from_vars(host, &vars, &overrides)?;
             let escalate =
                 become_from_vars(host, &vars, args.escalate, args.become_user.as_deref())
                     .map_err(|e| crate::Error::Usage(e.to_string()))?;

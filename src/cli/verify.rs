@@ -47,9 +47,12 @@ pub fn run(args: Args) -> crate::Result<u8> {
     }
     let mut conns = HashMap::new();
     for h in &hosts {
-        let mut vars = common::host_vars(&inv, h);
-        crate::vars::merge_into(&mut vars, &extra);
-        conns.insert(h.clone(), (HostConn::from_vars(h, &vars, &overrides), vars));
+        let vars = common::host_vars(&inv, h, &extra);
+        let conn = vars
+            .as_ref()
+            .map_err(|e| crate::Error::Usage(e.to_string()))
+            .and_then(|v| HostConn::from_vars(h, v, &overrides));
+        conns.insert(h.clone(), (conn, vars.unwrap_or_default()));
     }
     let format = if args.json {
         Format::Json

@@ -119,9 +119,15 @@ pub enum InventoryError {
         line: usize,
         found: String,
     },
-    /// Vault-encrypted content: sesame has no vault support.
-    #[error("{}:{line}: vault-encrypted data is not supported by sesame: decrypt it (ansible-vault decrypt) or move the secret elsewhere", .path.display())]
-    Vault { path: PathBuf, line: usize },
+    /// Vault-encrypted content that does not decrypt (no password given, wrong password, or
+    /// a format sesame does not read).
+    #[error("{}:{line}: cannot decrypt vault data: {source}", .path.display())]
+    Vault {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: crate::vault::VaultError,
+    },
     /// A source sesame does not read (TOML inventory, inventory plugin configuration).
     #[error("{}:{line}: unsupported inventory source: {what}", .path.display())]
     Unsupported {

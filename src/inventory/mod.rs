@@ -719,12 +719,7 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
             })
         }
     };
-    if text.trim_start().starts_with("$ANSIBLE_VAULT;") {
-        return Err(InventoryError::Vault {
-            path: path.to_path_buf(),
-            line: 1,
-        });
-    }
+    let text = varsdir::decrypt_whole_file(path, text)?;
     if path.extension().is_some_and(|e| e == "toml") {
         return Err(InventoryError::Unsupported {
             path: path.to_path_buf(),
@@ -752,20 +747,14 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
         match yamlvalue::load(&text) {
             Ok(doc) => {
                 yaml_was_mapping = matches!(doc, yamlvalue::Node::Map(_));
-                if doc.contains_vault() {
-                    yaml_err = Some(InventoryError::Vault {
-                        path: path.to_path_buf(),
-                        line: doc.vault_line().unwrap_or(1),
-                    });
-                } else {
-                    match yaml::parse(&mut attempt, path, &doc) {
-                        Ok(()) => {
-                            *data = attempt;
-                            data.current_source = None;
-                            return Ok(());
-                        }
-                        Err(e) => yaml_err = Some(e),
+                // `!vault` values stay encrypted until a run uses them, as in Ansible.
+                match yaml::parse(&mut attempt, path, &doc) {
+                    Ok(()) => {
+                        *data = attempt;
+                        data.current_source = None;
+                        return Ok(());
                     }
+                    Err(e) => yaml_err = Some(e),
                 }
             }
             Err(e) => {

@@ -58,6 +58,15 @@ fn dir_vars_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InventoryErr
     Ok(())
 }
 
+/// A file's text, decrypted first when the whole file is vault-encrypted.
+pub fn decrypt_whole_file(path: &Path, text: String) -> Result<String, InventoryError> {
+    crate::vars::decrypt_file_text(text).map_err(|source| InventoryError::Vault {
+        path: path.to_path_buf(),
+        line: 1,
+        source,
+    })
+}
+
 /// One variable from a vars file: name, value, and the paths of YAML timestamps inside it.
 pub type VarEntry = (String, Value, Vec<Vec<String>>);
 
@@ -68,24 +77,14 @@ pub fn load_vars_file(path: &Path) -> Result<Option<Vec<VarEntry>>, InventoryErr
         path: path.to_path_buf(),
         source,
     })?;
-    if text.trim_start().starts_with("$ANSIBLE_VAULT;") {
-        return Err(InventoryError::Vault {
-            path: path.to_path_buf(),
-            line: 1,
-        });
-    }
+    let text = decrypt_whole_file(path, text)?;
     let node = yamlvalue::load(&text).map_err(|e| InventoryError::YamlSyntax {
         path: path.to_path_buf(),
         line: e.line,
         column: e.column,
         message: e.message,
     })?;
-    if node.contains_vault() {
-        return Err(InventoryError::Vault {
-            path: path.to_path_buf(),
-            line: node.vault_line().unwrap_or(1),
-        });
-    }
+    // `!vault` values stay encrypted until a run uses them, as in Ansible.
     if node.is_falsy() {
         return Ok(None);
     }

@@ -24,8 +24,8 @@ pub enum Node {
     /// A plain YAML 1.1 timestamp, held as Python's `isoformat()` of the date/datetime
     /// (what ansible-inventory prints in JSON).
     Timestamp(String),
-    /// A `!vault` value: sesame cannot decrypt it.
-    Vault,
+    /// A `!vault` value, still encrypted: the envelope text (`decrypt_vaults` opens it).
+    Vault(String),
 }
 
 /// One mapping entry, with the 1-based line of its key when known.
@@ -55,7 +55,7 @@ impl Node {
             Node::Str(s) => s.is_empty(),
             Node::Seq(v) => v.is_empty(),
             Node::Map(m) => m.is_empty(),
-            Node::Timestamp(_) | Node::Vault => false,
+            Node::Timestamp(_) | Node::Vault(_) => false,
         }
     }
 
@@ -70,44 +70,13 @@ impl Node {
             Node::Seq(_) => "a list",
             Node::Map(_) => "a mapping",
             Node::Timestamp(_) => "a timestamp",
-            Node::Vault => "a vault-encrypted value",
+            Node::Vault(_) => "a vault-encrypted value",
         }
     }
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Node::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// True if this node or anything inside is a vault value.
-    pub fn contains_vault(&self) -> bool {
-        match self {
-            Node::Vault => true,
-            Node::Seq(v) => v.iter().any(Node::contains_vault),
-            Node::Map(m) => m
-                .iter()
-                .any(|e| e.key.contains_vault() || e.value.contains_vault()),
-            _ => false,
-        }
-    }
-
-    /// The first line inside this node that holds a vault value.
-    pub fn vault_line(&self) -> Option<usize> {
-        match self {
-            Node::Map(m) => m.iter().find_map(|e| {
-                if e.value == Node::Vault {
-                    e.line
-                } else {
-                    e.value.vault_line().or(if e.value.contains_vault() {
-                        e.line
-                    } else {
-                        None
-                    })
-                }
-            }),
-            Node::Seq(v) => v.iter().find_map(Node::vault_line),
             _ => None,
         }
     }
@@ -156,7 +125,14 @@ impl Node {
                 }
                 Value::Object(out)
             }
-            Node::Vault => Value::String("!vault".into()),
+            Node::Vault(envelope) => {
+                let mut m = Map::new();
+                m.insert(
+                    crate::vault::JSON_KEY.into(),
+                    Value::String(envelope.clone()),
+                );
+                Value::Object(m)
+            }
         }
     }
 
@@ -403,11 +379,14 @@ impl<'de, 'a> Visitor<'de> for NodeVisitor<'a> {
         Ok(Node::Map(merged))
     }
     fn visit_enum<A: EnumAccess<'de>>(self, a: A) -> Result<Node, A::Error> {
-        // A tagged node: `!vault` cannot be read; `!unsafe` and unknown tags keep the value.
+        // A tagged node: `!vault` keeps its envelope; `!unsafe` and unknown tags keep the value.
         let (tag, va): (String, _) = a.variant()?;
         let inner: Node = va.newtype_variant_seed(self.0)?;
         if tag.trim_start_matches('!') == "vault" {
-            return Ok(Node::Vault);
+            return Ok(Node::Vault(match inner {
+                Node::Str(s) => s,
+                _ => String::new(),
+            }));
         }
         Ok(inner)
     }
@@ -679,8 +658,16 @@ mod tests {
         assert_eq!(v["d"], json!({"x": 1, "y": 3}));
         assert_eq!(v["u"], json!("{{ x }}"));
         let n = load("a: 1\nsecret: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  3031\n").unwrap();
-        assert!(n.contains_vault());
-        assert_eq!(n.vault_line(), Some(2));
+        let Node::Map(entries) = &n else { panic!() };
+        assert_eq!(
+            entries[1].value,
+            Node::Vault("$ANSIBLE_VAULT;1.1;AES256\n3031\n".into())
+        );
+        // As ansible-inventory prints it: still encrypted.
+        assert_eq!(
+            n.to_json()["secret"],
+            serde_json::json!({"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n3031\n"})
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub struct HostRun<'a> {
     precollected: Vec<Query>,
 }
 
-/// Secrets of a host: knock sequences and passwords, as words to mask.
+/// Secrets of a host: knock sequences, passwords and decrypted `!vault` values, as words to mask.
 pub fn secret_words(vars: &Vars) -> Vec<String> {
     let mut words = Vec::new();
     for k in ["knock_sequence", "knock_close_sequence"] {
@@ -82,10 +82,16 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
                     words.push(s.split(':').next().unwrap_or("").trim().to_string());
                 }
             }
-            Some(Value::String(s)) => words.extend(
-                s.split([',', ' '])
-                    .map(|p| p.split(':').next().unwrap_or("").trim().to_string()),
-            ),
+            // A list written as one string (`"7000,8000"`, or `"[7000, 8000]"` as a `!vault`
+            // value decrypts): the ports without brackets or quotes.
+            Some(Value::String(s)) => words.extend(s.split([',', ' ']).map(|p| {
+                p.trim_matches(|c: char| "[]\"' ".contains(c))
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })),
             Some(Value::Number(n)) => words.push(n.to_string()),
             _ => {}
         }
@@ -100,6 +106,8 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
             words.push(s.clone());
         }
     }
+    // Whatever came out of a `!vault` value is a secret too.
+    words.extend(crate::vault::decrypted_secrets());
     words.retain(|w| !w.is_empty());
     words
 }

@@ -43,6 +43,10 @@ impl Src {
             path: path.display().to_string(),
             source: e,
         })?;
+        let text = crate::vars::decrypt_file_text(text).map_err(|e| PlaybookError::Invalid {
+            origin: format!("{}:1", path.display()),
+            msg: format!("cannot decrypt vault data: {e}"),
+        })?;
         Ok(Src {
             path: path.display().to_string(),
             text,
@@ -72,6 +76,9 @@ impl Src {
                 snippet,
             }
         })?;
+        let mut y = y;
+        crate::vars::decrypt_yaml_vaults(&mut y)
+            .map_err(|e| self.invalid("!vault", format!("cannot decrypt vault data: {e}")))?;
         Ok(yaml_to_json(&y))
     }
 

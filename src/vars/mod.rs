@@ -78,6 +78,39 @@ pub fn yaml_to_json(y: &yaml_serde::Value) -> Value {
     }
 }
 
+/// Decrypt the `!vault` values inside a YAML document in place (each becomes its string) with
+/// this run's vault passwords; a document that is a whole encrypted file is decrypted by the
+/// caller before parsing (`decrypt_file_text`).
+pub fn decrypt_yaml_vaults(y: &mut yaml_serde::Value) -> Result<(), crate::vault::VaultError> {
+    match y {
+        yaml_serde::Value::Tagged(t) if t.tag == "vault" => {
+            let envelope = match &t.value {
+                yaml_serde::Value::String(s) => s.clone(),
+                _ => {
+                    return Err(crate::vault::VaultError::Format(
+                        "a !vault value must be the encrypted text".into(),
+                    ))
+                }
+            };
+            *y = yaml_serde::Value::String(crate::vault::installed().decrypt_value(&envelope)?);
+            Ok(())
+        }
+        yaml_serde::Value::Tagged(t) => decrypt_yaml_vaults(&mut t.value),
+        yaml_serde::Value::Sequence(items) => items.iter_mut().try_for_each(decrypt_yaml_vaults),
+        yaml_serde::Value::Mapping(m) => m.values_mut().try_for_each(decrypt_yaml_vaults),
+        _ => Ok(()),
+    }
+}
+
+/// A file's text, decrypted first when the whole file is vault-encrypted.
+pub fn decrypt_file_text(text: String) -> Result<String, crate::vault::VaultError> {
+    if crate::vault::is_vault(&text) {
+        crate::vault::installed().decrypt_text(&text)
+    } else {
+        Ok(text)
+    }
+}
+
 /// A YAML mapping key as a string, the way Ansible sees it.
 pub fn yaml_key(k: &yaml_serde::Value) -> String {
     match k {
@@ -97,6 +130,10 @@ pub fn parse_extra_vars(arg: &str) -> Result<Vars, ExtraVarsError> {
         let text = std::fs::read_to_string(path).map_err(|e| ExtraVarsError::Read {
             path: path.to_string(),
             source: e,
+        })?;
+        let text = decrypt_file_text(text).map_err(|e| ExtraVarsError::Parse {
+            arg: arg.to_string(),
+            msg: e.to_string(),
         })?;
         return yaml_mapping(&text).map_err(|msg| ExtraVarsError::Parse {
             arg: arg.to_string(),
@@ -125,7 +162,8 @@ pub fn parse_extra_vars(arg: &str) -> Result<Vars, ExtraVarsError> {
 }
 
 fn yaml_mapping(text: &str) -> Result<Vars, String> {
-    let y: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    let mut y: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    decrypt_yaml_vaults(&mut y).map_err(|e| format!("a !vault value: {e}"))?;
     match yaml_to_json(&y) {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Vars::new()),
