@@ -20,9 +20,9 @@ pub struct Args {
     /// Playbook file(s) to run, in order.
     #[arg(required = true)]
     pub playbooks: Vec<PathBuf>,
-    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
     #[command(flatten)]
     pub conn: common::ConnArgs,
+    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Limit to hosts matching this pattern (`@file` reads a retry file).

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 /// Arguments of `sesame run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
     #[command(flatten)]
     pub conn: common::ConnArgs,
+    /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
     /// Extra variables, as `ansible -e`: `k=v`, YAML/JSON, or `@file` (repeatable; they win
