@@ -307,6 +307,60 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
 /// Not a pass/fail test: prints how long `sesame run -f 20 all -- true` takes on 20 lab hosts
 /// next to 20 parallel `ssh -n HOST true` (OpenSSH), alternating, 5 rounds each.
 /// Run with `cargo test --release --test runner -- --ignored --nocapture bench_`.
+/// `-k` and `-K` ask on the terminal (not stdin), as Ansible does: the ops user logs in by
+/// password and sudo takes its password; the passwords typed never appear in the output. Run
+/// under `script` for a terminal; each answer is typed after its prompt has had time to appear.
+#[test]
+fn sesame_run_asks_for_ssh_and_become_passwords_on_the_terminal() {
+    const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+    let lab = Lab::up("runner_prompt", 1);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = |answers: &[&str], flags: &str| {
+        let typed: String = answers
+            .iter()
+            .map(|a| format!("sleep 1; echo '{a}'; "))
+            .collect();
+        let cmd = format!(
+            "{SESAME} run -i {inv} h1 -e ansible_user=ops -e ansible_ssh_private_key_file=/nonexistent/key {flags} -- id -un"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "({typed}sleep 2) | script -qec \"{cmd}\" /dev/null"
+            ))
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("SESAME_PASSWORD")
+            .env_remove("SESAME_BECOME_PASSWORD")
+            .output()
+            .expect("run script");
+        let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        eprintln!("{t}");
+        t
+    };
+    let t = run(&["ops-lab-pw", "ops-lab-pw"], "-k -b -K");
+    assert!(
+        t.contains("SSH password:") && t.contains("BECOME password:"),
+        "{t}"
+    );
+    assert!(
+        t.contains("h1 | CHANGED | rc=0 >>") && t.contains("\nroot"),
+        "{t}"
+    );
+    assert!(!t.contains("ops-lab-pw"), "a typed password was shown: {t}");
+    // The login really is by that password: a wrong one is refused.
+    let t = run(&["bad-ssh-pw-2"], "-k");
+    assert!(t.contains("UNREACHABLE") && t.contains("authentication"), "{t}");
+    assert!(!t.contains("bad-ssh-pw-2"), "{t}");
+    // A wrong become password: the host fails, the password is not shown.
+    let t = run(&["ops-lab-pw", "wrong-pw-1"], "-k -b -K");
+    assert!(t.contains("h1 | FAILED"), "{t}");
+    assert!(
+        !t.contains("wrong-pw-1") && !t.contains("ops-lab-pw"),
+        "{t}"
+    );
+}
+
 #[test]
 #[ignore]
 fn bench_run_true_on_20_hosts_vs_openssh() {

@@ -192,6 +192,34 @@ impl HostConn {
 /// again (the last attempt waits the whole connect timeout).
 const KNOCK_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
+/// Ask for a secret on the terminal (not stdin), without echo; empty answers are refused.
+pub fn prompt_secret(question: &str) -> crate::Result<String> {
+    let answer = rpassword::prompt_password(question).map_err(|e| {
+        crate::Error::Usage(format!(
+            "cannot read `{}` from the terminal: {e}",
+            question.trim_end_matches([':', ' '])
+        ))
+    })?;
+    if answer.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "`{}`: nothing was typed",
+            question.trim_end_matches([':', ' '])
+        )));
+    }
+    Ok(answer)
+}
+
+/// The password for `-K`/`--ask-become-pass`, asked once before any host is touched.
+pub fn ask_become_pass(ask: bool) -> crate::Result<Option<crate::vars::mask::Hidden>> {
+    Ok(if ask {
+        Some(crate::vars::mask::Hidden(prompt_secret(
+            "BECOME password: ",
+        )?))
+    } else {
+        None
+    })
+}
+
 /// Merge every `-e` argument, later ones winning.
 pub fn extra_vars(args: &[String]) -> crate::Result<Vars> {
     let mut out = Vars::new();
@@ -219,6 +247,9 @@ pub struct ConnArgs {
     /// Host key policy: yes | accept-new | no (like StrictHostKeyChecking).
     #[arg(long = "ssh-strict")]
     pub ssh_strict: Option<String>,
+    /// Ask for the SSH login password on the terminal (hosts without `ansible_password`).
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
 }
 
 impl ConnArgs {
@@ -229,6 +260,9 @@ impl ConnArgs {
         o.private_key = self.private_key.clone();
         o.timeout = self.timeout.map(Duration::from_secs);
         o.known_hosts = self.known_hosts.clone();
+        if self.ask_pass {
+            o.password = Some(prompt_secret("SSH password: ")?);
+        }
         o.ssh_strict = match &self.ssh_strict {
             None => None,
             Some(s) => Some(

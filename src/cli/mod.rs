@@ -109,19 +109,10 @@ impl VaultArgs {
 
 /// Ask for a vault password on the terminal, without echo.
 fn prompt(label: Option<&str>) -> crate::Result<String> {
-    let question = match label {
+    common::prompt_secret(&match label {
         Some(l) => format!("Vault password ({l}): "),
         None => "Vault password: ".to_string(),
-    };
-    let pw = rpassword::prompt_password(question).map_err(|e| {
-        crate::Error::Usage(format!(
-            "cannot read the vault password from the terminal: {e}"
-        ))
-    })?;
-    if pw.is_empty() {
-        return Err(crate::Error::Usage("the vault password is empty".into()));
-    }
-    Ok(pw)
+    })
 }
 
 /// Run the parsed command line and return the process exit code.

@@ -46,6 +46,14 @@ pub struct Args {
     /// User to become.
     #[arg(long = "become-user")]
     pub become_user: Option<String>,
+    /// Ask for the become (sudo) password on the terminal (hosts without
+    /// `ansible_become_password`).
+    #[arg(
+        short = 'K',
+        long = "ask-become-pass",
+        visible_alias = "ask-become-password"
+    )]
+    pub ask_become_pass: bool,
     /// Only run tasks with these tags (comma separated, repeatable).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -150,6 +158,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         extra_vars: extra.clone(),
         cli_become: args.become_,
         cli_become_user: args.become_user.clone(),
+        cli_become_password: common::ask_become_pass(args.ask_become_pass)?,
         show_secrets: args.show_secrets,
     };
     let format = if args.json {

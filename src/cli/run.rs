@@ -35,6 +35,14 @@ pub struct Args {
     /// User to become with `-b`.
     #[arg(long = "become-user")]
     pub become_user: Option<String>,
+    /// Ask for the become (sudo) password on the terminal (hosts without
+    /// `ansible_become_password`).
+    #[arg(
+        short = 'K',
+        long = "ask-become-pass",
+        visible_alias = "ask-become-password"
+    )]
+    pub ask_become_pass: bool,
     /// Further limit the hosts: a pattern, or `@FILE` with one host per line (a retry file).
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
@@ -145,6 +153,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let extra = common::extra_vars(&args.extra_vars)?;
     let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
+    let become_password = common::ask_become_pass(args.ask_become_pass)?;
     let format = if args.json {
         Format::Json
     } else {
@@ -169,9 +178,14 @@ pub fn run(args: Args) -> crate::Result<u8> {
     for host in &hosts {
         let resolved = common::host_vars(&inv, host, &extra).and_then(|vars| {
             let conn = HostConn::from_vars(host, &vars, &overrides)?;
-            let escalate =
-                become_from_vars(host, &vars, args.escalate, args.become_user.as_deref())
-                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            let escalate = become_from_vars(
+                host,
+                &vars,
+                args.escalate,
+                args.become_user.as_deref(),
+                become_password.as_ref().map(|h| h.0.clone()),
+            )
+            .map_err(|e| crate::Error::Usage(e.to_string()))?;
             Ok(Target {
                 host: host.clone(),
                 conn,

@@ -24,6 +24,8 @@ pub struct RunOpts {
     pub extra_vars: Vars,
     pub cli_become: bool,
     pub cli_become_user: Option<String>,
+    /// `-K`: the become password for hosts whose variables set none.
+    pub cli_become_password: Option<crate::vars::mask::Hidden>,
     pub show_secrets: bool,
 }
 
@@ -143,6 +145,7 @@ pub fn become_for(
         .or_else(|| vars.get("ansible_become_pass"))
         .and_then(Value::as_str)
         .map(str::to_string)
+        .or_else(|| opts.cli_become_password.as_ref().map(|h| h.0.clone()))
         .or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
     Some(Become { user, password })
 }
@@ -241,6 +244,9 @@ impl<'a> HostRun<'a> {
     pub fn run(&mut self, conn: &mut dyn Transport) -> HostOutcome {
         let base = self.base_vars();
         let mut secrets = secret_words(&self.task_vars(&base, &dummy_task()));
+        if let Some(pw) = &self.opts.cli_become_password {
+            secrets.push(pw.0.clone());
+        }
         if let Ok(Value::Array(a)) = Templater.render_value(
             base.get("knock_sequence").unwrap_or(&Value::Null),
             &self.task_vars(&base, &dummy_task()),

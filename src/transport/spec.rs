@@ -404,16 +404,18 @@ pub fn proxy_from_vars(
 
 /// Become settings for a host: `ansible_become` (else `--become`), `ansible_become_user`
 /// (else `--become-user`, else root), `ansible_become_password`/`ansible_become_pass` (else
-/// env `SESAME_BECOME_PASSWORD`). `None` when become is off. Only `sudo` is supported: another
-/// `ansible_become_method` is an error rather than a silent sudo.
+/// `cli_password` from `-K`, else env `SESAME_BECOME_PASSWORD`). `None` when become is off.
+/// Only `sudo` is supported: another `ansible_become_method` is an error rather than a silent
+/// sudo.
 pub fn become_from_vars(
     host: &str,
     vars: &Map<String, Value>,
     cli_become: bool,
     cli_become_user: Option<&str>,
+    cli_password: Option<String>,
 ) -> Result<Option<Become>, ConnSpecError> {
-    let env_password = std::env::var("SESAME_BECOME_PASSWORD").ok();
-    become_with_env(host, vars, cli_become, cli_become_user, env_password)
+    let fallback = cli_password.or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
+    become_with_env(host, vars, cli_become, cli_become_user, fallback)
 }
 
 fn become_with_env(

@@ -16,6 +16,16 @@ fn shared_regex(pattern: &str) -> Option<Arc<regex::Regex>> {
 /// The text shown in place of a secret.
 pub const MASK: &str = "********";
 
+/// A secret string whose `Debug` shows only the mask (passwords typed at a prompt).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
 /// A set of secret words to hide.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
