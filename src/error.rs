@@ -22,6 +22,9 @@ pub enum Error {
     /// Loading the inventory (or evaluating a host pattern against it) failed.
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+    /// ansible.cfg (or an `ANSIBLE_*` variable) has a bad value.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A vault password could not be read.
     #[error(transparent)]
     Vault(#[from] crate::vault::VaultError),

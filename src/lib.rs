@@ -6,9 +6,11 @@
 //! registry), `facts/` (remote commands plus pure parsers), `transport/` (ssh, fake transport,
 //! the command builder), `runner/` (parallel hosts, events, reporter), `knock/` (sequence
 //! model, rule rendering, knock client, safe apply), `cli/` (one file per subcommand), `memo`
-//! (values built once and shared by all hosts), `vault` (Ansible Vault decryption).
+//! (values built once and shared by all hosts), `vault` (Ansible Vault decryption), `config`
+//! (ansible.cfg).
 
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod facts;
 pub mod inventory;

@@ -307,6 +307,70 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
 /// Not a pass/fail test: prints how long `sesame run -f 20 all -- true` takes on 20 lab hosts
 /// next to 20 parallel `ssh -n HOST true` (OpenSSH), alternating, 5 rounds each.
 /// Run with `cargo test --release --test runner -- --ignored --nocapture bench_`.
+/// A project's ansible.cfg drives the connection as it drives Ansible's: an inventory with only
+/// addresses, `remote_user`, `private_key_file`, `host_key_checking = False` and `become` from
+/// the file. Without `host_key_checking = False` the unknown host keys are refused, so the
+/// setting is what let the first run in.
+#[test]
+fn sesame_run_takes_its_defaults_from_ansible_cfg() {
+    let lab = Lab::up("runner_cfg", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: String = lab
+        .hosts
+        .iter()
+        .map(|h| format!("{} ansible_host={}\n", h.name, h.ip))
+        .collect();
+    std::fs::write(dir.path().join("hosts"), format!("[lab]\n{hosts}")).unwrap();
+    let cfg = |checking: &str| {
+        format!(
+            "[defaults]\ninventory = hosts\nremote_user = deploy\nprivate_key_file = {}\nhost_key_checking = {checking}\n\n[privilege_escalation]\nbecome = True\n",
+            lab.key.display()
+        )
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args([
+                "run",
+                "all",
+                "--",
+                "sh",
+                "-c",
+                "echo $(id -un) via $SUDO_USER",
+            ])
+            .current_dir(dir.path())
+            .env("HOME", home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ANSIBLE_CONFIG")
+            .env_remove("ANSIBLE_INVENTORY")
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    std::fs::write(dir.path().join("ansible.cfg"), cfg("False")).unwrap();
+    let out = run();
+    let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    for h in &lab.hosts {
+        assert!(
+            t.contains(&format!("{} | CHANGED | rc=0 >>\nroot via deploy", h.name)),
+            "{t}"
+        );
+    }
+    std::fs::write(dir.path().join("ansible.cfg"), cfg("True")).unwrap();
+    let out = run();
+    let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unknown host keys must be refused: {t}"
+    );
+    assert!(t.contains("not in known_hosts"), "{t}");
+}
+
 /// `-k` and `-K` ask on the terminal (not stdin), as Ansible does: the ops user logs in by
 /// password and sudo takes its password; the passwords typed never appear in the output. Run
 /// under `script` for a terminal; each answer is typed after its prompt has had time to appear.
@@ -350,7 +414,10 @@ fn sesame_run_asks_for_ssh_and_become_passwords_on_the_terminal() {
     assert!(!t.contains("ops-lab-pw"), "a typed password was shown: {t}");
     // The login really is by that password: a wrong one is refused.
     let t = run(&["bad-ssh-pw-2"], "-k");
-    assert!(t.contains("UNREACHABLE") && t.contains("authentication"), "{t}");
+    assert!(
+        t.contains("UNREACHABLE") && t.contains("authentication"),
+        "{t}"
+    );
     assert!(!t.contains("bad-ssh-pw-2"), "{t}");
     // A wrong become password: the host fails, the password is not shown.
     let t = run(&["ops-lab-pw", "wrong-pw-1"], "-k -b -K");

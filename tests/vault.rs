@@ -4,9 +4,11 @@
 //! `prod`), a vault-encrypted vars_files entry of a playbook. Nothing here connects or sends a
 //! packet; runs that use decrypted values are lab-tested (`harden_lab.rs`).
 
+mod common;
+
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
 
@@ -15,24 +17,11 @@ fn data() -> PathBuf {
 }
 
 fn sesame(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(SESAME);
-    c.args(args)
-        .current_dir(data())
-        .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
-        .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sesame")
+    common::sesame_in(SESAME, &data(), args, env)
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::printed(o)
 }
 
 /// Run sesame, expect exit 1 and every needle in what it printed.

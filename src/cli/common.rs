@@ -12,19 +12,48 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Inventory sources: `-i` values, else `$ANSIBLE_INVENTORY`, else `/etc/ansible/hosts`.
+/// Inventory sources: `-i` values, else `inventory` of ansible.cfg or `$ANSIBLE_INVENTORY`
+/// (comma-separated), else `/etc/ansible/hosts`.
 pub fn inventory_sources(given: &[PathBuf]) -> Vec<PathBuf> {
     if !given.is_empty() {
         return given.to_vec();
     }
-    if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
-        return v
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
+    let configured = crate::config::installed().paths(crate::config::INVENTORY);
+    if !configured.is_empty() {
+        return configured;
     }
     vec![PathBuf::from("/etc/ansible/hosts")]
+}
+
+/// `-f`: the flag, else `forks` of ansible.cfg / `$ANSIBLE_FORKS`, else 20.
+pub fn forks(flag: Option<usize>) -> crate::Result<usize> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    match crate::config::installed().number(crate::config::FORKS)? {
+        None => Ok(crate::runner::pool::DEFAULT_FORKS),
+        Some(n) if (1..=1000).contains(&n) => Ok(n as usize),
+        Some(n) => Err(crate::Error::Usage(format!(
+            "forks = {n} in the configuration: expected 1 to 1000"
+        ))),
+    }
+}
+
+/// `-b` and `--become-user` with `become`/`become_user` of ansible.cfg (or `$ANSIBLE_BECOME*`)
+/// under them.
+pub fn become_defaults(flag: bool, user: Option<String>) -> crate::Result<(bool, Option<String>)> {
+    let cfg = crate::config::installed();
+    let on = flag || cfg.boolean(crate::config::BECOME)?.unwrap_or(false);
+    let user = user.or_else(|| cfg.string(crate::config::BECOME_USER));
+    Ok((on, user))
+}
+
+/// `-K`, or `become_ask_pass` of ansible.cfg.
+pub fn ask_become(flag: bool) -> crate::Result<bool> {
+    Ok(flag
+        || crate::config::installed()
+            .boolean(crate::config::BECOME_ASK_PASS)?
+            .unwrap_or(false))
 }
 
 /// Load the inventory named on the command line.
@@ -253,14 +282,29 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    /// The flags on top of the environment's secrets (`ConnOverrides::from_env`).
+    /// The flags on top of ansible.cfg (and its `ANSIBLE_*` variables) and the environment's
+    /// secrets (`ConnOverrides::from_env`).
     pub fn overrides(&self) -> crate::Result<ConnOverrides> {
+        use crate::config::{self as cfg_keys, installed};
+        let cfg = installed();
         let mut o = ConnOverrides::from_env();
-        o.user = self.user.clone();
-        o.private_key = self.private_key.clone();
-        o.timeout = self.timeout.map(Duration::from_secs);
+        o.user = self
+            .user
+            .clone()
+            .or_else(|| cfg.string(cfg_keys::REMOTE_USER));
+        o.private_key = self
+            .private_key
+            .clone()
+            .or_else(|| cfg.paths(cfg_keys::PRIVATE_KEY_FILE).into_iter().next());
+        o.timeout = match self.timeout {
+            Some(t) => Some(Duration::from_secs(t)),
+            None => cfg.number(cfg_keys::TIMEOUT)?.map(Duration::from_secs),
+        };
         o.known_hosts = self.known_hosts.clone();
-        if self.ask_pass {
+        o.host_key_checking = cfg.boolean(cfg_keys::HOST_KEY_CHECKING)?;
+        o.ssh_common_args = cfg.string(cfg_keys::SSH_COMMON_ARGS);
+        o.ssh_extra_args = cfg.string(cfg_keys::SSH_EXTRA_ARGS);
+        if self.ask_pass || cfg.boolean(cfg_keys::ASK_PASS)?.unwrap_or(false) {
             o.password = Some(prompt_secret("SSH password: ")?);
         }
         o.ssh_strict = match &self.ssh_strict {

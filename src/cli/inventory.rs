@@ -36,29 +36,16 @@ pub struct Args {
     pub playbook_dir: Option<PathBuf>,
 }
 
-/// The sources to read: `-i` values, else `$ANSIBLE_INVENTORY` (comma-separated paths are
-/// split as Ansible does), else `/etc/ansible/hosts` if it exists.
+/// The sources to read: `-i` values, else `inventory` of ansible.cfg or `$ANSIBLE_INVENTORY`
+/// (comma-separated paths are split as Ansible does), else `/etc/ansible/hosts` if it exists.
 fn default_sources(given: &[PathBuf]) -> Vec<PathBuf> {
-    if !given.is_empty() {
-        return given.to_vec();
+    let sources = super::common::inventory_sources(given);
+    if given.is_empty() && sources == [PathBuf::from("/etc/ansible/hosts")] && !sources[0].exists()
+    {
+        tracing::warn!("no inventory was parsed (no -i, no inventory in ansible.cfg or $ANSIBLE_INVENTORY, no /etc/ansible/hosts): the inventory is empty");
+        return Vec::new();
     }
-    if let Some(env) = std::env::var_os("ANSIBLE_INVENTORY").filter(|e| !e.is_empty()) {
-        let text = env.to_string_lossy().into_owned();
-        // Ansible's `pathlist` type: comma-separated paths.
-        return text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
-    }
-    let etc = PathBuf::from("/etc/ansible/hosts");
-    if etc.exists() {
-        vec![etc]
-    } else {
-        tracing::warn!("no inventory was parsed (no -i, no $ANSIBLE_INVENTORY, no /etc/ansible/hosts): the inventory is empty");
-        Vec::new()
-    }
+    sources
 }
 
 /// Run `sesame inventory`.

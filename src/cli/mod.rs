@@ -41,8 +41,8 @@ pub enum Command {
     Run(run::Args),
 }
 
-/// Vault passwords, as Ansible takes them (any subcommand; also `ANSIBLE_VAULT_PASSWORD_FILE` and
-/// `ANSIBLE_VAULT_IDENTITY_LIST`).
+/// Vault passwords, as Ansible takes them (any subcommand; also `vault_password_file` and
+/// `vault_identity_list` of ansible.cfg or their `ANSIBLE_VAULT_*` variables).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct VaultArgs {
     /// Vault password file (repeatable); an executable file is run and its output used.
@@ -70,8 +70,9 @@ impl VaultArgs {
     /// then password files, then the environment's.
     pub fn load(&self) -> crate::Result<crate::vault::Vault> {
         use crate::vault::Secret;
+        let cfg = crate::config::installed();
         let mut ids: Vec<String> = self.ids.clone();
-        if let Ok(list) = std::env::var("ANSIBLE_VAULT_IDENTITY_LIST") {
+        if let Some(list) = cfg.string(crate::config::VAULT_IDENTITY_LIST) {
             ids.extend(
                 list.split(',')
                     .map(str::trim)
@@ -80,11 +81,7 @@ impl VaultArgs {
             );
         }
         let mut files = self.password_files.clone();
-        if let Ok(f) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE") {
-            if !f.is_empty() {
-                files.push(f.into());
-            }
-        }
+        files.extend(cfg.paths(crate::config::VAULT_PASSWORD_FILE));
         let mut secrets = Vec::new();
         for id in &ids {
             let (label, source) = match id.split_once('@') {
@@ -119,6 +116,18 @@ fn prompt(label: Option<&str>) -> crate::Result<String> {
 pub fn main(cli: Cli) -> ExitCode {
     limit_malloc_arenas();
     init_tracing(cli.verbose);
+    match crate::config::AnsibleConfig::find() {
+        Ok(cfg) => {
+            if let Some(p) = &cfg.path {
+                tracing::info!(config = %p.display(), "using ansible.cfg");
+            }
+            crate::config::install(cfg);
+        }
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return ExitCode::from(1);
+        }
+    }
     match cli.vault.load() {
         Ok(v) => crate::vault::install(v),
         Err(e) => {

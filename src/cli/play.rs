@@ -28,9 +28,9 @@ pub struct Args {
     /// Limit to hosts matching this pattern (`@file` reads a retry file).
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
-    /// Hosts worked on at once.
-    #[arg(short = 'f', long = "forks", default_value_t = 20)]
-    pub forks: usize,
+    /// Hosts worked on at once (default: `forks` of ansible.cfg, else 20).
+    #[arg(short = 'f', long = "forks", value_parser = crate::cli::run::parse_forks)]
+    pub forks: Option<usize>,
     /// Change nothing; report what would change.
     #[arg(short = 'C', long = "check")]
     pub check: bool,
@@ -107,9 +107,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
     for e in &args.extra_vars {
         merge_into(&mut extra, &parse_extra_vars(e)?);
     }
+    // Roles beside the playbook first, then `roles_path` of ansible.cfg / $ANSIBLE_ROLES_PATH.
+    let roles_path = crate::config::installed().pathspec(crate::config::ROLES_PATH);
     let mut books = Vec::new();
     for p in &args.playbooks {
-        books.push(load_playbook(p, &[])?);
+        books.push(load_playbook(p, &roles_path)?);
     }
     if args.syntax_check {
         for b in &books {
@@ -150,15 +152,18 @@ pub fn run(args: Args) -> crate::Result<u8> {
         return Ok(0);
     }
     let overrides = args.conn.overrides()?;
+    let forks = common::forks(args.forks)?;
+    let (cli_become, cli_become_user) =
+        common::become_defaults(args.become_, args.become_user.clone())?;
     let opts = RunOpts {
         check: args.check,
         diff: args.diff,
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         extra_vars: extra.clone(),
-        cli_become: args.become_,
-        cli_become_user: args.become_user.clone(),
-        cli_become_password: common::ask_become_pass(args.ask_become_pass)?,
+        cli_become,
+        cli_become_user,
+        cli_become_password: common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?,
         show_secrets: args.show_secrets,
     };
     let format = if args.json {
@@ -243,7 +248,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 if stop || cancel.is_cancelled() {
                     break;
                 }
-                let runs = pool::run_hosts(&batch, args.forks, &cancel, &events, |host, ev| {
+                let runs = pool::run_hosts(&batch, forks, &cancel, &events, |host, ev| {
                     run_host(
                         host, play, &b.dir, &all_vars, &conns, &sessions, &memories, &opts, ev,
                         keep,

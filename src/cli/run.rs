@@ -25,10 +25,9 @@ pub struct Args {
     pub extra_vars: Vec<String>,
     /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
     pub pattern: String,
-    /// How many hosts at once.
-    #[arg(short = 'f', long = "forks", default_value_t = pool::DEFAULT_FORKS,
-          value_parser = parse_forks)]
-    pub forks: usize,
+    /// How many hosts at once (default: `forks` of ansible.cfg, else 20).
+    #[arg(short = 'f', long = "forks", value_parser = crate::cli::run::parse_forks)]
+    pub forks: Option<usize>,
     /// Run the command with sudo (as `--become-user`, default root).
     #[arg(short = 'b', long = "become")]
     pub escalate: bool,
@@ -153,7 +152,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let extra = common::extra_vars(&args.extra_vars)?;
     let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
-    let become_password = common::ask_become_pass(args.ask_become_pass)?;
+    let forks = common::forks(args.forks)?;
+    let (escalate_flag, become_user) =
+        common::become_defaults(args.escalate, args.become_user.clone())?;
+    let become_password = common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?;
     let format = if args.json {
         Format::Json
     } else {
@@ -181,8 +183,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
             let escalate = become_from_vars(
                 host,
                 &vars,
-                args.escalate,
-                args.become_user.as_deref(),
+                escalate_flag,
+                become_user.as_deref(),
                 become_password.as_ref().map(|h| h.0.clone()),
             )
             .map_err(|e| crate::Error::Usage(e.to_string()))?;
@@ -206,7 +208,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     run_command(
         &targets,
         &args.command,
-        args.forks,
+        forks,
         &cancel,
         &events,
         |c: &HostConn| c.connect(true).map(Boxed),

@@ -21,9 +21,9 @@ pub struct Args {
     /// Only hosts matching this pattern.
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
-    /// Hosts checked at once.
-    #[arg(short = 'f', long = "forks", default_value_t = 20)]
-    pub forks: usize,
+    /// Hosts checked at once (default: `forks` of ansible.cfg, else 20).
+    #[arg(short = 'f', long = "forks", value_parser = crate::cli::run::parse_forks)]
+    pub forks: Option<usize>,
     /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
@@ -41,6 +41,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let hosts = common::select(&inv, "all", args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
+    let forks = common::forks(args.forks)?;
     let mut extra = crate::vars::Vars::new();
     for e in &args.extra_vars {
         crate::vars::merge_into(&mut extra, &crate::vars::parse_extra_vars(e)?);
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         name: "verify".into(),
         hosts: hosts.clone(),
     });
-    pool::run_hosts(&hosts, args.forks, &cancel, &events, |host, ev| {
+    pool::run_hosts(&hosts, forks, &cancel, &events, |host, ev| {
         let fail = |msg: String| {
             let mut r = TaskResult::new(host, TASK, Status::Failed);
             r.msg = Some(msg);

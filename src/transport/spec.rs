@@ -83,6 +83,14 @@ pub struct ConnOverrides {
     pub agent_socket: Option<PathBuf>,
     /// Per-command timeout; `None` waits as long as the command runs.
     pub command_timeout: Option<Duration>,
+    /// `host_key_checking` from ansible.cfg / `$ANSIBLE_HOST_KEY_CHECKING` (a host's
+    /// `ansible_host_key_checking` wins). `Some(false)`: unknown keys accepted, as Ansible's
+    /// `-o StrictHostKeyChecking=no`, placed before the inventory's ssh args.
+    pub host_key_checking: Option<bool>,
+    /// `ssh_common_args`/`ssh_extra_args` from ansible.cfg or the environment, for hosts whose
+    /// variables set none.
+    pub ssh_common_args: Option<String>,
+    pub ssh_extra_args: Option<String>,
 }
 
 impl fmt::Debug for ConnOverrides {
@@ -97,6 +105,9 @@ impl fmt::Debug for ConnOverrides {
             .field("key_passphrase", &mask(&self.key_passphrase))
             .field("agent_socket", &self.agent_socket)
             .field("command_timeout", &self.command_timeout)
+            .field("host_key_checking", &self.host_key_checking)
+            .field("ssh_common_args", &self.ssh_common_args)
+            .field("ssh_extra_args", &self.ssh_extra_args)
             .finish()
     }
 }
@@ -244,9 +255,14 @@ impl ConnSpec {
     ) -> Result<Self, ConnSpecError> {
         let v = VarReader { host, vars };
         let mut args = SshArgs::default();
-        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-            if let Some(text) = v.string(var)? {
-                args.parse(host, var, &text)?;
+        for (var, default) in [
+            ("ansible_ssh_common_args", &overrides.ssh_common_args),
+            ("ansible_ssh_extra_args", &overrides.ssh_extra_args),
+        ] {
+            match (v.string(var)?, default) {
+                (Some(text), _) => args.parse(host, var, &text)?,
+                (None, Some(text)) => args.parse(host, &format!("{var} (ansible.cfg)"), text)?,
+                (None, None) => {}
             }
         }
 
@@ -336,8 +352,16 @@ impl ConnSpec {
             .clone()
             .unwrap_or_else(default_global_known_hosts);
 
+        // As Ansible builds ssh's command line: host_key_checking off puts
+        // `-o StrictHostKeyChecking=no` before the inventory's ssh args, and ssh keeps the first.
+        let host_key_checking = v
+            .boolean("ansible_host_key_checking")?
+            .or(v.boolean("ansible_ssh_host_key_checking")?)
+            .or(overrides.host_key_checking);
         let host_key_policy = if let Some(p) = overrides.ssh_strict {
             p
+        } else if host_key_checking == Some(false) {
+            HostKeyPolicy::No
         } else if let Some((var, value)) = &args.strict {
             HostKeyPolicy::parse(value).ok_or_else(|| ConnSpecError::BadValue {
                 host: host.into(),
@@ -346,10 +370,7 @@ impl ConnSpec {
                 reason: "StrictHostKeyChecking must be yes, accept-new or no".into(),
             })?
         } else {
-            match v.boolean("ansible_host_key_checking")? {
-                Some(false) => HostKeyPolicy::No,
-                _ => HostKeyPolicy::Yes,
-            }
+            HostKeyPolicy::Yes
         };
 
         let agent_socket = match &args.identity_agent {

@@ -495,7 +495,7 @@ fn become_failure(out: &Output, b: &Become) -> Option<String> {
     let hint = if b.password.is_some() {
         "check the become password"
     } else {
-        "sudo -n needs NOPASSWD, or give ansible_become_password / SESAME_BECOME_PASSWORD"
+        "sudo -n needs NOPASSWD, or give ansible_become_password, -K or SESAME_BECOME_PASSWORD"
     };
     Some(format!("sudo to {user}: {} ({hint})", line.trim()))
 }

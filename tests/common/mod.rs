@@ -42,6 +42,34 @@ pub struct Lab {
     down_done: bool,
 }
 
+/// Run the sesame binary in `dir` with `args`, stdin closed, no colours, and none of the
+/// `ANSIBLE_*` settings of the caller's environment (only those given in `env`).
+pub fn sesame_in(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin);
+    c.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ANSIBLE_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run sesame")
+}
+
+/// Everything a command printed: stdout, then stderr.
+pub fn printed(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Path of the lab script in this checkout.
 pub fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")

@@ -1,0 +1,131 @@
+//! ansible.cfg through the command line: found where Ansible finds it, its settings used as
+//! defaults under the flags, bad values named by file and line. Nothing here connects: runs
+//! that use the connection settings are lab-tested (`runner.rs`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+fn sesame(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    common::sesame_in(SESAME, dir, args, env)
+}
+
+fn text(o: &Output) -> String {
+    common::printed(o)
+}
+
+/// A project folder (0755) with an inventory and an ansible.cfg naming it.
+fn project(cfg: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("inv")).unwrap();
+    std::fs::write(
+        d.path().join("inv/hosts.ini"),
+        "[web]\nweb1 ansible_host=198.19.200.11\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("ansible.cfg"), cfg).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+#[test]
+fn inventory_comes_from_the_project_ansible_cfg() {
+    let d = project("[defaults]\ninventory = inv/hosts.ini\n");
+    let out = sesame(d.path(), &["inventory", "--list"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("198.19.200.11"), "{}", text(&out));
+    // -i wins over the file.
+    let other = d.path().join("other.ini");
+    std::fs::write(&other, "[db]\ndb1\n").unwrap();
+    let out = sesame(d.path(), &["inventory", "--list", "-i", "other.ini"], &[]);
+    assert!(text(&out).contains("db1") && !text(&out).contains("web1"));
+    // ANSIBLE_CONFIG names a file elsewhere; its relative paths are relative to it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("ansible.cfg");
+    let out = sesame(
+        elsewhere.path(),
+        &["inventory", "--list"],
+        &[("ANSIBLE_CONFIG", cfg.to_str().unwrap())],
+    );
+    assert!(text(&out).contains("198.19.200.11"), "{}", text(&out));
+    // $ANSIBLE_INVENTORY wins over the file.
+    let out = sesame(
+        d.path(),
+        &["inventory", "--list"],
+        &[("ANSIBLE_INVENTORY", other.to_str().unwrap())],
+    );
+    assert!(text(&out).contains("db1") && !text(&out).contains("web1"));
+}
+
+#[test]
+fn a_world_writable_folder_is_not_trusted() {
+    let d = project("[defaults]\ninventory = inv/hosts.ini\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = sesame(d.path(), &["inventory", "--list"], &[]);
+    let t = text(&out);
+    assert!(!t.contains("198.19.200.11"), "{t}");
+    assert!(t.contains("world writable"), "{t}");
+}
+
+#[test]
+fn bad_settings_are_named_by_file_and_line() {
+    // A pattern that matches nothing: nothing would connect, but the settings are read first.
+    let run = ["run", "nomatch", "--", "true"];
+    let d = project("[defaults]\ninventory = inv/hosts.ini\nforks = many\n");
+    let out = sesame(d.path(), &run, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("ansible.cfg:3") && text(&out).contains("many"));
+    let d = project("[defaults]\ninventory = inv/hosts.ini\nhost_key_checking = maybe\n");
+    let out = sesame(d.path(), &run, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("ansible.cfg:3 (host_key_checking in [defaults])"),
+        "{}",
+        text(&out)
+    );
+    let d = project("inventory = inv/hosts.ini\n");
+    let out = sesame(d.path(), &["inventory", "--list"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("ansible.cfg:1: a setting before any [section]"),
+        "{}",
+        text(&out)
+    );
+    // The environment's value is named as such.
+    let d = project("[defaults]\ninventory = inv/hosts.ini\n");
+    let out = sesame(d.path(), &run, &[("ANSIBLE_FORKS", "0")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("forks = 0"), "{}", text(&out));
+}
+
+#[test]
+fn roles_are_found_on_roles_path() {
+    let d = project("[defaults]\ninventory = inv/hosts.ini\nroles_path = shared/roles\n");
+    let role = d.path().join("shared/roles/site_base/tasks");
+    std::fs::create_dir_all(&role).unwrap();
+    std::fs::write(role.join("main.yml"), "- debug: msg=base\n").unwrap();
+    std::fs::create_dir_all(d.path().join("playbooks")).unwrap();
+    std::fs::write(
+        d.path().join("playbooks/site.yml"),
+        "- hosts: web\n  roles:\n    - site_base\n",
+    )
+    .unwrap();
+    let args = ["play", "playbooks/site.yml", "--list-tasks"];
+    let out = sesame(d.path(), &args, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("site_base"), "{}", text(&out));
+    // Without the setting the role is not found, and the error says so.
+    std::fs::write(
+        d.path().join("ansible.cfg"),
+        "[defaults]\ninventory = inv/hosts.ini\n",
+    )
+    .unwrap();
+    let out = sesame(d.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("site_base"), "{}", text(&out));
+}
