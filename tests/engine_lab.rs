@@ -78,8 +78,8 @@ fn in_recap(out: &Output, host: &str) -> bool {
 }
 
 /// Every per-host result line as (task, status, host): `changed: [h1]` belongs to the task of
-/// the banner above it, unless annotated `changed: [h2] (task: Other)` (hosts run independently,
-/// so a host's result can be printed under a later task's banner).
+/// the banner above it, unless annotated `changed: [h2] (task: Other)` (hosts run independently;
+/// the output is grouped task by task, and a line printed out of its group names its task).
 fn events(out: &Output) -> Vec<(String, String, String)> {
     let text = stdout(out);
     let mut banner = String::new();

@@ -221,6 +221,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                                 msg: Some(e.to_string()),
                                 ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
                             }));
+                            events.send(Event::HostDone { host: h.clone() });
                             dead.push(h.clone());
                             continue;
                         }
@@ -237,6 +238,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                                 task: "connect".into(),
                                 msg: e.to_string(),
                             });
+                            events.send(Event::HostDone { host: h.clone() });
                             dead.push(h.clone());
                         }
                     }

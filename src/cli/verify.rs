@@ -70,6 +70,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
         hosts: hosts.clone(),
     });
     pool::run_hosts(&hosts, forks, &cancel, &events, |host, ev| {
+        ev.send(Event::TaskStart {
+            host: host.to_string(),
+            task: TASK.into(),
+            handler: false,
+        });
         let fail = |msg: String| {
             let mut r = TaskResult::new(host, TASK, Status::Failed);
             r.msg = Some(msg);

@@ -118,6 +118,11 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         msg: Option<String>,
     },
+    /// A host's work on the play begins (it has a fork). Sent by `pool::run_hosts`; the work
+    /// itself must not send it.
+    HostStart {
+        host: String,
+    },
     /// A host finished the play (or stopped after a failure). Sent by `pool::run_hosts` when a
     /// host's work returns (or panics); the work itself must not send it.
     HostDone {
@@ -135,6 +140,7 @@ impl Event {
             | Event::Knock { host, .. }
             | Event::LoopDone { host, .. }
             | Event::Command { host, .. }
+            | Event::HostStart { host }
             | Event::HostDone { host } => Some(host),
             Event::TaskResult(r) => Some(&r.host),
             Event::Warning { host, .. } => host.as_deref(),

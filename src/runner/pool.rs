@@ -139,6 +139,9 @@ where
 {
     // AssertUnwindSafe: after a panic the only state we touch again is the channel and the
     // counters, which stay consistent (the counter lock recovers from poisoning).
+    events.send(Event::HostStart {
+        host: host.to_string(),
+    });
     let outcome = match catch_unwind(AssertUnwindSafe(|| work(host, events))) {
         Ok(outcome) => outcome,
         Err(payload) => {

@@ -7,7 +7,7 @@ use super::channel::{EventReceiver, EventSender, Msg};
 use super::event::{Event, KnockStage, Status, TaskResult};
 use super::stats::{banner, sgr, RecapColor, Stats};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -102,21 +102,45 @@ impl Write for Capture {
 /// play gets its own banner both times.
 type TaskKey = (String, usize);
 
+/// One task of a play and the lines held back for it.
+struct Block {
+    key: TaskKey,
+    handler: bool,
+    lines: Vec<Line>,
+}
+
+/// A line held back: where it goes and its colour.
+struct Line {
+    to_err: bool,
+    text: String,
+    color: Option<&'static str>,
+}
+
 /// Turns events into text. Feed it with `handle`, end with `finish`.
 pub struct Reporter {
     opts: ReportOptions,
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
     bar: Option<ProgressBar>,
-    /// Task keys whose banner was printed in this play.
-    bannered: HashSet<TaskKey>,
-    last_banner: Option<TaskKey>,
     /// The task each host is in now.
     current: HashMap<String, TaskKey>,
     /// How many times each host started a task of each name: (host, task) → count.
     starts: HashMap<(String, String), usize>,
-    /// Task keys that are handler runs.
-    handlers: HashSet<TaskKey>,
+    /// Playbook output is printed task by task, as `ansible-playbook` prints it, although hosts
+    /// run ahead of each other: the tasks of this play in the order first reached, each with
+    /// the lines held back until it is the task being printed (`head`).
+    blocks: Vec<Block>,
+    block_of: HashMap<(usize, TaskKey), usize>,
+    /// Hosts that start after the first tasks were printed (a later fork) form a new wave whose
+    /// tasks are printed again after the earlier ones, as `ansible-playbook` prints batches.
+    wave: usize,
+    wave_of: HashMap<String, usize>,
+    /// The block being printed: its lines go out as they come.
+    head: usize,
+    /// The block each host that started and has not finished is in.
+    pos: HashMap<String, usize>,
+    /// While set, `emit` holds lines back in this block instead of writing them.
+    capture: Option<usize>,
     /// When the reporter was made: `--json` lines carry `t`, seconds since then, so a run can
     /// be profiled per host and step from its own output.
     started: std::time::Instant,
@@ -143,11 +167,15 @@ impl Reporter {
             out,
             err,
             bar,
-            bannered: HashSet::new(),
-            last_banner: None,
             current: HashMap::new(),
             starts: HashMap::new(),
-            handlers: HashSet::new(),
+            blocks: Vec::new(),
+            block_of: HashMap::new(),
+            wave: 0,
+            wave_of: HashMap::new(),
+            head: 0,
+            pos: HashMap::new(),
+            capture: None,
             started: std::time::Instant::now(),
         }
     }
@@ -187,6 +215,7 @@ impl Reporter {
 
     /// End of run: clear the bar, say so if interrupted, print the recap.
     pub fn finish(&mut self, stats: &Stats, cancelled: bool) {
+        self.flush_blocks();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -215,11 +244,9 @@ impl Reporter {
         match event {
             Event::PlaybookStart { .. } => {}
             Event::PlayStart { name, .. } => {
-                self.bannered.clear();
-                self.last_banner = None;
+                self.flush_blocks();
                 self.current.clear();
                 self.starts.clear();
-                self.handlers.clear();
                 if self.opts.style == Style::Playbook {
                     let name = name.trim();
                     let title = if name.is_empty() {
@@ -236,17 +263,26 @@ impl Reporter {
                 handler,
             } => {
                 let key = self.start_task(host, task);
-                if *handler {
-                    self.handlers.insert(key.clone());
+                if self.opts.style == Style::Playbook {
+                    let b = self.block(host, key, *handler);
+                    self.pos.insert(host.clone(), b);
+                    self.advance();
                 }
-                self.task_banner(&key);
             }
-            Event::TaskResult(r) => self.task_result(r),
+            Event::TaskResult(r) => {
+                if self.opts.style == Style::Playbook {
+                    let b = self.locate(&r.host, &r.task);
+                    self.routed(b, &r.task, |me, note| me.task_result(r, note));
+                } else {
+                    self.task_result(r, None);
+                }
+            }
             Event::LoopDone { host, task, status } => {
                 if *status == Status::Ignored {
-                    let key = self.key_for(host, task);
-                    self.task_banner(&key);
-                    self.emit(false, "...ignoring", Some(sgr::CYAN));
+                    let b = self.locate(host, task);
+                    self.routed(b, task, |me, _| {
+                        me.emit(false, "...ignoring", Some(sgr::CYAN))
+                    });
                 }
             }
             Event::Unreachable { host, task, msg } => match self.opts.style {
@@ -260,15 +296,16 @@ impl Reporter {
                     self.emit(false, &text, Some(sgr::BRIGHT_RED));
                 }
                 Style::Playbook => {
-                    let note = if task.is_empty() {
-                        None
-                    } else {
-                        let key = self.key_for(host, task);
-                        self.task_banner(&key);
-                        self.note_for(&key, task)
+                    let print = |me: &mut Self, note: Option<&str>| {
+                        let text = format!("fatal: {}: UNREACHABLE! => {msg}", label(host, note));
+                        me.emit(false, &text, Some(sgr::BRIGHT_RED));
                     };
-                    let text = format!("fatal: {}: UNREACHABLE! => {msg}", label(host, note));
-                    self.emit(false, &text, Some(sgr::BRIGHT_RED));
+                    if task.is_empty() {
+                        print(self, None);
+                    } else {
+                        let b = self.locate(host, task);
+                        self.routed(b, task, print);
+                    }
                 }
             },
             Event::Command {
@@ -306,6 +343,9 @@ impl Reporter {
                 ok,
                 detail,
             } => {
+                // Under the task the host is in (the safe apply, or verify's).
+                let held = self.pos.get(host).copied().filter(|b| *b > self.head);
+                self.capture = held;
                 let mut text = format!("knock: [{host}] {}", stage_words(*stage));
                 if !detail.is_empty() {
                     text.push_str(": ");
@@ -319,6 +359,7 @@ impl Reporter {
                     sgr::GREEN
                 };
                 self.emit(false, &text, Some(color));
+                self.capture = None;
             }
             Event::Warning { host, msg } => {
                 let text = match host {
@@ -327,22 +368,27 @@ impl Reporter {
                 };
                 self.emit(true, &text, Some(sgr::BRIGHT_PURPLE));
             }
-            Event::HostDone { .. } => {}
+            // A host with a fork holds the task being printed until it reaches its first task
+            // (hosts start their first tasks at slightly different times).
+            Event::HostStart { host } => {
+                if self.opts.style == Style::Playbook {
+                    self.pos.entry(host.clone()).or_insert(self.head);
+                }
+            }
+            Event::HostDone { host } => {
+                if self.pos.remove(host).is_some() {
+                    self.advance();
+                }
+            }
         }
     }
 
-    fn task_result(&mut self, r: &TaskResult) {
+    /// A task's result line(s); `note` names the task when the line is not under its banner.
+    fn task_result(&mut self, r: &TaskResult, note: Option<&str>) {
         if self.opts.style == Style::AdHoc {
             self.adhoc_result(r);
             return;
         }
-        let note = if self.opts.style == Style::Playbook {
-            let key = self.key_for(&r.host, &r.task);
-            self.task_banner(&key);
-            self.note_for(&key, &r.task)
-        } else {
-            None
-        };
         let host = label(&r.host, note);
         let item = r.item.as_deref();
         let msg = r.msg.as_deref();
@@ -459,32 +505,127 @@ impl Reporter {
         }
     }
 
-    /// The first host to reach a task prints its banner (hosts run independently, like
-    /// Ansible's `free` strategy, so one banner per task, not one per switch).
-    fn task_banner(&mut self, key: &TaskKey) {
-        if self.opts.style != Style::Playbook || !self.bannered.insert(key.clone()) {
+    /// The block of a task in `host`'s wave, made (last) when first reached; a block made as
+    /// the one being printed gets its banner at once. A host's first task decides its wave:
+    /// the newest one, unless that task was already printed for it.
+    fn block(&mut self, host: &str, key: TaskKey, handler: bool) -> usize {
+        let wave = match self.wave_of.get(host) {
+            Some(w) => *w,
+            None => {
+                let passed = self
+                    .block_of
+                    .get(&(self.wave, key.clone()))
+                    .is_some_and(|b| *b < self.head);
+                if passed {
+                    self.wave += 1;
+                }
+                self.wave_of.insert(host.to_string(), self.wave);
+                self.wave
+            }
+        };
+        if let Some(b) = self.block_of.get(&(wave, key.clone())) {
+            return *b;
+        }
+        self.blocks.push(Block {
+            key: key.clone(),
+            handler,
+            lines: Vec::new(),
+        });
+        let b = self.blocks.len() - 1;
+        self.block_of.insert((wave, key), b);
+        if b == self.head {
+            self.print_banner(b);
+        }
+        b
+    }
+
+    /// The block a host's line about `task` belongs to (its current task, or one the engine
+    /// did not announce, which the host is then in).
+    fn locate(&mut self, host: &str, task: &str) -> usize {
+        let announced = self.current.get(host).is_some_and(|k| k.0 == task);
+        let key = self.key_for(host, task);
+        let b = self.block(host, key, false);
+        if !announced {
+            self.pos.insert(host.to_string(), b);
+            self.advance();
+        }
+        b
+    }
+
+    /// Print (or hold back) lines for block `b`: the block being printed takes them at once,
+    /// a later one holds them, an earlier one (a host that started late) prints them at once
+    /// naming their task.
+    fn routed(&mut self, b: usize, task: &str, print: impl FnOnce(&mut Self, Option<&str>)) {
+        if b > self.head {
+            self.capture = Some(b);
+            print(self, None);
+            self.capture = None;
+        } else if b < self.head {
+            print(self, Some(task));
+        } else {
+            print(self, None);
+        }
+    }
+
+    /// Move on to the next blocks while no running host is still in the one being printed (or
+    /// behind it): their banners and held lines go out in task order.
+    fn advance(&mut self) {
+        while self.head < self.blocks.len() && !self.pos.values().any(|b| *b <= self.head) {
+            self.head += 1;
+            self.release(self.head);
+        }
+    }
+
+    /// Block `b` becomes the one being printed: its banner, then its held lines.
+    fn release(&mut self, b: usize) {
+        if b >= self.blocks.len() {
             return;
         }
-        let kind = if self.handlers.contains(key) {
+        self.print_banner(b);
+        let lines = std::mem::take(&mut self.blocks[b].lines);
+        for l in lines {
+            self.emit(l.to_err, &l.text, l.color);
+        }
+    }
+
+    /// End of a play (or of the run): everything held back, in task order.
+    fn flush_blocks(&mut self) {
+        while self.head < self.blocks.len() {
+            self.head += 1;
+            self.release(self.head);
+        }
+        self.blocks.clear();
+        self.block_of.clear();
+        self.wave = 0;
+        self.wave_of.clear();
+        self.pos.clear();
+        self.head = 0;
+    }
+
+    fn print_banner(&mut self, b: usize) {
+        if self.opts.style != Style::Playbook {
+            return;
+        }
+        let block = &self.blocks[b];
+        let kind = if block.handler {
             "RUNNING HANDLER"
         } else {
             "TASK"
         };
-        self.emit(
-            false,
-            &format!("\n{}", banner(&format!("{kind} [{}]", key.0.trim()))),
-            None,
-        );
-        self.last_banner = Some(key.clone());
-    }
-
-    /// Host lines name their task when it is not the one in the last banner above them.
-    fn note_for<'a>(&self, key: &TaskKey, task: &'a str) -> Option<&'a str> {
-        (self.last_banner.as_ref() != Some(key)).then_some(task)
+        let text = format!("\n{}", banner(&format!("{kind} [{}]", block.key.0.trim())));
+        self.emit(false, &text, None);
     }
 
     /// Write one line (or block) and its newline, through the progress bar if there is one.
-    fn emit(&mut self, to_err: bool, text: &str, color: Option<&str>) {
+    fn emit(&mut self, to_err: bool, text: &str, color: Option<&'static str>) {
+        if let Some(b) = self.capture {
+            self.blocks[b].lines.push(Line {
+                to_err,
+                text: text.to_string(),
+                color,
+            });
+            return;
+        }
         let painted;
         let text = match color {
             Some(code) if self.opts.color => {
@@ -718,8 +859,8 @@ mod tests {
                 task: "open ports".into(),
                 status: Status::Changed,
             },
-            // h3 reaches a third task while h2 is still on the second one: h2's line then
-            // names its task.
+            // h3 reaches a third task while h2 is still on the second one: h3's lines wait,
+            // so the output reads task by task as ansible-playbook's does.
             start("h3", "check config"),
             Event::TaskResult(TaskResult {
                 msg: Some("knockd.conf: no sequence".into()),
@@ -872,6 +1013,84 @@ mod tests {
             &events,
         );
         assert!(!plain.contains('\x1b'), "{plain:?}");
+    }
+
+    /// Hosts that run ahead (h1 finishes the play before h2 reports, as on a no-change re-run)
+    /// still read task by task; a host that gets its fork later forms a second batch whose
+    /// tasks are printed again after the first batch's, as ansible-playbook prints batches.
+    #[test]
+    fn output_reads_task_by_task_however_far_apart_the_hosts_are() {
+        let mut events = vec![Event::PlayStart {
+            name: "p".into(),
+            hosts: vec!["h1".into(), "h2".into(), "h3".into(), "h4".into()],
+        }];
+        let host_run = |h: &str| {
+            let mut ev = Vec::new();
+            for t in ["one", "two", "three"] {
+                ev.push(start(h, t));
+                ev.push(res(h, t, Status::Ok));
+            }
+            ev.push(Event::Knock {
+                host: h.into(),
+                stage: KnockStage::Disarmed,
+                ok: true,
+                detail: "rollback disarmed".into(),
+            });
+            ev.push(Event::HostDone { host: h.into() });
+            ev
+        };
+        let host_start = |h: &str| Event::HostStart { host: h.into() };
+        // Two forks: h1 and h2 start together; h1 runs the whole play before h2 reports.
+        events.push(host_start("h1"));
+        events.push(host_start("h2"));
+        events.push(start("h2", "one"));
+        events.extend(host_run("h1"));
+        // h3 gets h1's fork while h2 is still on its first task: it joins the same batch.
+        events.push(host_start("h3"));
+        events.push(res("h2", "one", Status::Ok));
+        events.extend(host_run("h2").into_iter().skip(2));
+        events.extend(host_run("h3"));
+        // h4 gets a fork only after the first three finished: a second batch.
+        events.push(host_start("h4"));
+        events.extend(host_run("h4"));
+        let (out, _) = run(
+            ReportOptions::plain(Format::Human, Style::Playbook),
+            &events,
+        );
+        let body = out.split("PLAY RECAP").next().unwrap();
+        let expected = "
+PLAY [p] ***********************************************************************
+
+TASK [one] *********************************************************************
+ok: [h1]
+ok: [h2]
+ok: [h3]
+
+TASK [two] *********************************************************************
+ok: [h1]
+ok: [h2]
+ok: [h3]
+
+TASK [three] *******************************************************************
+ok: [h1]
+knock: [h1] disarmed: rollback disarmed
+ok: [h2]
+knock: [h2] disarmed: rollback disarmed
+ok: [h3]
+knock: [h3] disarmed: rollback disarmed
+
+TASK [one] *********************************************************************
+ok: [h4]
+
+TASK [two] *********************************************************************
+ok: [h4]
+
+TASK [three] *******************************************************************
+ok: [h4]
+knock: [h4] disarmed: rollback disarmed
+
+";
+        assert_eq!(body, expected, "{out}");
     }
 
     #[test]

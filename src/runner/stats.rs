@@ -83,7 +83,9 @@ impl Stats {
                 self.entry(host).count(*status)
             }
             Event::Unreachable { host, .. } => self.entry(host).count(Status::Unreachable),
-            Event::TaskStart { host, .. } | Event::HostDone { host } => {
+            Event::TaskStart { host, .. }
+            | Event::HostStart { host }
+            | Event::HostDone { host } => {
                 self.entry(host);
             }
             Event::PlaybookStart { .. }
