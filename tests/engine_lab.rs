@@ -459,3 +459,32 @@ fn a_bare_variable_followed_by_a_newline_keeps_the_newline() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(lab.sh("h1", "cat /etc/engine-bare"), "from-play\n");
 }
+
+/// copy and template take vault-encrypted sources and write them decrypted (as Ansible's do);
+/// without the password the task fails naming the file, and nothing is written.
+#[test]
+fn vaulted_copy_and_template_sources_are_written_decrypted() {
+    let lab = Lab::up("engine_vault", 1);
+    let pw = repo().join("tests/data/vault/password");
+    let pw = pw.to_str().unwrap();
+    let out = play(&lab, "vaulted/vaulted.yml", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("secret.txt: cannot decrypt vault data"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!exists(&lab, "h1", "/etc/sesame-secret.txt"));
+    let out = play(&lab, "vaulted/vaulted.yml", &["--vault-password-file", pw]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        lab.sh("h1", "cat /etc/sesame-secret.txt"),
+        "top secret file\n"
+    );
+    assert_eq!(
+        lab.sh("h1", "cat /etc/sesame-secret.conf"),
+        "user=h1 secret=vaulted-template\n"
+    );
+    let again = play(&lab, "vaulted/vaulted.yml", &["--vault-password-file", pw]);
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+}

@@ -227,11 +227,24 @@ fn prepare(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
                     arg: "src".into(),
                     msg: format!("`{src}` not found in {:?}", ctx.search_dirs),
                 })?;
-            std::fs::read(&path).map_err(|e| ModuleError::BadArg {
+            let bytes = std::fs::read(&path).map_err(|e| ModuleError::BadArg {
                 module: "copy",
                 arg: "src".into(),
                 msg: format!("cannot read {}: {e}", path.display()),
-            })?
+            })?;
+            // A vault-encrypted source is copied decrypted, as Ansible's copy does.
+            if bytes.starts_with(crate::vault::HEADER.as_bytes()) {
+                let text = String::from_utf8_lossy(&bytes);
+                crate::vault::installed()
+                    .decrypt(&text)
+                    .map_err(|e| ModuleError::BadArg {
+                        module: "copy",
+                        arg: "src".into(),
+                        msg: format!("{}: cannot decrypt vault data: {e}", path.display()),
+                    })?
+            } else {
+                bytes
+            }
         }
         (Some(_), Some(_)) => {
             return Err(ModuleError::BadArg {

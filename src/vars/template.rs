@@ -239,6 +239,14 @@ impl Templater {
             path: path.display().to_string(),
             source: e,
         })?;
+        // A vault-encrypted template is rendered decrypted, as Ansible's template does.
+        let text = super::decrypt_file_text(text).map_err(|e| TemplateError::Read {
+            path: path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("cannot decrypt vault data: {e}"),
+            ),
+        })?;
         self.render_raw(&text, vars, &path.display().to_string())
     }
 }
