@@ -371,6 +371,47 @@ fn sesame_run_takes_its_defaults_from_ansible_cfg() {
     assert!(t.contains("not in known_hosts"), "{t}");
 }
 
+/// The ssh client configuration fills in what the inventory leaves unset, as for Ansible's ssh:
+/// an inventory of bare aliases reaches the lab hosts through `~/.ssh/config` (HostName, User,
+/// IdentityFile, UserKnownHostsFile), and the inventory's own variables still win over it.
+#[test]
+fn sesame_run_reads_the_users_ssh_config() {
+    let lab = Lab::up("runner_sshcfg", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let (h1, h2) = (&lab.hosts[0].ip, &lab.hosts[1].ip);
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host alpha\n    HostName {h1}\nHost beta\n    HostName {h2}\n\
+             Host alpha beta\n    User deploy\n    IdentityFile {}\n    \
+             UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+            lab.key.display(),
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let inv = dir.path().join("hosts");
+    std::fs::write(&inv, "[fleet]\nalpha\nbeta ansible_user=root\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["run", "-i", inv.to_str().unwrap(), "all", "--"])
+        .args(["sh", "-c", "echo $(id -un)@$(hostname)"])
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("alpha | CHANGED | rc=0 >>\ndeploy@h1"), "{t}");
+    assert!(
+        t.contains("beta | CHANGED | rc=0 >>\nroot@h2"),
+        "the inventory wins: {t}"
+    );
+}
+
 /// `-k` and `-K` ask on the terminal (not stdin), as Ansible does: the ops user logs in by
 /// password and sudo takes its password; the passwords typed never appear in the output. Run
 /// under `script` for a terminal; each answer is typed after its prompt has had time to appear.

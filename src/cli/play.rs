@@ -344,6 +344,7 @@ fn run_host(
     let outcome: ExecOutcome = {
         let mut run = HostRun::new(host, play, dir, vars, opts, &sink, &mut memory);
         run.connector = Some(connector_ref);
+        run.proxy = hc.spec.proxy.as_ref().map(ToString::to_string);
         run.run(conn.as_mut())
     };
     if let Ok(mut m) = memories.lock() {

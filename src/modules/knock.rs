@@ -6,7 +6,6 @@ use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
 use crate::facts::{Query, State};
 use crate::knock::apply::{Transaction, Vantage};
 use crate::knock::{self, KnockMode, KnockProfile, NetFacts, RenderedFiles};
-use crate::transport::spec::proxy_from_vars;
 use crate::transport::Transport;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -229,10 +228,7 @@ impl Action for Apply {
                     .controller_ip
                     .as_deref()
                     .and_then(|s| s.parse().ok()),
-                proxy: proxy_from_vars(ctx.host, ctx.vars)
-                    .ok()
-                    .flatten()
-                    .map(|p| p.to_string()),
+                proxy: ctx.proxy.map(str::to_string),
             },
             events: ctx.events,
         };

@@ -43,6 +43,8 @@ pub struct Ctx<'a> {
     pub masker: &'a Masker,
     /// Opens a new session to this host (proofs of a new firewall).
     pub connector: Option<&'a Connector<'a>>,
+    /// The proxy the host's sessions go through (`ProxyJump=...`), if any.
+    pub proxy: Option<&'a str>,
     /// Progress of multi-step modules (the firewall transaction).
     pub events: Option<&'a (dyn Fn(Event) + Sync)>,
     /// Show secrets in messages (`--show-secrets`).
@@ -305,6 +307,7 @@ pub(crate) mod testutil {
                 templater: Templater,
                 masker: &self.masker,
                 connector: None,
+                proxy: None,
                 events: None,
                 show_secrets: false,
             }

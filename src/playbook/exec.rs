@@ -61,6 +61,8 @@ pub struct HostRun<'a> {
     pub memory: &'a mut HostMemory,
     /// Opens a fresh session to the host (for proofs); `None` in unit tests.
     pub connector: Option<&'a Connector<'a>>,
+    /// The proxy the host's sessions go through (`ProxyJump=...`), if any.
+    pub proxy: Option<String>,
     state: State,
     facts: HostFacts,
     masker: Masker,
@@ -176,6 +178,7 @@ impl<'a> HostRun<'a> {
             sink,
             memory,
             connector: None,
+            proxy: None,
             state: State::default(),
             facts: HostFacts::default(),
             masker: Masker::default(),
@@ -375,6 +378,7 @@ impl<'a> HostRun<'a> {
             templater: Templater,
             masker: &self.masker,
             connector: self.connector,
+            proxy: self.proxy.as_deref(),
             events: Some(self.sink),
             show_secrets: self.opts.show_secrets,
         }

@@ -336,7 +336,7 @@ pub fn append(path: &Path, host: &str, port: u16, blob: &[u8]) -> io::Result<()>
 }
 
 /// OpenSSH's `match_pattern`: `*` any run of characters, `?` one character.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0, 0);

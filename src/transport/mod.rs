@@ -9,6 +9,7 @@ pub mod known_hosts;
 pub mod proxy;
 pub mod spec;
 pub mod ssh;
+pub mod ssh_config;
 
 pub use command::{Become, Cmd};
 pub use spec::{become_from_vars, ConnOverrides, ConnSpec, ConnSpecError, HostKeyPolicy};

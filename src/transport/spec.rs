@@ -266,9 +266,19 @@ impl ConnSpec {
             }
         }
 
-        let address = v
+        // What ssh is given as destination; the client configuration (~/.ssh/config, or the
+        // `-F` file) fills in what the inventory leaves unset, as it does for Ansible's ssh.
+        let destination = v
             .string_any(&["ansible_host", "ansible_ssh_host"])?
             .unwrap_or_else(|| host.to_string());
+        let config_file = args.config_file.as_deref().map(expand_tilde);
+        for s in super::ssh_config::settings_for(&destination, config_file.as_deref()) {
+            args.apply_config_setting(host, &destination, &s)?;
+        }
+        let address = match &args.host_name {
+            Some(name) => expand_config_tokens(name, &destination),
+            None => destination,
+        };
         let port = match v.port(&["ansible_port", "ansible_ssh_port"])? {
             Some(p) => p,
             None => match &args.port {
@@ -404,23 +414,6 @@ impl ConnSpec {
             knock_retries,
         })
     }
-}
-
-/// The proxy a host is reached through (`ProxyJump`/`-J`/`ProxyCommand` in
-/// `ansible_ssh_common_args`/`ansible_ssh_extra_args`), for code that must know the path
-/// without a whole `ConnSpec` (the knock proof).
-pub fn proxy_from_vars(
-    host: &str,
-    vars: &Map<String, Value>,
-) -> Result<Option<Proxy>, ConnSpecError> {
-    let v = VarReader { host, vars };
-    let mut args = SshArgs::default();
-    for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        if let Some(text) = v.string(var)? {
-            args.parse(host, var, &text)?;
-        }
-    }
-    Ok(args.proxy.flatten())
 }
 
 /// Become settings for a host: `ansible_become` (else `--become`), `ansible_become_user`
@@ -620,6 +613,31 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 }
 
 /// The local user name, ssh's default login name.
+/// ssh_config tokens sesame can know before connecting: `%h` the destination, `%d` the home
+/// folder, `%u` the local user, `%%`.
+fn expand_config_tokens(value: &str, destination: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(destination),
+            Some('d') => out.push_str(&home().map(|h| h.display().to_string()).unwrap_or_default()),
+            Some('u') => out.push_str(&local_user()),
+            Some('%') => out.push('%'),
+            Some(o) => {
+                out.push('%');
+                out.push(o);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 fn local_user() -> String {
     ["USER", "LOGNAME"]
         .iter()
@@ -706,6 +724,8 @@ struct SshArgs {
     identities_only: bool,
     host_key_alias: Option<String>,
     password_auth: Option<bool>,
+    /// `HostName` from the ssh client configuration.
+    host_name: Option<String>,
     /// The first ProxyJump/-J/ProxyCommand given (`Some(None)`: explicitly none).
     proxy: Option<Option<Proxy>>,
     /// `-F`: the last one wins, as ssh sets it directly.
@@ -847,6 +867,26 @@ impl SshArgs {
 }
 
 impl SshArgs {
+    /// One setting of the ssh client configuration, below everything the inventory set.
+    fn apply_config_setting(
+        &mut self,
+        host: &str,
+        destination: &str,
+        s: &super::ssh_config::Setting,
+    ) -> Result<(), ConnSpecError> {
+        match s.key.as_str() {
+            "hostname" => {
+                self.host_name.get_or_insert_with(|| s.value.clone());
+                Ok(())
+            }
+            "identityfile" | "userknownhostsfile" | "globalknownhostsfile" | "identityagent" => {
+                let value = expand_config_tokens(&s.value, destination);
+                self.option(host, &s.origin, &format!("{}={value}", s.key))
+            }
+            _ => self.option(host, &s.origin, &format!("{}={}", s.key, s.value)),
+        }
+    }
+
     /// The first proxy setting wins, as in OpenSSH; a malformed one is an error naming it.
     fn set_proxy(
         &mut self,
@@ -1077,6 +1117,60 @@ mod tests {
     }
 
     #[test]
+    fn the_ssh_client_configuration_fills_in_below_the_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(
+            &cfg,
+            "Host web*\n  HostName %h.lab.internal\n  User deploy\n  Port 2200\n  \
+             IdentityFile %d/.ssh/fleet_%u\n  ProxyJump ops@gw\n  ConnectTimeout 4\n\
+             Host *\n  User everyone\n  StrictHostKeyChecking accept-new\n",
+        )
+        .unwrap();
+        let common = format!("-F {}", cfg.display());
+        let s = ConnSpec::from_vars(
+            "web1",
+            &vars(json!({ "ansible_ssh_common_args": common })),
+            &ConnOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.address, "web1.lab.internal");
+        assert_eq!((s.user.as_str(), s.port), ("deploy", 2200));
+        assert_eq!(s.connect_timeout, Duration::from_secs(4));
+        assert_eq!(s.host_key_policy, HostKeyPolicy::AcceptNew);
+        assert_eq!(s.proxy, Some(Proxy::Jump("ops@gw".into())));
+        assert!(
+            s.key_files[0].to_string_lossy().contains("/.ssh/fleet_"),
+            "{:?}",
+            s.key_files
+        );
+        // The inventory's variables and ssh arguments win over the file.
+        let s = ConnSpec::from_vars(
+            "web1",
+            &vars(json!({
+                "ansible_ssh_common_args": format!("{common} -o Port=2022"),
+                "ansible_user": "admin",
+                "ansible_host": "198.19.4.7",
+            })),
+            &ConnOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!((s.user.as_str(), s.port), ("admin", 2022));
+        // `Host web*` matches the destination ssh is given (ansible_host), not the name.
+        assert_eq!(s.address, "198.19.4.7");
+        // A bad value in the file is an error naming the file and line.
+        std::fs::write(&cfg, "Host *\n  Port ssh\n").unwrap();
+        let e = ConnSpec::from_vars(
+            "db1",
+            &vars(json!({ "ansible_ssh_common_args": common })),
+            &ConnOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&format!("{}:2", cfg.display())), "{e}");
+    }
+
+    #[test]
     fn proxies_as_ansible_inventories_write_them() {
         let proxy = |common: &str, extra: &str| {
             let v = vars(json!({
@@ -1084,7 +1178,6 @@ mod tests {
                 "ansible_ssh_extra_args": extra,
             }));
             let s = ConnSpec::from_vars("web9", &v, &ConnOverrides::default()).unwrap();
-            assert_eq!(s.proxy, proxy_from_vars("web9", &v).unwrap());
             s.proxy
         };
         assert_eq!(
