@@ -666,3 +666,49 @@ fn harden_with_vaulted_knock_sequences() {
     assert_eq!(recap(&again, "h1", "changed"), 0);
     assert_eq!(recap(&again, "h2", "changed"), 0);
 }
+
+/// An inventory of bare aliases whose address, user, key and port 22 come from the ssh client
+/// configuration (`-F`, as an inventory passes it): the knock, the proof and the rules all use
+/// the address the sessions really connect to.
+#[test]
+fn harden_hosts_known_by_ssh_config_aliases() {
+    let lab = Lab::up("harden_alias", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let ip = &lab.hosts[0].ip;
+    let cfg = tmp.path().join("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host gate\n  HostName {ip}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            lab.key.display(),
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let inv = tmp.path().join("hosts.ini");
+    std::fs::write(
+        &inv,
+        format!(
+            "[lab]\ngate\n\n[lab:vars]\nansible_ssh_common_args='-F {}'\n",
+            cfg.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(tmp.path().join("group_vars")).unwrap();
+    std::fs::write(tmp.path().join("group_vars/lab.yml"), KNOCKD_VARS).unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", said(&first));
+    assert!(recap(&first, "gate", "changed") >= 1);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!open_from_controller(ip), "gate answers without a knock");
+    let k = sesame(&["knock", "gate", "-i", inv.to_str().unwrap()]);
+    assert!(k.status.success(), "{}", said(&k));
+    assert!(
+        wait_until(3, || open_from_controller(ip)),
+        "knock did not open gate"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let again = play(&inv, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(recap(&again, "gate", "changed"), 0);
+}

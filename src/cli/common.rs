@@ -151,10 +151,15 @@ impl HostConn {
     pub fn from_vars(host: &str, vars: &Vars, o: &ConnOverrides) -> crate::Result<HostConn> {
         let spec =
             ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
-        Ok(HostConn {
-            spec,
-            knock: preconnect_profile(host, vars),
-        })
+        // The port the sessions really use (ssh_config's Port) counts as `ansible_port`.
+        let knock = if spec.port != 22 && !vars.contains_key("ansible_port") {
+            let mut v = vars.clone();
+            v.insert("ansible_port".into(), spec.port.into());
+            preconnect_profile(host, &v)
+        } else {
+            preconnect_profile(host, vars)
+        };
+        Ok(HostConn { spec, knock })
     }
 
     /// Open a session; knock first when asked and the host has a profile. A knocked port that
@@ -164,8 +169,16 @@ impl HostConn {
     pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
         // Through a proxy the knock would have to come from the jump host, which sesame does not
         // drive: such hosts allow their jump host (knock_allow_sources) and are not knocked.
-        let knock = match (&self.knock, self.spec.address.parse::<IpAddr>()) {
-            (Some(p), Ok(ip)) if knock_first && self.spec.proxy.is_none() => Some((p, ip)),
+        let knock = match &self.knock {
+            Some(p) if knock_first && self.spec.proxy.is_none() => {
+                match crate::transport::spec::resolve_ip(&self.spec.address, self.spec.port) {
+                    Some(ip) => Some((p, ip)),
+                    None => {
+                        tracing::warn!(host = %self.spec.name, address = %self.spec.address, "cannot resolve the address to knock; connecting without a knock");
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         let Some((profile, ip)) = knock else {

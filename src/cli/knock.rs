@@ -6,7 +6,7 @@ use super::common;
 use crate::knock::{client, KnockMode, KnockProfile, NetFacts};
 use crate::transport::spec::{ConnOverrides, ConnSpec};
 use serde_json::{Map, Value};
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,14 +86,7 @@ pub fn target(
 }
 
 fn resolve(address: &str, port: u16) -> crate::Result<IpAddr> {
-    if let Ok(ip) = address.trim_matches(|c| c == '[' || c == ']').parse() {
-        return Ok(ip);
-    }
-    (address, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .map(|a| a.ip())
+    crate::transport::spec::resolve_ip(address, port)
         .ok_or_else(|| crate::Error::Usage(format!("cannot resolve host address `{address}`")))
 }
 

@@ -345,6 +345,7 @@ fn run_host(
         let mut run = HostRun::new(host, play, dir, vars, opts, &sink, &mut memory);
         run.connector = Some(connector_ref);
         run.proxy = hc.spec.proxy.as_ref().map(ToString::to_string);
+        run.endpoint = Some((hc.spec.address.clone(), hc.spec.port));
         run.run(conn.as_mut())
     };
     if let Ok(mut m) = memories.lock() {

@@ -9,7 +9,6 @@ use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::Connector;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Arguments of `sesame verify`.
@@ -105,8 +104,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 },
             );
         };
-        let Ok(addr) = hc.spec.address.parse::<IpAddr>() else {
-            return fail(format!("`{}` is not an IP address", hc.spec.address));
+        let Some(addr) = crate::transport::spec::resolve_ip(&hc.spec.address, hc.spec.port) else {
+            return fail(format!("cannot resolve the address `{}`", hc.spec.address));
         };
         let connector = |k: bool| hc.connect(k);
         let c: &Connector<'_> = &connector;

@@ -52,31 +52,41 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
             .as_deref()
             .and_then(|s| s.parse().ok()),
     };
-    KnockProfile::from_vars(ctx.host, ctx.vars, &facts).map_err(|e| ModuleError::Failed {
+    // The port the sessions really use (ssh_config's Port) is protected like `ansible_port`.
+    let vars = match ctx.endpoint {
+        Some((_, port)) if port != 22 && !ctx.vars.contains_key("ansible_port") => {
+            let mut v = ctx.vars.clone();
+            v.insert("ansible_port".into(), port.into());
+            std::borrow::Cow::Owned(v)
+        }
+        _ => std::borrow::Cow::Borrowed(ctx.vars),
+    };
+    KnockProfile::from_vars(ctx.host, &vars, &facts).map_err(|e| ModuleError::Failed {
         module: "knock_validate",
         msg: e.to_string(),
     })
 }
 
-/// The address sesame reaches the host on.
+/// The address sesame reaches the host on: the one its sessions connect to (after ssh_config's
+/// HostName), else `ansible_host`, else the inventory name; names are resolved.
 pub fn host_addr(ctx: &Ctx) -> Result<IpAddr, ModuleError> {
-    let h = ctx
-        .vars
-        .get("ansible_host")
-        .and_then(|v| v.as_str())
-        .unwrap_or(ctx.host);
-    h.parse().or_else(|_| {
-        use std::net::ToSocketAddrs;
-        (h, 22)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .map(|a| a.ip())
-            .ok_or_else(|| ModuleError::failed("knock", format!("cannot resolve {h}")))
-    })
+    let h = match ctx.endpoint {
+        Some((a, _)) => a,
+        None => ctx
+            .vars
+            .get("ansible_host")
+            .and_then(|v| v.as_str())
+            .unwrap_or(ctx.host),
+    };
+    crate::transport::spec::resolve_ip(h, ssh_port(ctx))
+        .ok_or_else(|| ModuleError::failed("knock", format!("cannot resolve {h}")))
 }
 
+/// The SSH port the host's sessions connect to.
 fn ssh_port(ctx: &Ctx) -> u16 {
+    if let Some((_, port)) = ctx.endpoint {
+        return port;
+    }
     ctx.vars
         .get("ansible_port")
         .and_then(|v| {

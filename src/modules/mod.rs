@@ -45,6 +45,8 @@ pub struct Ctx<'a> {
     pub connector: Option<&'a Connector<'a>>,
     /// The proxy the host's sessions go through (`ProxyJump=...`), if any.
     pub proxy: Option<&'a str>,
+    /// The address and port the host's sessions connect to, when known.
+    pub endpoint: Option<(&'a str, u16)>,
     /// Progress of multi-step modules (the firewall transaction).
     pub events: Option<&'a (dyn Fn(Event) + Sync)>,
     /// Show secrets in messages (`--show-secrets`).
@@ -308,6 +310,7 @@ pub(crate) mod testutil {
                 masker: &self.masker,
                 connector: None,
                 proxy: None,
+                endpoint: None,
                 events: None,
                 show_secrets: false,
             }

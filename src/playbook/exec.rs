@@ -63,6 +63,9 @@ pub struct HostRun<'a> {
     pub connector: Option<&'a Connector<'a>>,
     /// The proxy the host's sessions go through (`ProxyJump=...`), if any.
     pub proxy: Option<String>,
+    /// The address and port the host's sessions connect to (after ssh_config's HostName and
+    /// Port); `None` in unit tests (modules then read `ansible_host`/`ansible_port`).
+    pub endpoint: Option<(String, u16)>,
     state: State,
     facts: HostFacts,
     masker: Masker,
@@ -179,6 +182,7 @@ impl<'a> HostRun<'a> {
             memory,
             connector: None,
             proxy: None,
+            endpoint: None,
             state: State::default(),
             facts: HostFacts::default(),
             masker: Masker::default(),
@@ -379,6 +383,7 @@ impl<'a> HostRun<'a> {
             masker: &self.masker,
             connector: self.connector,
             proxy: self.proxy.as_deref(),
+            endpoint: self.endpoint.as_ref().map(|(a, p)| (a.as_str(), *p)),
             events: Some(self.sink),
             show_secrets: self.opts.show_secrets,
         }

@@ -613,6 +613,19 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 }
 
 /// The local user name, ssh's default login name.
+/// The IP address of `address` (an IP, `[v6]`, or a name resolved as ssh resolves it).
+pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = address.trim_matches(|c| c == '[' || c == ']').parse() {
+        return Some(ip);
+    }
+    (address, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+}
+
 /// ssh_config tokens sesame can know before connecting: `%h` the destination, `%d` the home
 /// folder, `%u` the local user, `%%`.
 fn expand_config_tokens(value: &str, destination: &str) -> String {
