@@ -193,6 +193,12 @@ fn oracle_json_inventory() {
     run_case("json_inventory");
 }
 
+/// Dynamic inventory scripts, with `_meta` and without (one `--host` run per host).
+#[test]
+fn oracle_script_inventory() {
+    run_case("script_inventory");
+}
+
 #[test]
 fn oracle_edge_ini() {
     run_case("edge_ini");

@@ -14,6 +14,7 @@ pub mod ini;
 pub mod output;
 pub mod pattern;
 pub mod pyliteral;
+pub mod script;
 pub mod varsdir;
 pub mod yaml;
 pub mod yamlvalue;
@@ -728,11 +729,11 @@ fn parse_file(data: &mut Data, path: &Path) -> Result<(), InventoryError> {
         });
     }
     if text.starts_with("#!") && is_executable(path) {
-        return Err(InventoryError::Unsupported {
-            path: path.to_path_buf(),
-            line: 1,
-            what: "dynamic inventory scripts are not run by sesame; save their --list output as a .json file and use that".into(),
-        });
+        // A dynamic inventory script, as Ansible's script plugin runs it.
+        data.current_source = Some(path.to_path_buf());
+        script::parse(data, path)?;
+        data.current_source = None;
+        return Ok(());
     }
     data.current_source = Some(path.to_path_buf());
     let yaml_ext = matches!(

@@ -262,11 +262,19 @@ fn unsupported_sources_are_errors() {
     let e = Inventory::load(&[plugin]).unwrap_err();
     assert!(e.to_string().contains(":1:"), "{e}");
     let script = dir.path().join("ec2.py");
-    std::fs::write(&script, "#!/usr/bin/env python3\nprint('{}')\n").expect("write");
+    std::fs::write(&script, "#!/bin/sh\necho '{}'\n").expect("write");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let e = Inventory::load(&[script]).unwrap_err();
-    assert!(e.to_string().contains("inventory scripts"), "{e}");
+    // A dynamic inventory script is run (here it lists nothing); one that fails is an error
+    // naming it and what it said.
+    let inv = Inventory::load(std::slice::from_ref(&script)).expect("an empty script inventory");
+    assert!(inv.select("all").unwrap().is_empty());
+    std::fs::write(&script, "#!/bin/sh\necho 'cmdb unreachable' >&2\nexit 3\n").expect("write");
+    let e = Inventory::load(&[script]).unwrap_err().to_string();
+    assert!(
+        e.contains("ec2.py") && e.contains("cmdb unreachable"),
+        "{e}"
+    );
     let vault = dir.path().join("vaulted");
     std::fs::write(&vault, "$ANSIBLE_VAULT;1.1;AES256\n3031\n").expect("write");
     let e = Inventory::load(&[vault]).unwrap_err();

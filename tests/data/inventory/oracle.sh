@@ -3,6 +3,7 @@
 # Needs a virtualenv with ansible-core:  python3 -m venv /work/venv-ansible &&
 #   /work/venv-ansible/bin/pip install ansible-core
 # Tests never run this: they compare against the committed expected/ files.
+# Usage: oracle.sh [CASE...]   (default: every case)
 set -euo pipefail
 VENV=${VENV:-/work/venv-ansible}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,8 +11,12 @@ repo=$(cd "$here/../../.." && pwd)
 empty=$(mktemp -d)
 trap 'rm -rf "$empty"' EXIT
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_DEPRECATION_WARNINGS=0
-for case in "$here"/*/; do
+# Arguments: only these cases (default: every case).
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=("$here"/*/)
+for case in "${cases[@]}"; do
   case=${case%/}
+  [[ $case == /* ]] || case="$here/$case"
   name=$(basename "$case")
   [ -f "$case/sources" ] || continue
   args=()
