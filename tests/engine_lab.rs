@@ -488,3 +488,30 @@ fn vaulted_copy_and_template_sources_are_written_decrypted() {
     let again = play(&lab, "vaulted/vaulted.yml", &["--vault-password-file", pw]);
     assert_eq!(recap(&again, "h1", "changed"), 0);
 }
+
+/// `--start-at-task` skips, silently, every task before the first whose name matches
+/// (wildcards as Ansible's fnmatch); an unmatched name runs nothing.
+#[test]
+fn start_at_task_skips_what_comes_before() {
+    let lab = Lab::up("engine_start_at", 1);
+    let out = play(&lab, "vars_tags.yml", &["--start-at-task", "Tagged b*"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !task_ran(&out, "Greet") && !task_ran(&out, "Tagged alpha"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!exists(&lab, "h1", "/etc/engine-greeting"));
+    assert!(!exists(&lab, "h1", "/etc/engine-alpha"));
+    for f in [
+        "/etc/engine-beta",
+        "/etc/engine-untagged",
+        "/etc/engine-bare",
+    ] {
+        assert!(exists(&lab, "h1", f), "{f} missing");
+    }
+    let none = play(&lab, "vars_tags.yml", &["--start-at-task", "No such task"]);
+    assert_eq!(none.status.code(), Some(0));
+    assert_eq!(recap(&none, "h1", "changed"), 0);
+    assert!(!exists(&lab, "h1", "/etc/engine-greeting"));
+}

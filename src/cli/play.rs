@@ -72,6 +72,9 @@ pub struct Args {
     /// One JSON event per line on stdout.
     #[arg(long = "json")]
     pub json: bool,
+    /// Start at the first task whose name matches (wildcards allowed), skipping those before.
+    #[arg(long = "start-at-task", value_name = "NAME")]
+    pub start_at_task: Option<String>,
     /// Write failed and unreachable hosts here (use with `-l @FILE`).
     #[arg(long = "retry-file")]
     pub retry_file: Option<PathBuf>,
@@ -164,6 +167,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         cli_become,
         cli_become_user,
         cli_become_password: common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?,
+        start_at_task: args.start_at_task.clone(),
         show_secrets: args.show_secrets,
     };
     let format = if args.json {

@@ -26,6 +26,9 @@ pub struct RunOpts {
     pub cli_become_user: Option<String>,
     /// `-K`: the become password for hosts whose variables set none.
     pub cli_become_password: Option<crate::vars::mask::Hidden>,
+    /// `--start-at-task`: skip every task before the first whose name matches (fnmatch
+    /// wildcards, with or without the `role : ` prefix).
+    pub start_at_task: Option<String>,
     pub show_secrets: bool,
 }
 
@@ -41,6 +44,8 @@ pub struct HostOutcome {
 pub struct HostMemory {
     pub facts: Option<HostFacts>,
     pub vars: Vars,
+    /// `--start-at-task` found its task on this host (later plays then run from the start).
+    pub reached_start: bool,
 }
 
 /// Why a task stopped the host.
@@ -560,6 +565,28 @@ impl<'a> HostRun<'a> {
         Stop::Failed
     }
 
+    /// Whether `--start-at-task` lets this task run: it and everything after the first task
+    /// whose name matches (as Ansible, silently skipping what comes before).
+    fn reached_start(&mut self, task: &Task) -> bool {
+        let Some(pattern) = &self.opts.start_at_task else {
+            return true;
+        };
+        if self.memory.reached_start {
+            return true;
+        }
+        let hit = match globset::Glob::new(pattern) {
+            Ok(g) => {
+                let m = g.compile_matcher();
+                m.is_match(&task.name) || m.is_match(task.display_name())
+            }
+            Err(_) => task.name == *pattern || task.display_name() == *pattern,
+        };
+        if hit {
+            self.memory.reached_start = true;
+        }
+        hit
+    }
+
     /// Run one task (or block). `force` runs it whatever the tags (handlers).
     fn run_task(
         &mut self,
@@ -573,6 +600,9 @@ impl<'a> HostRun<'a> {
         tags.extend(task.tags.iter().cloned());
         let is_block = matches!(task.body, TaskBody::Block(_));
         if !force && !is_block && !self.tag_selected(&tags) {
+            return Ok(());
+        }
+        if !force && !is_block && !self.reached_start(task) {
             return Ok(());
         }
         // The base layer is dropped at once: a hundred hosts each holding one more copy of all
