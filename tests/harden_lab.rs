@@ -712,3 +712,52 @@ fn harden_hosts_known_by_ssh_config_aliases() {
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert_eq!(recap(&again, "gate", "changed"), 0);
 }
+
+/// The jump host is itself hardened by sesame (an inventory host with a knock): sesame knocks
+/// it before every connection through it, so hosts behind a knocking bastion can be hardened
+/// and re-run too.
+#[test]
+fn harden_behind_a_hardened_jump_host() {
+    let lab = Lab::up("harden_bastion", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let jump = lab.hosts[0].ip.clone();
+    let config = tmp.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host {jump}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            lab.key.display(),
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        KNOCKD_VARS,
+        &[(
+            "h2",
+            &format!(
+                "ansible_ssh_extra_args: \"-F {} -o ProxyJump=root@{jump}\"\nknock_allow_sources: [\"{jump}/32\"]\n",
+                config.display()
+            ),
+        )],
+    );
+    // The bastion first: closed to everyone without its knock.
+    let bastion = play(&inv, &["-l", "h1"]);
+    assert_eq!(bastion.status.code(), Some(0), "{}", said(&bastion));
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!open_from_controller(&jump), "the bastion answers without a knock");
+    // Then the host behind it, through it: sesame knocks the bastion on each connection.
+    let inner = play(&inv, &["-l", "h2", "-vv"]);
+    let text = said(&inner);
+    assert_eq!(inner.status.code(), Some(0), "{text}");
+    assert!(recap(&inner, "h2", "changed") >= 1);
+    assert!(text.contains("the jump host is knocked before each connection"), "{text}");
+    assert!(!text.contains("7202"), "a sequence leaked: {text}");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!open_from_controller(&lab.hosts[1].ip), "h2 answers the controller");
+    let again = play(&inv, &["-l", "h2"]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(recap(&again, "h2", "changed"), 0);
+}

@@ -145,6 +145,43 @@ pub fn send_knock(profile: &KnockProfile, addr: IpAddr) -> Result<(), knock::Kno
 pub struct HostConn {
     pub spec: ConnSpec,
     pub knock: Option<KnockProfile>,
+    /// The knock of the jump host this host is reached through, when that jump host is an
+    /// inventory host with knock settings (a hardened bastion): sent before each connection.
+    pub jump_knock: Option<(KnockProfile, IpAddr)>,
+}
+
+/// The inventory host a `ProxyJump` value's last hop names (by inventory name or address), for
+/// knocking a hardened jump host before going through it.
+pub fn jump_host_knock(
+    inv: &Inventory,
+    spec: &ConnSpec,
+    extra: &Vars,
+    o: &ConnOverrides,
+) -> Option<(KnockProfile, IpAddr)> {
+    let crate::transport::proxy::Proxy::Jump(hops) = spec.proxy.as_ref()? else {
+        return None;
+    };
+    let last = hops.split(',').next_back()?.trim();
+    let last = last.strip_prefix("ssh://").unwrap_or(last);
+    let host_port = last.rsplit_once('@').map_or(last, |(_, hp)| hp);
+    let name = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    };
+    let jump = inv.select("all").ok()?.into_iter().find(|h| {
+        h == name
+            || inv
+                .host_vars(h)
+                .get("ansible_host")
+                .and_then(|v| v.as_str())
+                == Some(name)
+    })?;
+    let vars = host_vars(inv, &jump, extra).ok()?;
+    let conn = HostConn::from_vars(&jump, &vars, o).ok()?;
+    let profile = conn.knock?;
+    let ip = crate::transport::spec::resolve_ip(&conn.spec.address, conn.spec.port)?;
+    tracing::debug!(host = %spec.name, jump = %jump, "the jump host is knocked before each connection");
+    Some((profile, ip))
 }
 
 impl HostConn {
@@ -159,7 +196,11 @@ impl HostConn {
         } else {
             preconnect_profile(host, vars)
         };
-        Ok(HostConn { spec, knock })
+        Ok(HostConn {
+            spec,
+            knock,
+            jump_knock: None,
+        })
     }
 
     /// Open a session; knock first when asked and the host has a profile. A knocked port that
@@ -181,6 +222,9 @@ impl HostConn {
             }
             _ => None,
         };
+        if let (Some((profile, ip)), true) = (&self.jump_knock, knock_first) {
+            return self.connect_through_knocked_jump(profile, *ip);
+        }
         let Some((profile, ip)) = knock else {
             return SshTransport::connect(&self.spec).map(|t| Box::new(t) as Box<dyn Transport>);
         };
@@ -223,6 +267,37 @@ impl HostConn {
                         timeout,
                         knocks,
                     })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl HostConn {
+    /// Knock the (hardened) jump host, then connect through it; a proxy that cannot get
+    /// through is given one more knock per `knock_retries`, as a direct connection is.
+    fn connect_through_knocked_jump(
+        &self,
+        profile: &KnockProfile,
+        ip: IpAddr,
+    ) -> Result<Box<dyn Transport>, TransportError> {
+        let attempts = 1 + self.spec.knock_retries;
+        let mut attempt = 1;
+        loop {
+            if let Err(e) = send_knock(profile, ip) {
+                tracing::warn!(host = %self.spec.name, "knock on the jump host failed: {e}");
+            }
+            match SshTransport::connect(&self.spec) {
+                Ok(t) => return Ok(Box::new(t)),
+                Err(TransportError::Proxy { .. } | TransportError::ConnectTimeout { .. })
+                    if attempt < attempts =>
+                {
+                    attempt += 1;
+                    tracing::warn!(
+                        host = %self.spec.name,
+                        "no way through the knocked jump host; knocking it again ({attempt}/{attempts})"
+                    );
                 }
                 Err(e) => return Err(e),
             }

@@ -233,7 +233,9 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 }
                 if !conns.contains_key(h) {
                     match HostConn::from_vars(h, &all_vars[h], &overrides) {
-                        Ok(c) => {
+                        Ok(mut c) => {
+                            c.jump_knock =
+                                common::jump_host_knock(&inv, &c.spec, &extra, &overrides);
                             conns.insert(h.clone(), c);
                         }
                         Err(e) => {

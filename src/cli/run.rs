@@ -179,7 +179,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let mut targets = Vec::new();
     for host in &hosts {
         let resolved = common::host_vars(&inv, host, &extra).and_then(|vars| {
-            let conn = HostConn::from_vars(host, &vars, &overrides)?;
+            let mut conn = HostConn::from_vars(host, &vars, &overrides)?;
+            conn.jump_knock = common::jump_host_knock(&inv, &conn.spec, &extra, &overrides);
             let escalate = become_from_vars(
                 host,
                 &vars,

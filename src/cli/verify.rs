@@ -51,7 +51,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
         let conn = vars
             .as_ref()
             .map_err(|e| crate::Error::Usage(e.to_string()))
-            .and_then(|v| HostConn::from_vars(h, v, &overrides));
+            .and_then(|v| HostConn::from_vars(h, v, &overrides))
+            .map(|mut c| {
+                c.jump_knock = common::jump_host_knock(&inv, &c.spec, &extra, &overrides);
+                c
+            });
         conns.insert(h.clone(), (conn, vars.unwrap_or_default()));
     }
     let format = if args.json {
