@@ -499,17 +499,11 @@ fn harden_refuses_to_remove_ufw_unless_told() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// Hosts reached through a jump host (`ProxyJump`, run by OpenSSH with the ssh config given by
-/// `-F`, as Ansible does). h2 lets the jump host in without knocking: hardened, a new
-/// session through the jump host proves sesame keeps its way in, the knock is reported not
-/// proven. h3 does not: the new session fails, the change is rolled back, the error says why.
-#[test]
-fn harden_through_a_jump_host() {
-    let lab = Lab::up("harden_jump", 3);
-    let tmp = tempfile::tempdir().unwrap();
-    let jump = lab.hosts[0].ip.clone();
-    // The jump host as an ssh config file (`-F`, as Ansible inventories pass one) knows it.
-    let config = tmp.path().join("ssh_config");
+/// Host vars that reach a host through h1 (`ProxyJump`), with an ssh config file (`-F`, as
+/// Ansible inventories pass one) that knows h1's key and host key.
+fn via_jump_host(lab: &Lab, dir: &Path) -> String {
+    let jump = &lab.hosts[0].ip;
+    let config = dir.join("ssh_config");
     std::fs::write(
         &config,
         format!(
@@ -519,10 +513,22 @@ fn harden_through_a_jump_host() {
         ),
     )
     .unwrap();
-    let via = format!(
+    format!(
         "ansible_ssh_extra_args: \"-F {} -o ProxyJump=root@{jump}\"\n",
         config.display()
-    );
+    )
+}
+
+/// Hosts reached through a jump host (`ProxyJump`, run by OpenSSH with the ssh config given by
+/// `-F`, as Ansible does). h2 lets the jump host in without knocking: hardened, a new
+/// session through the jump host proves sesame keeps its way in, the knock is reported not
+/// proven. h3 does not: the new session fails, the change is rolled back, the error says why.
+#[test]
+fn harden_through_a_jump_host() {
+    let lab = Lab::up("harden_jump", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let jump = lab.hosts[0].ip.clone();
+    let via = via_jump_host(&lab, tmp.path());
     let inv = inventory(
         &lab,
         tmp.path(),
@@ -721,42 +727,39 @@ fn harden_behind_a_hardened_jump_host() {
     let lab = Lab::up("harden_bastion", 2);
     let tmp = tempfile::tempdir().unwrap();
     let jump = lab.hosts[0].ip.clone();
-    let config = tmp.path().join("ssh_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Host {jump}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
-            lab.key.display(),
-            lab.known_hosts.display()
-        ),
-    )
-    .unwrap();
+    let via = via_jump_host(&lab, tmp.path());
     let inv = inventory(
         &lab,
         tmp.path(),
         KNOCKD_VARS,
         &[(
             "h2",
-            &format!(
-                "ansible_ssh_extra_args: \"-F {} -o ProxyJump=root@{jump}\"\nknock_allow_sources: [\"{jump}/32\"]\n",
-                config.display()
-            ),
+            &format!("{via}knock_allow_sources: [\"{jump}/32\"]\n"),
         )],
     );
     // The bastion first: closed to everyone without its knock.
     let bastion = play(&inv, &["-l", "h1"]);
     assert_eq!(bastion.status.code(), Some(0), "{}", said(&bastion));
     std::thread::sleep(Duration::from_secs(6));
-    assert!(!open_from_controller(&jump), "the bastion answers without a knock");
+    assert!(
+        !open_from_controller(&jump),
+        "the bastion answers without a knock"
+    );
     // Then the host behind it, through it: sesame knocks the bastion on each connection.
     let inner = play(&inv, &["-l", "h2", "-vv"]);
     let text = said(&inner);
     assert_eq!(inner.status.code(), Some(0), "{text}");
     assert!(recap(&inner, "h2", "changed") >= 1);
-    assert!(text.contains("the jump host is knocked before each connection"), "{text}");
+    assert!(
+        text.contains("the jump host is knocked before each connection"),
+        "{text}"
+    );
     assert!(!text.contains("7202"), "a sequence leaked: {text}");
     std::thread::sleep(Duration::from_secs(6));
-    assert!(!open_from_controller(&lab.hosts[1].ip), "h2 answers the controller");
+    assert!(
+        !open_from_controller(&lab.hosts[1].ip),
+        "h2 answers the controller"
+    );
     let again = play(&inv, &["-l", "h2"]);
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert_eq!(recap(&again, "h2", "changed"), 0);
