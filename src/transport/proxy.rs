@@ -228,27 +228,13 @@ impl Drop for ProxyChild {
 
 /// `%h` address, `%p` port, `%r` user, `%n` inventory name, `%%` a percent sign.
 fn expand_tokens(template: &str, spec: &ConnSpec) -> String {
-    let mut out = String::new();
-    let mut chars = template.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('h') => out.push_str(&spec.address),
-            Some('p') => out.push_str(&spec.port.to_string()),
-            Some('r') => out.push_str(&spec.user),
-            Some('n') => out.push_str(&spec.name),
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
+    super::spec::expand_percent(template, |t| match t {
+        'h' => Some(spec.address.clone()),
+        'p' => Some(spec.port.to_string()),
+        'r' => Some(spec.user.clone()),
+        'n' => Some(spec.name.clone()),
+        _ => None,
+    })
 }
 
 /// One `ProxyJump` hop: `[user@]host[:port]` (IPv6 in brackets) or an `ssh://` URI.

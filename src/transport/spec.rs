@@ -626,29 +626,40 @@ pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
-/// ssh_config tokens sesame can know before connecting: `%h` the destination, `%d` the home
-/// folder, `%u` the local user, `%%`.
-fn expand_config_tokens(value: &str, destination: &str) -> String {
+/// Expand OpenSSH's `%x` tokens: `token` gives a letter's text (`None` keeps `%x` as written);
+/// `%%` is a percent sign.
+pub(crate) fn expand_percent(template: &str, token: impl Fn(char) -> Option<String>) -> String {
     let mut out = String::new();
-    let mut chars = value.chars();
+    let mut chars = template.chars();
     while let Some(c) = chars.next() {
         if c != '%' {
             out.push(c);
             continue;
         }
         match chars.next() {
-            Some('h') => out.push_str(destination),
-            Some('d') => out.push_str(&home().map(|h| h.display().to_string()).unwrap_or_default()),
-            Some('u') => out.push_str(&local_user()),
             Some('%') => out.push('%'),
-            Some(o) => {
-                out.push('%');
-                out.push(o);
-            }
+            Some(t) => match token(t) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push('%');
+                    out.push(t);
+                }
+            },
             None => out.push('%'),
         }
     }
     out
+}
+
+/// ssh_config tokens sesame can know before connecting: `%h` the destination, `%d` the home
+/// folder, `%u` the local user, `%%`.
+fn expand_config_tokens(value: &str, destination: &str) -> String {
+    expand_percent(value, |t| match t {
+        'h' => Some(destination.to_string()),
+        'd' => Some(home().map(|h| h.display().to_string()).unwrap_or_default()),
+        'u' => Some(local_user()),
+        _ => None,
+    })
 }
 
 fn local_user() -> String {
