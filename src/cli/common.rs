@@ -188,14 +188,7 @@ impl HostConn {
     pub fn from_vars(host: &str, vars: &Vars, o: &ConnOverrides) -> crate::Result<HostConn> {
         let spec =
             ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
-        // The port the sessions really use (ssh_config's Port) counts as `ansible_port`.
-        let knock = if spec.port != 22 && !vars.contains_key("ansible_port") {
-            let mut v = vars.clone();
-            v.insert("ansible_port".into(), spec.port.into());
-            preconnect_profile(host, &v)
-        } else {
-            preconnect_profile(host, vars)
-        };
+        let knock = preconnect_profile(host, &knock::profile::with_session_port(vars, spec.port));
         Ok(HostConn {
             spec,
             knock,

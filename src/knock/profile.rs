@@ -1028,6 +1028,21 @@ fn parse_uint(v: &Value) -> Option<u64> {
 }
 
 /// Split an INI-style list string: `7000,8000:udp`, `[7000, "8000:udp"]` or `a b c`.
+/// A host's variables with the port its sessions really use (an ssh_config `Port`) standing in
+/// for an unset `ansible_port`, so that port is protected (and knocked in single_port mode).
+pub fn with_session_port(
+    vars: &Map<String, Value>,
+    port: u16,
+) -> std::borrow::Cow<'_, Map<String, Value>> {
+    if port != 22 && !vars.contains_key("ansible_port") {
+        let mut v = vars.clone();
+        v.insert("ansible_port".into(), port.into());
+        std::borrow::Cow::Owned(v)
+    } else {
+        std::borrow::Cow::Borrowed(vars)
+    }
+}
+
 fn split_list_string(s: &str) -> Vec<Value> {
     let t = s.trim();
     if t.starts_with('[') {

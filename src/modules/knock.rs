@@ -52,14 +52,9 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
             .as_deref()
             .and_then(|s| s.parse().ok()),
     };
-    // The port the sessions really use (ssh_config's Port) is protected like `ansible_port`.
     let vars = match ctx.endpoint {
-        Some((_, port)) if port != 22 && !ctx.vars.contains_key("ansible_port") => {
-            let mut v = ctx.vars.clone();
-            v.insert("ansible_port".into(), port.into());
-            std::borrow::Cow::Owned(v)
-        }
-        _ => std::borrow::Cow::Borrowed(ctx.vars),
+        Some((_, port)) => knock::profile::with_session_port(ctx.vars, port),
+        None => std::borrow::Cow::Borrowed(ctx.vars),
     };
     KnockProfile::from_vars(ctx.host, &vars, &facts).map_err(|e| ModuleError::Failed {
         module: "knock_validate",
