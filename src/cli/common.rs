@@ -150,38 +150,75 @@ pub struct HostConn {
     pub jump_knock: Option<(KnockProfile, IpAddr)>,
 }
 
-/// The inventory host a `ProxyJump` value's last hop names (by inventory name or address), for
-/// knocking a hardened jump host before going through it.
-pub fn jump_host_knock(
-    inv: &Inventory,
-    spec: &ConnSpec,
-    extra: &Vars,
-    o: &ConnOverrides,
-) -> Option<(KnockProfile, IpAddr)> {
-    let crate::transport::proxy::Proxy::Jump(hops) = spec.proxy.as_ref()? else {
-        return None;
-    };
-    let last = hops.split(',').next_back()?.trim();
-    let last = last.strip_prefix("ssh://").unwrap_or(last);
-    let host_port = last.rsplit_once('@').map_or(last, |(_, hp)| hp);
-    let name = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => host_port.split(':').next().unwrap_or(host_port),
-    };
-    let jump = inv.select("all").ok()?.into_iter().find(|h| {
-        h == name
-            || inv
-                .host_vars(h)
-                .get("ansible_host")
-                .and_then(|v| v.as_str())
-                == Some(name)
-    })?;
-    let vars = host_vars(inv, &jump, extra).ok()?;
-    let conn = HostConn::from_vars(&jump, &vars, o).ok()?;
-    let profile = conn.knock?;
-    let ip = crate::transport::spec::resolve_ip(&conn.spec.address, conn.spec.port)?;
-    tracing::debug!(host = %spec.name, jump = %jump, "the jump host is knocked before each connection");
-    Some((profile, ip))
+/// The knocks of jump hosts that are inventory hosts with knock settings (hardened bastions),
+/// found once per jump host: a fleet behind one bastion resolves it once, not once per host.
+pub struct JumpKnocks<'a> {
+    inv: &'a Inventory,
+    extra: &'a Vars,
+    overrides: &'a ConnOverrides,
+    /// Inventory host by its `ansible_host`, built on first use.
+    by_address: Option<std::collections::HashMap<String, String>>,
+    found: std::collections::HashMap<String, Option<(KnockProfile, IpAddr)>>,
+}
+
+impl<'a> JumpKnocks<'a> {
+    pub fn new(inv: &'a Inventory, extra: &'a Vars, overrides: &'a ConnOverrides) -> Self {
+        JumpKnocks {
+            inv,
+            extra,
+            overrides,
+            by_address: None,
+            found: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The knock to send before connecting with `spec`: that of the inventory host its
+    /// `ProxyJump`'s last hop names (by inventory name or address), if it has one.
+    pub fn for_spec(&mut self, spec: &ConnSpec) -> Option<(KnockProfile, IpAddr)> {
+        let crate::transport::proxy::Proxy::Jump(hops) = spec.proxy.as_ref()? else {
+            return None;
+        };
+        let last = hops.split(',').next_back()?.trim();
+        let last = last.strip_prefix("ssh://").unwrap_or(last);
+        let host_port = last.rsplit_once('@').map_or(last, |(_, hp)| hp);
+        let name = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.split(':').next().unwrap_or(host_port),
+        };
+        if !self.found.contains_key(name) {
+            let knock = self.resolve(name);
+            self.found.insert(name.to_string(), knock);
+        }
+        let knock = self.found.get(name)?.clone();
+        if knock.is_some() {
+            tracing::debug!(host = %spec.name, jump = %name, "the jump host is knocked before each connection");
+        }
+        knock
+    }
+
+    fn resolve(&mut self, name: &str) -> Option<(KnockProfile, IpAddr)> {
+        let jump = if self.inv.has_host(name) {
+            name.to_string()
+        } else {
+            let inv = self.inv;
+            let index = self.by_address.get_or_insert_with(|| {
+                inv.select("all")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|h| {
+                        let addr = inv.host_vars(&h).get("ansible_host")?.as_str()?.to_string();
+                        Some((addr, h))
+                    })
+                    .collect()
+            });
+            index.get(name)?.clone()
+        };
+        let vars = host_vars(self.inv, &jump, self.extra).ok()?;
+        let conn = HostConn::from_vars(&jump, &vars, self.overrides).ok()?;
+        let profile = conn.knock?;
+        let ip = crate::transport::spec::resolve_ip(&conn.spec.address, conn.spec.port)?;
+        Some((profile, ip))
+    }
 }
 
 impl HostConn {

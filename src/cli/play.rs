@@ -155,6 +155,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         return Ok(0);
     }
     let overrides = args.conn.overrides()?;
+    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
     let forks = common::forks(args.forks)?;
     let (cli_become, cli_become_user) =
         common::become_defaults(args.become_, args.become_user.clone())?;
@@ -234,8 +235,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 if !conns.contains_key(h) {
                     match HostConn::from_vars(h, &all_vars[h], &overrides) {
                         Ok(mut c) => {
-                            c.jump_knock =
-                                common::jump_host_knock(&inv, &c.spec, &extra, &overrides);
+                            c.jump_knock = jump_knocks.for_spec(&c.spec);
                             conns.insert(h.clone(), c);
                         }
                         Err(e) => {

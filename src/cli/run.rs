@@ -153,6 +153,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
     let forks = common::forks(args.forks)?;
+    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
     let (escalate_flag, become_user) =
         common::become_defaults(args.escalate, args.become_user.clone())?;
     let become_password = common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?;
@@ -180,7 +181,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     for host in &hosts {
         let resolved = common::host_vars(&inv, host, &extra).and_then(|vars| {
             let mut conn = HostConn::from_vars(host, &vars, &overrides)?;
-            conn.jump_knock = common::jump_host_knock(&inv, &conn.spec, &extra, &overrides);
+            conn.jump_knock = jump_knocks.for_spec(&conn.spec);
             let escalate = become_from_vars(
                 host,
                 &vars,

@@ -45,6 +45,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     for e in &args.extra_vars {
         crate::vars::merge_into(&mut extra, &crate::vars::parse_extra_vars(e)?);
     }
+    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
     let mut conns = HashMap::new();
     for h in &hosts {
         let vars = common::host_vars(&inv, h, &extra);
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             .map_err(|e| crate::Error::Usage(e.to_string()))
             .and_then(|v| HostConn::from_vars(h, v, &overrides))
             .map(|mut c| {
-                c.jump_knock = common::jump_host_knock(&inv, &c.spec, &extra, &overrides);
+                c.jump_knock = jump_knocks.for_spec(&c.spec);
                 c
             });
         conns.insert(h.clone(), (conn, vars.unwrap_or_default()));
