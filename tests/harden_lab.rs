@@ -519,6 +519,16 @@ fn via_jump_host(lab: &Lab, dir: &Path) -> String {
     )
 }
 
+/// The fleet's inventory (knockd vars) with h2 reached through h1 and letting h1 in without a
+/// knock, and `not_allowing` reached through h1 without that allowance.
+fn behind_jump_host(lab: &Lab, dir: &Path, not_allowing: &[&str]) -> PathBuf {
+    let via = via_jump_host(lab, dir);
+    let allow = format!("{via}knock_allow_sources: [\"{}/32\"]\n", lab.hosts[0].ip);
+    let mut hosts: Vec<(&str, &str)> = vec![("h2", allow.as_str())];
+    hosts.extend(not_allowing.iter().map(|h| (*h, via.as_str())));
+    inventory(lab, dir, KNOCKD_VARS, &hosts)
+}
+
 /// Hosts reached through a jump host (`ProxyJump`, run by OpenSSH with the ssh config given by
 /// `-F`, as Ansible does). h2 lets the jump host in without knocking: hardened, a new
 /// session through the jump host proves sesame keeps its way in, the knock is reported not
@@ -528,19 +538,7 @@ fn harden_through_a_jump_host() {
     let lab = Lab::up("harden_jump", 3);
     let tmp = tempfile::tempdir().unwrap();
     let jump = lab.hosts[0].ip.clone();
-    let via = via_jump_host(&lab, tmp.path());
-    let inv = inventory(
-        &lab,
-        tmp.path(),
-        KNOCKD_VARS,
-        &[
-            (
-                "h2",
-                &format!("{via}knock_allow_sources: [\"{jump}/32\"]\n"),
-            ),
-            ("h3", &via),
-        ],
-    );
+    let inv = behind_jump_host(&lab, tmp.path(), &["h3"]);
     let run = |args: &[&str]| {
         let out = sesame(args);
         let text = said(&out);
@@ -727,16 +725,7 @@ fn harden_behind_a_hardened_jump_host() {
     let lab = Lab::up("harden_bastion", 2);
     let tmp = tempfile::tempdir().unwrap();
     let jump = lab.hosts[0].ip.clone();
-    let via = via_jump_host(&lab, tmp.path());
-    let inv = inventory(
-        &lab,
-        tmp.path(),
-        KNOCKD_VARS,
-        &[(
-            "h2",
-            &format!("{via}knock_allow_sources: [\"{jump}/32\"]\n"),
-        )],
-    );
+    let inv = behind_jump_host(&lab, tmp.path(), &[]);
     // The bastion first: closed to everyone without its knock.
     let bastion = play(&inv, &["-l", "h1"]);
     assert_eq!(bastion.status.code(), Some(0), "{}", said(&bastion));
