@@ -175,16 +175,7 @@ impl<'a> JumpKnocks<'a> {
     /// The knock to send before connecting with `spec`: that of the inventory host its
     /// `ProxyJump`'s last hop names (by inventory name or address), if it has one.
     pub fn for_spec(&mut self, spec: &ConnSpec) -> Option<(KnockProfile, IpAddr)> {
-        let crate::transport::proxy::Proxy::Jump(hops) = spec.proxy.as_ref()? else {
-            return None;
-        };
-        let last = hops.split(',').next_back()?.trim();
-        let last = last.strip_prefix("ssh://").unwrap_or(last);
-        let host_port = last.rsplit_once('@').map_or(last, |(_, hp)| hp);
-        let name = match host_port.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(v6),
-            None => host_port.split(':').next().unwrap_or(host_port),
-        };
+        let name = spec.proxy.as_ref()?.last_hop_host()?;
         if !self.found.contains_key(name) {
             let knock = self.resolve(name);
             self.found.insert(name.to_string(), knock);

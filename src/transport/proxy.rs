@@ -69,6 +69,16 @@ impl Proxy {
         Ok(Some(Proxy::Jump(v.to_string())))
     }
 
+    /// The host the last `ProxyJump` hop names (what ssh connects to before `-W`).
+    pub fn last_hop_host(&self) -> Option<&str> {
+        match self {
+            Proxy::Jump(hops) => split_hop(hops.split(',').next_back()?.trim())
+                .ok()
+                .map(|(host, _)| host),
+            Proxy::Command(_) => None,
+        }
+    }
+
     /// The proxy as OpenSSH options for `sesame ssh` (ssh expands the tokens itself).
     pub fn ssh_option(&self) -> String {
         match self {
@@ -240,19 +250,7 @@ fn expand_tokens(template: &str, spec: &ConnSpec) -> String {
 /// One `ProxyJump` hop: `[user@]host[:port]` (IPv6 in brackets) or an `ssh://` URI.
 fn check_hop(hop: &str) -> Result<(), String> {
     let h = hop.trim();
-    let rest = h.strip_prefix("ssh://").unwrap_or(h);
-    let host_port = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
-    let (host, port) = if let Some(b) = host_port.strip_prefix('[') {
-        match b.split_once(']') {
-            Some((host, tail)) => (host, tail.strip_prefix(':')),
-            None => return Err(format!("`{h}`: unclosed [")),
-        }
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((host, port)) if !host.contains(':') => (host, Some(port)),
-            _ => (host_port, None),
-        }
-    };
+    let (host, port) = split_hop(h)?;
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(format!("`{h}` is not [user@]host[:port]"));
     }
@@ -262,6 +260,22 @@ fn check_hop(hop: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A hop's host and port text: `[user@]host[:port]`, `[v6]:port`, or an `ssh://` URI.
+fn split_hop(hop: &str) -> Result<(&str, Option<&str>), String> {
+    let rest = hop.strip_prefix("ssh://").unwrap_or(hop);
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
+    if let Some(b) = host_port.strip_prefix('[') {
+        return match b.split_once(']') {
+            Some((host, tail)) => Ok((host, tail.strip_prefix(':'))),
+            None => Err(format!("`{hop}`: unclosed [")),
+        };
+    }
+    Ok(match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (host_port, None),
+    })
 }
 
 /// The last hop as an ssh destination: `ssh://` form, so `user@host:port` keeps its port.
@@ -345,6 +359,12 @@ mod tests {
             ]
         );
         assert_eq!(Proxy::jump("none").unwrap(), None);
+        let hops = Proxy::jump("ops@gw1:2200,root@[fd5e::11]:22")
+            .unwrap()
+            .unwrap();
+        assert_eq!(hops.last_hop_host(), Some("fd5e::11"));
+        let one = Proxy::jump("ssh://ops@bastion.lab:2222").unwrap().unwrap();
+        assert_eq!(one.last_hop_host(), Some("bastion.lab"));
         for bad in ["", "gw:ssh", "gw:0", "[::1", "a b", "gw1,"] {
             assert!(Proxy::jump(bad).is_err(), "{bad:?} accepted");
         }
