@@ -86,9 +86,13 @@ pub fn require_root() {
 }
 
 /// Turns a test name (`module::test_name`) into a valid fleet name.
+/// `SESAME_LAB_FLEET_PREFIX` (letters, digits, `_-.`) is put in front, so that several
+/// checkouts can run the same tests on one machine at once without sharing fleets.
 pub fn fleet_name(test: &str) -> String {
-    let mut name: String = test
+    let prefix = std::env::var("SESAME_LAB_FLEET_PREFIX").unwrap_or_default();
+    let mut name: String = prefix
         .chars()
+        .chain(test.chars())
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
                 c
