@@ -129,3 +129,42 @@ fn roles_are_found_on_roles_path() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("site_base"), "{}", text(&out));
 }
+
+/// CVE-2023-51385's bug class: `%h`/`%n`/`%r` pasted into ProxyCommand's `/bin/sh -c`. A host
+/// address holding shell syntax is refused with its host and value named, and nothing of it
+/// runs on the controller.
+#[test]
+fn proxy_command_tokens_with_shell_syntax_run_nothing_on_the_controller() {
+    let d = project("[defaults]\ninventory = inv/hosts.yml\n");
+    let tag = format!("sesame-proxy-{}", std::process::id());
+    let p1 = std::env::temp_dir().join(format!("{tag}-semicolon"));
+    let p2 = std::env::temp_dir().join(format!("{tag}-subst"));
+    let _ = std::fs::remove_file(&p1);
+    let _ = std::fs::remove_file(&p2);
+    std::fs::write(
+        d.path().join("inv/hosts.yml"),
+        format!(
+            "all:\n  vars:\n    ansible_ssh_common_args: '-o ProxyCommand=\"nc -w1 %h %p\"'\n  \
+             hosts:\n    semi:\n      ansible_host: 'x;touch {}'\n    \
+             subst:\n      ansible_host: 'x$(touch {})'\n",
+            p1.display(),
+            p2.display()
+        ),
+    )
+    .unwrap();
+    let out = sesame(d.path(), &["run", "all", "-T", "2", "--", "true"], &[]);
+    let t = text(&out);
+    assert!(!p1.exists(), "the ProxyCommand ran `touch`: {t}");
+    assert!(!p2.exists(), "the ProxyCommand ran `$(touch)`: {t}");
+    assert_ne!(out.status.code(), Some(0), "{t}");
+    for (host, value) in [
+        ("semi", format!("x;touch {}", p1.display())),
+        ("subst", format!("x$(touch {})", p2.display())),
+    ] {
+        assert!(
+            t.lines()
+                .any(|l| l.contains(host) && l.contains(&value) && l.contains("%h")),
+            "no error naming {host} and {value}: {t}"
+        );
+    }
+}

@@ -105,6 +105,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let t = target(&inv, &args.host, &common::extra_vars(&args.extra_vars)?)?;
     let ssh = which::which("ssh")
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
+    if let Some(p) = &t.spec.proxy {
+        // ssh expands the tokens itself; an OpenSSH older than 9.6 would paste them as they are.
+        p.argv(&t.spec, "ssh")
+            .map_err(|m| crate::Error::Usage(format!("{}: {m}", args.host)))?;
+    }
     let mut argv = ssh_argv(&t.spec, t.addr);
     argv.extend(args.ssh_args.iter().map(OsString::from));
     // Through a proxy the host is reached from the jump host, which sesame cannot knock from.

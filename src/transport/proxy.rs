@@ -87,13 +87,14 @@ impl Proxy {
         }
     }
 
-    /// The program and arguments that carry the SSH stream to `spec`'s host.
-    pub fn argv(&self, spec: &ConnSpec, ssh: &str) -> Vec<String> {
-        match self {
+    /// The program and arguments that carry the SSH stream to `spec`'s host. `Err` (the
+    /// reason) when a `ProxyCommand` token would paste shell syntax into `/bin/sh -c`.
+    pub fn argv(&self, spec: &ConnSpec, ssh: &str) -> Result<Vec<String>, String> {
+        Ok(match self {
             Proxy::Command(c) => vec![
                 "/bin/sh".into(),
                 "-c".into(),
-                format!("exec {}", expand_tokens(c, spec)),
+                format!("exec {}", expand_tokens(c, spec)?),
             ],
             Proxy::Jump(j) => {
                 let hops: Vec<&str> = j.split(',').map(str::trim).collect();
@@ -123,7 +124,7 @@ impl Proxy {
                 a.push(hop_uri(last));
                 a
             }
-        }
+        })
     }
 
     /// Start the proxy for `spec`: the socket libssh2 talks over, and the child to keep alive.
@@ -142,7 +143,7 @@ impl Proxy {
                 .to_string(),
             Proxy::Command(_) => String::new(),
         };
-        let argv = self.argv(spec, &ssh);
+        let argv = self.argv(spec, &ssh).map_err(fail)?;
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| fail(format!("cannot make a socket pair: {e}")))?;
         let stdin = theirs
@@ -236,15 +237,39 @@ impl Drop for ProxyChild {
     }
 }
 
-/// `%h` address, `%p` port, `%r` user, `%n` inventory name, `%%` a percent sign.
-fn expand_tokens(template: &str, spec: &ConnSpec) -> String {
-    super::spec::expand_percent(template, |t| match t {
-        'h' => Some(spec.address.clone()),
-        'p' => Some(spec.port.to_string()),
-        'r' => Some(spec.user.clone()),
-        'n' => Some(spec.name.clone()),
+/// `%h` address, `%p` port, `%r` user, `%n` inventory name, `%%` a percent sign. The text goes
+/// to `/bin/sh -c`, so a value used by the template that holds shell syntax is refused, as
+/// OpenSSH 9.6 refuses such host and user names (CVE-2023-51385): `Err` names it.
+fn expand_tokens(template: &str, spec: &ConnSpec) -> Result<String, String> {
+    let value = |t: char| match t {
+        'h' => Some(("%h (the host address)", spec.address.clone())),
+        'p' => Some(("%p", spec.port.to_string())),
+        'r' => Some(("%r (the user)", spec.user.clone())),
+        'n' => Some(("%n (the inventory name)", spec.name.clone())),
         _ => None,
-    })
+    };
+    let mut refused = None;
+    let out = super::spec::expand_percent(template, |t| {
+        let (what, v) = value(t)?;
+        if refused.is_none() && !shell_safe_token(&v) {
+            refused = Some(format!(
+                "{what} is {v:?}, which holds shell syntax or control characters; \
+                 refused before running the ProxyCommand"
+            ));
+        }
+        Some(v)
+    });
+    refused.map_or(Ok(out), Err)
+}
+
+/// Whether a token's value may be pasted into a shell line: OpenSSH's `valid_hostname` rule
+/// (no quote, `$`, `` ` ``, `\`, `;`, `&`, `<`, `>`, `|`, braces or parentheses, no whitespace or
+/// control character, no leading `-`), which user names and inventory names follow here too.
+pub(crate) fn shell_safe_token(v: &str) -> bool {
+    !v.starts_with('-')
+        && !v
+            .chars()
+            .any(|c| "'`\"$\\;&<>|(){}".contains(c) || c.is_whitespace() || c.is_control())
 }
 
 /// One `ProxyJump` hop: `[user@]host[:port]` (IPv6 in brackets) or an `ssh://` URI.
@@ -303,7 +328,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            p.argv(&spec(), "ssh"),
+            p.argv(&spec(), "ssh").unwrap(),
             vec![
                 "/bin/sh",
                 "-c",
@@ -317,10 +342,50 @@ mod tests {
     }
 
     #[test]
+    fn proxy_command_refuses_shell_syntax_in_expanded_values() {
+        let p = Proxy::command("nc %h %p").unwrap().unwrap();
+        for bad in [
+            "x;touch /tmp/p",
+            "x$(id)",
+            "x`id`",
+            "a b",
+            "x\nid",
+            "-oProxyCommand=id",
+            "x|id",
+            "x&",
+            "x>f",
+            "'x'",
+        ] {
+            let mut s = spec();
+            s.address = bad.into();
+            let e = p.argv(&s, "ssh").unwrap_err();
+            assert!(e.contains("%h") && e.contains(&format!("{bad:?}")), "{e}");
+        }
+        // %r and %n are checked when the template uses them, and only then.
+        let mut s = spec();
+        s.user = "u;id".into();
+        s.name = "web 1".into();
+        assert!(p.argv(&s, "ssh").is_ok());
+        let pr = Proxy::command("ssh -l %r gw nc %h %p").unwrap().unwrap();
+        assert!(pr.argv(&s, "ssh").unwrap_err().contains("%r"));
+        let pn = Proxy::command("sesame knock --proxy %n %p")
+            .unwrap()
+            .unwrap();
+        assert!(pn.argv(&s, "ssh").unwrap_err().contains("%n"));
+        // Ordinary names, IPv6 addresses and user names pass.
+        let mut ok = spec();
+        ok.address = "fd5e:5a3e:0:4::12".into();
+        ok.name = "web-1.example_org".into();
+        ok.user = "deploy@corp".into();
+        assert!(pn.argv(&ok, "ssh").is_ok());
+        assert!(pr.argv(&ok, "ssh").is_ok());
+    }
+
+    #[test]
     fn jump_becomes_ssh_w_to_the_last_hop() {
         let p = Proxy::jump("ops@gw1:2200,bastion").unwrap().unwrap();
         assert_eq!(
-            p.argv(&spec(), "/usr/bin/ssh"),
+            p.argv(&spec(), "/usr/bin/ssh").unwrap(),
             vec![
                 "/usr/bin/ssh",
                 "-o",
@@ -339,7 +404,8 @@ mod tests {
         let a = Proxy::jump("gw")
             .unwrap()
             .unwrap()
-            .argv(&with_config, "ssh");
+            .argv(&with_config, "ssh")
+            .unwrap();
         assert!(
             a.windows(2).any(|w| w == ["-F", "/etc/fleet/ssh_config"]),
             "the jump ssh reads the same config: {a:?}"
@@ -349,7 +415,7 @@ mod tests {
         let p = Proxy::jump("ssh://root@[fd5e:5a3e:0:4::11]:22")
             .unwrap()
             .unwrap();
-        let a = p.argv(&s6, "ssh");
+        let a = p.argv(&s6, "ssh").unwrap();
         assert_eq!(
             &a[5..],
             [

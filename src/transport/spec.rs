@@ -628,7 +628,10 @@ pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
 
 /// Expand OpenSSH's `%x` tokens: `token` gives a letter's text (`None` keeps `%x` as written);
 /// `%%` is a percent sign.
-pub(crate) fn expand_percent(template: &str, token: impl Fn(char) -> Option<String>) -> String {
+pub(crate) fn expand_percent(
+    template: &str,
+    mut token: impl FnMut(char) -> Option<String>,
+) -> String {
     let mut out = String::new();
     let mut chars = template.chars();
     while let Some(c) = chars.next() {
