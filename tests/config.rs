@@ -168,3 +168,50 @@ fn proxy_command_tokens_with_shell_syntax_run_nothing_on_the_controller() {
         );
     }
 }
+
+/// A secret on the command line is visible to every local user in /proc: no help text or hint
+/// suggests passing a knock sequence or password with `-e key=value`; they point to an
+/// `@file` or a vault instead.
+#[test]
+fn help_never_suggests_a_secret_on_the_command_line() {
+    let d = project("");
+    let inline_secret = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        ["knock_sequence", "password", "become_pass"]
+            .iter()
+            .any(|k| {
+                t.contains(&format!("-e {k}"))
+                    || t.contains(&format!("-e '{k}"))
+                    || t.contains(&format!("-e \"{k}"))
+                    || t.contains(&format!("{k} kept out"))
+            })
+    };
+    for sub in ["play", "run", "knock", "ssh", "verify"] {
+        let out = sesame(d.path(), &[sub, "--help"], &[]);
+        let t = text(&out);
+        assert!(out.status.success(), "{t}");
+        assert!(
+            !inline_secret(&t),
+            "`{sub} --help` suggests an inline secret: {t}"
+        );
+        let e_help: String = t
+            .split("--extra-vars")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`{sub} --help` has no -e: {t}"))
+            .chars()
+            .take(400)
+            .collect();
+        assert!(
+            e_help.contains("@file") && e_help.contains("vault") && e_help.contains("/proc"),
+            "`{sub} --help` -e text does not point secrets to a file or vault: {e_help}"
+        );
+    }
+    let hint = sesame::transport::TransportError::KnockedButSilent {
+        addr: "198.19.200.11:22".into(),
+        timeout: std::time::Duration::from_secs(5),
+        knocks: 2,
+    }
+    .to_string();
+    assert!(!inline_secret(&hint), "{hint}");
+    assert!(hint.contains("vault"), "{hint}");
+}

@@ -354,6 +354,15 @@ fn sesame_run_takes_its_defaults_from_ansible_cfg() {
     let out = run();
     let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{t}");
+    // Unchecked host keys are said once per run, naming the hosts, not once per host.
+    assert_eq!(t.matches("host key checking is off").count(), 1, "{t}");
+    let warning = t
+        .lines()
+        .find(|l| l.contains("host key checking is off"))
+        .unwrap_or_default();
+    for h in &lab.hosts {
+        assert!(warning.contains(&h.name), "{warning}");
+    }
     for h in &lab.hosts {
         assert!(
             t.contains(&format!("{} | CHANGED | rc=0 >>\nroot via deploy", h.name)),
@@ -363,12 +372,17 @@ fn sesame_run_takes_its_defaults_from_ansible_cfg() {
     std::fs::write(dir.path().join("ansible.cfg"), cfg("True")).unwrap();
     let out = run();
     let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    // Refused and reported unreachable, as Ansible does (exit 4), not failed under a task.
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "unknown host keys must be refused: {t}"
+        Some(4),
+        "unknown host keys must be refused as unreachable: {t}"
     );
     assert!(t.contains("not in known_hosts"), "{t}");
+    for h in &lab.hosts {
+        assert!(t.contains(&format!("{} | UNREACHABLE!", h.name)), "{t}");
+    }
+    assert!(!t.contains("host key checking is off"), "{t}");
 }
 
 /// The ssh client configuration fills in what the inventory leaves unset, as for Ansible's ssh:

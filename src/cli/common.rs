@@ -358,6 +358,43 @@ pub fn ask_become_pass(ask: bool) -> crate::Result<Option<crate::vars::mask::Hid
     })
 }
 
+/// One warning per run naming the hosts whose unknown host keys are accepted unchecked
+/// (`host_key_checking = False`, `StrictHostKeyChecking=no`), as Ansible's users are told once,
+/// not once per host. `warned` is the run's flag: later calls only warn if it is still false.
+pub fn warn_unchecked_host_keys<'a>(
+    specs: impl IntoIterator<Item = &'a ConnSpec>,
+    warned: &mut bool,
+    events: &crate::runner::EventSender,
+) {
+    use crate::transport::spec::HostKeyPolicy;
+    if *warned {
+        return;
+    }
+    let names: Vec<&str> = specs
+        .into_iter()
+        .filter(|s| s.host_key_policy == HostKeyPolicy::No)
+        .map(|s| s.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    *warned = true;
+    let shown = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    let more = match names.len() {
+        n if n > 5 => format!(" and {} more", n - 5),
+        _ => String::new(),
+    };
+    events.send(crate::runner::Event::Warning {
+        host: None,
+        msg: format!(
+            "host key checking is off (host_key_checking = False or StrictHostKeyChecking=no) \
+             for {shown}{more}: an unknown host key is accepted without check, so whoever sits \
+             on the path gets the session and the passwords sent over it; record the keys in \
+             known_hosts and turn checking back on"
+        ),
+    });
+}
+
 /// Merge every `-e` argument, later ones winning.
 pub fn extra_vars(args: &[String]) -> crate::Result<Vars> {
     let mut out = Vars::new();

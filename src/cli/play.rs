@@ -37,7 +37,9 @@ pub struct Args {
     /// Show unified diffs of changed files (secrets masked).
     #[arg(short = 'D', long = "diff")]
     pub diff: bool,
-    /// Extra variables: key=value, YAML/JSON, or @file (repeatable; they always win).
+    /// Extra variables (as `ansible-playbook -e`): `k=v`, YAML/JSON or `@file` (repeatable; they
+    /// win over the inventory). Secrets (a knock_sequence, a password) go in an `@file` or a
+    /// vault, never inline: a command line is visible to every local user in /proc.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
     /// Become root (sudo) on the hosts.
@@ -188,6 +190,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let mut all_vars: HashMap<String, Vars> = HashMap::new();
     let total_plays: usize = books.iter().map(|b| b.plays.len()).sum();
     let mut play_no = 0;
+    let mut host_keys_warned = false;
     for b in &books {
         events.send(Event::PlaybookStart {
             path: b.path.display().to_string(),
@@ -251,6 +254,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 }
             }
             let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
+            common::warn_unchecked_host_keys(
+                hosts.iter().filter_map(|h| conns.get(h).map(|c| &c.spec)),
+                &mut host_keys_warned,
+                &events,
+            );
             let mut stop = false;
             for batch in batches(&hosts, &play.serial) {
                 if stop || cancel.is_cancelled() {

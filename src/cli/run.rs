@@ -19,8 +19,9 @@ pub struct Args {
     /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
-    /// Extra variables, as `ansible -e`: `k=v`, YAML/JSON, or `@file` (repeatable; they win
-    /// over the inventory, e.g. `-e ansible_user=admin` or a knock_sequence kept out of it).
+    /// Extra variables (as `sesame play -e`): `k=v`, YAML/JSON or `@file` (repeatable; they
+    /// win over the inventory). Secrets (a knock_sequence, a password) go in an `@file` or a
+    /// vault, never inline: a command line is visible to every local user in /proc.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
     /// Host pattern: a host, a group, `all`, `web:&prod`, `!h3`, `~regex`...
@@ -207,6 +208,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             }
         }
     }
+    common::warn_unchecked_host_keys(targets.iter().map(|t| &t.conn.spec), &mut false, &events);
     run_command(
         &targets,
         &args.command,

@@ -19,7 +19,9 @@ pub struct Args {
     /// Inventory file or directory (repeatable), as ansible's -i.
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,
-    /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
+    /// Extra variables (as `sesame play -e`): `k=v`, YAML/JSON or `@file` (repeatable; they
+    /// win over the inventory). Secrets (a knock_sequence, a password) go in an `@file` or a
+    /// vault, never inline: a command line is visible to every local user in /proc.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
     /// Bind the knocks to this local address.

@@ -23,7 +23,9 @@ pub struct Args {
     /// Hosts checked at once (default: `forks` of ansible.cfg, else 20).
     #[arg(short = 'f', long = "forks", value_parser = crate::cli::run::parse_forks)]
     pub forks: Option<usize>,
-    /// Extra variables (as `sesame play -e`), e.g. a knock_sequence kept out of the inventory.
+    /// Extra variables (as `sesame play -e`): `k=v`, YAML/JSON or `@file` (repeatable; they
+    /// win over the inventory). Secrets (a knock_sequence, a password) go in an `@file` or a
+    /// vault, never inline: a command line is visible to every local user in /proc.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
     /// One JSON event per line.
@@ -73,6 +75,13 @@ pub fn run(args: Args) -> crate::Result<u8> {
         name: "verify".into(),
         hosts: hosts.clone(),
     });
+    common::warn_unchecked_host_keys(
+        conns
+            .values()
+            .filter_map(|(c, _)| c.as_ref().ok().map(|c| &c.spec)),
+        &mut false,
+        &events,
+    );
     pool::run_hosts(&hosts, forks, &cancel, &events, |host, ev| {
         ev.send(Event::TaskStart {
             host: host.to_string(),

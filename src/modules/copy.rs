@@ -49,8 +49,10 @@ pub struct FileWant {
 }
 
 /// Write script: `$1` path, `$2` mode, `$3` owner, `$4` group, `$5` backup, `$6` validate;
-/// content on stdin. Prints `backup=PATH` when it kept one.
-const WRITE: &str = r#"p=$1; d=$(dirname -- "$p")
+/// content on stdin. Prints `backup=PATH` when it kept one. `validate`'s `%s` becomes `"$1"` of
+/// its own shell, the temp path passed as that argument: the path (any folder name) is never
+/// pasted into shell text.
+const WRITE: &str = r##"p=$1; d=$(dirname -- "$p")
 [ -d "$d" ] || { echo "directory $d does not exist" >&2; exit 70; }
 t=$(mktemp -- "$d/.sesame.XXXXXX") || exit 71
 trap 'rm -f -- "$t"' EXIT
@@ -59,7 +61,7 @@ if [ -n "$2" ]; then chmod -- "$2" "$t"; elif [ -e "$p" ]; then chmod --referenc
 if [ -n "$3" ] || [ -n "$4" ]; then
   chown -- "${3:-$(stat -c %U -- "${p}" 2>/dev/null || id -un)}:${4:-$(stat -c %G -- "${p}" 2>/dev/null || id -gn)}" "$t" || exit 74
 elif [ -e "$p" ]; then chown --reference="$p" -- "$t" || exit 74; fi
-if [ -n "$6" ]; then v=$(printf '%s' "$6" | sed "s#%s#$t#g"); sh -c "$v" >&2 || { echo "validation failed: $6" >&2; exit 75; }; fi
+if [ -n "$6" ]; then v=$(printf '%s' "$6" | sed 's#%s#"$1"#g'); sh -c "$v" sesame-validate "$t" >&2 || { echo "validation failed: $6" >&2; exit 75; }; fi
 if [ "$5" = 1 ] && [ -f "$p" ]; then
   b="/var/backups/sesame/files$p.$(date +%Y%m%dT%H%M%S)"
   mkdir -p -- "$(dirname -- "$b")" && cp -p -- "$p" "$b" || exit 76
@@ -68,7 +70,7 @@ if [ "$5" = 1 ] && [ -f "$p" ]; then
 fi
 mv -f -- "$t" "$p" || exit 77
 trap - EXIT
-"#;
+"##;
 
 /// The mode/owner/group changes that turn `f` into what is wanted (`None` = leave as is).
 pub fn attr_changes(
@@ -275,6 +277,56 @@ mod tests {
         let q = Query::File(path.into());
         s.insert(q.clone(), parse_answer(&q, answer));
         s
+    }
+
+    /// The write script run by the local `sh` on a temp folder named like an attack.
+    #[test]
+    fn validate_gets_the_temp_path_quoted_whatever_the_folder_name() {
+        let top = tempfile::tempdir().unwrap();
+        let mark = top.path().join("pwned");
+        // Run from `top`: a `touch pwned` pasted into a shell line lands there.
+        let dir = top.path().join("d $(touch pwned) x;y");
+        std::fs::create_dir(&dir).unwrap();
+        let dest = dir.join("f.conf");
+        let want = super::FileWant {
+            dest: dest.display().to_string(),
+            content: b"hello\n".to_vec(),
+            mode: Some(0o600),
+            owner: None,
+            group: None,
+            backup: false,
+            validate: Some("grep -q hello %s && test -s %s".into()),
+        };
+        let cmd = want.write_cmd();
+        let run = |cmd: &crate::transport::Cmd| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd.render())
+                .current_dir(top.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&cmd.stdin_bytes().unwrap()).unwrap();
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        };
+        let out = run(&cmd);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{said}");
+        assert!(!mark.exists(), "the folder name ran as shell code: {said}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello\n");
+        // A validation that fails still stops the write.
+        let bad = super::FileWant {
+            content: b"bye\n".to_vec(),
+            ..want
+        };
+        let out = run(&bad.write_cmd());
+        assert_eq!(out.status.code(), Some(75));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello\n");
     }
 
     #[test]

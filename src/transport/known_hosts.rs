@@ -306,8 +306,30 @@ pub fn entry_line(host: &str, port: u16, blob: &[u8]) -> Option<String> {
     ))
 }
 
+/// What makes `name` unfit to be written as a known_hosts host name (`None`: fit). Whitespace
+/// ends the name field, a comma adds a name, `*`/`?`/`!` make it a pattern, `|` and `@`
+/// start hashed names and markers, `[`/`]` the port syntax, control characters other lines.
+pub fn bad_host_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an empty name".into());
+    }
+    if name.starts_with(['@', '|']) {
+        return Some(format!("a leading `{}`", &name[..1]));
+    }
+    name.chars()
+        .find(|c| c.is_whitespace() || c.is_control() || ",*?![]#".contains(*c))
+        .map(|c| format!("{c:?}"))
+}
+
 /// Append a key for `host:port` to `path`, creating the file 0600 (and its directory 0700).
+/// A name that is not one plain host name is refused before the file is touched.
 pub fn append(path: &Path, host: &str, port: u16, blob: &[u8]) -> io::Result<()> {
+    if let Some(bad) = bad_host_name(host) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{host:?} cannot be written as a known_hosts name: it holds {bad}"),
+        ));
+    }
     let line = entry_line(host, port, blob).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, "host key blob has no key type")
     })?;
@@ -567,6 +589,20 @@ mod tests {
             ),
         );
         assert!(f.entries.is_empty(), "{:?}", f.entries);
+    }
+
+    #[test]
+    fn append_refuses_names_that_would_split_or_widen_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, _) = keygen(dir.path(), "k", "ed25519");
+        let kh = dir.path().join("known_hosts");
+        for bad in ["a b", "a\tb", "a,*", "*", "a\nb", "@cert-authority"] {
+            let e = append(&kh, bad, 22, &k).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(!kh.exists(), "{bad:?} wrote the file");
+        }
+        append(&kh, "fd5e:5a3e:0:4::12", 2222, &k).unwrap();
+        assert!(kh.exists());
     }
 
     #[test]

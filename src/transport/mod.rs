@@ -65,7 +65,8 @@ pub enum TransportError {
     #[error(
         "connection to {addr} timed out after {timeout:?} although sesame knocked first \
          ({knocks} knock(s)): if the \
-         host was hardened with another sequence, give that one (-e knock_sequence=...); check \
+         host was hardened with another sequence, give that one (in a vars file or vault, e.g. \
+         -e @old-knock.yml); check \
          that nothing between here and the host drops the knock packets, and that the host is up"
     )]
     KnockedButSilent {
@@ -158,14 +159,14 @@ pub enum TransportError {
 
 impl TransportError {
     /// Whether the host counts as unreachable (Ansible's `unreachable=`) rather than failed.
+    /// An unknown host key is unreachable, as Ansible reports ssh's "Host key verification
+    /// failed"; a changed or revoked key stays a failure, the louder of the two.
     pub fn is_unreachable(&self) -> bool {
         !matches!(
             self,
             TransportError::HostKeyChanged { .. }
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::KnownHosts { .. }
-                | TransportError::UnknownHostKey { .. }
-                | TransportError::HostCertificateUnsupported { .. }
                 | TransportError::Upload { .. }
                 | TransportError::Become { .. }
                 | TransportError::CommandTimeout { .. }
@@ -192,4 +193,28 @@ pub trait Transport: Send {
     ) -> Result<(), TransportError>;
     /// How many commands this transport has executed (for tests and benchmarks).
     fn exec_count(&self) -> usize;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_host_key_is_unreachable_as_in_ansible() {
+        let unknown = TransportError::UnknownHostKey {
+            host: "web1".into(),
+            addr: "198.19.1.11".into(),
+            port: 22,
+            fingerprint: "SHA256:x".into(),
+            files: "~/.ssh/known_hosts".into(),
+        };
+        assert!(unknown.is_unreachable(), "{unknown}");
+        let changed = TransportError::HostKeyChanged {
+            host: "web1".into(),
+            addr: "198.19.1.11:22".into(),
+            expected: "SHA256:a".into(),
+            actual: "SHA256:b".into(),
+        };
+        assert!(!changed.is_unreachable(), "{changed}");
+    }
 }

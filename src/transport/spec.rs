@@ -876,6 +876,16 @@ impl SshArgs {
             }
             "identitiesonly" => self.identities_only = parse_bool(&value).unwrap_or(false),
             "hostkeyalias" => {
+                // The alias is written as the name of a known_hosts line: whitespace would
+                // split the line, a comma or wildcard would make it match other hosts.
+                if let Some(bad) = super::known_hosts::bad_host_name(&value) {
+                    return Err(ConnSpecError::BadValue {
+                        host: host.into(),
+                        variable: var.into(),
+                        value: format!("HostKeyAlias={value}"),
+                        reason: format!("a known_hosts name cannot hold {bad}"),
+                    });
+                }
                 self.host_key_alias.get_or_insert_with(|| value.clone());
             }
             "passwordauthentication" => {
@@ -1017,6 +1027,27 @@ mod tests {
         assert_eq!(s.agent_socket, Some(PathBuf::from("/run/agent.sock")));
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("pw1") && !dbg.contains("kp\""), "{dbg}");
+    }
+
+    #[test]
+    fn host_key_alias_with_whitespace_or_patterns_is_refused() {
+        for alias in ["web 1", "web1\tx", "a,*", "*", "web\n1", "|1|x"] {
+            let v = vars(json!({
+                "ansible_ssh_extra_args": format!("-o 'HostKeyAlias={alias}'"),
+            }));
+            let e = ConnSpec::from_vars("web1", &v, &ConnOverrides::default())
+                .err()
+                .unwrap_or_else(|| panic!("{alias:?} accepted"))
+                .to_string();
+            assert!(
+                e.contains("web1")
+                    && e.contains("ansible_ssh_extra_args")
+                    && e.contains("HostKeyAlias"),
+                "{e}"
+            );
+        }
+        let v = vars(json!({"ansible_ssh_extra_args": "-o HostKeyAlias=web1.lab-2_x"}));
+        assert!(ConnSpec::from_vars("web1", &v, &ConnOverrides::default()).is_ok());
     }
 
     #[test]
