@@ -753,3 +753,137 @@ fn harden_behind_a_hardened_jump_host() {
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert_eq!(recap(&again, "h2", "changed"), 0);
 }
+
+/// The become password is written only when sudo asks for it (a per-session prompt), never in
+/// front of a command's stdin: h1 is a NOPASSWD user with a password set anyway, h2 a password
+/// sudo user with a wrong password, h3 the same user with the right one. h1 and h3 get their
+/// files byte for byte and their firewall; h2 fails with a clear become error and is untouched;
+/// no file on any host holds a password.
+#[test]
+fn become_password_is_sent_only_when_sudo_asks() {
+    let lab = Lab::up("become_pw", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let nopasswd_pw = "Nopw-Leak-7d1f3c";
+    let wrong_pw = "Wrong-Pw-5e2a90";
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        KNOCKD_VARS,
+        &[
+            (
+                "h1",
+                &format!("ansible_user: deploy\nansible_become_password: {nopasswd_pw}\n"),
+            ),
+            (
+                "h2",
+                &format!("ansible_user: ops\nansible_become_password: {wrong_pw}\n"),
+            ),
+            (
+                "h3",
+                "ansible_user: ops\nansible_become_password: ops-lab-pw\n",
+            ),
+        ],
+    );
+    let copied = "copied line 1\nline 2 with $HOME and 'quotes'\n";
+    std::fs::write(
+        tmp.path().join("page.tera"),
+        "templated for {{ inventory_hostname }}\n",
+    )
+    .unwrap();
+    let book = tmp.path().join("files.yml");
+    std::fs::write(
+        &book,
+        format!(
+            "- hosts: all\n  become: true\n  tasks:\n    \
+             - file: {{path: /etc/sesame-pw, state: directory, mode: '0755'}}\n    \
+             - copy: {{dest: /etc/sesame-pw/copied.conf, content: {copied:?}, mode: '0644'}}\n    \
+             - template: {{src: page.tera, dest: /etc/sesame-pw/templated.conf}}\n    \
+             - lineinfile: {{path: /etc/sesame-pw/lines.conf, line: 'x=1', create: true}}\n"
+        ),
+    )
+    .unwrap();
+    let inv_s = inv.to_str().unwrap();
+    let files = sesame(&["play", "-i", inv_s, book.to_str().unwrap()]);
+    let harden = play(&inv, &[]);
+    for (out, what) in [(&files, "files"), (&harden, "harden")] {
+        let text = said(out);
+        assert_ne!(out.status.code(), Some(0), "{what}: h2 must fail: {text}");
+        assert_eq!(recap(out, "h1", "failed"), 0, "{what}: {text}");
+        assert_eq!(recap(out, "h3", "failed"), 0, "{what}: {text}");
+        assert_eq!(recap(out, "h2", "failed"), 1, "{what}: {text}");
+        assert!(
+            text.contains("become failed on h2") && text.contains("check the become password"),
+            "{what}: no clear become error for h2: {text}"
+        );
+        for pw in [nopasswd_pw, wrong_pw, "ops-lab-pw"] {
+            assert!(!text.contains(pw), "{what} printed a password: {text}");
+        }
+    }
+    for h in ["h1", "h3"] {
+        assert_eq!(lab.sh(h, "cat /etc/sesame-pw/copied.conf"), copied, "{h}");
+        assert_eq!(
+            lab.sh(h, "cat /etc/sesame-pw/templated.conf"),
+            format!("templated for {h}\n"),
+            "{h}"
+        );
+        assert_eq!(lab.sh(h, "cat /etc/sesame-pw/lines.conf"), "x=1\n", "{h}");
+        assert!(
+            !open_from_stranger(&lab, &lab.host(h).ip),
+            "{h} was not hardened"
+        );
+    }
+    // h2: nothing written, firewall untouched.
+    assert_eq!(
+        lab.exec("h2", &["test", "-e", "/etc/sesame-pw"])
+            .status
+            .code(),
+        Some(1),
+        "h2 got files although sudo refused"
+    );
+    assert_eq!(
+        lab.exec("h2", &["test", "-e", "/var/backups/sesame"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(open_from_stranger(&lab, &lab.host("h2").ip));
+    for h in ["h1", "h2", "h3"] {
+        for pw in [nopasswd_pw, wrong_pw, "ops-lab-pw"] {
+            let found = lab.exec(
+                h,
+                &[
+                    "grep",
+                    "-rlsF",
+                    pw,
+                    "/etc",
+                    "/home",
+                    "/root",
+                    "/tmp",
+                    "/var/backups",
+                ],
+            );
+            assert_eq!(
+                found.status.code(),
+                Some(1),
+                "{h}: files hold {pw}: {}",
+                String::from_utf8_lossy(&found.stdout)
+            );
+        }
+    }
+    // The no-change re-run of a password-sudo host is still one connection, one exec.
+    let again = sesame(&[
+        "play",
+        "-i",
+        inv_s,
+        "playbooks/harden.yml",
+        "-l",
+        "h3",
+        "-vv",
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(recap(&again, "h3", "changed"), 0, "{}", said(&again));
+    let log = strip_ansi(&String::from_utf8_lossy(&again.stderr));
+    let of = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(of("ssh session established"), 1, "{log}");
+    assert_eq!(of(": exec host="), 1, "{log}");
+}

@@ -144,20 +144,15 @@ impl Cmd {
         self.escalate.as_ref()
     }
 
-    /// The bytes to feed on stdin, become password first when `sudo -S` needs it.
+    /// The command's own stdin data. The become password is never part of it: a transport
+    /// sends the password only when sudo shows its prompt (`become_password`, `BecomeTokens`).
     pub fn stdin_bytes(&self) -> Option<Vec<u8>> {
-        let pw = self.escalate.as_ref().and_then(|b| b.password.as_ref());
-        match (pw, &self.stdin) {
-            (None, None) => None,
-            (Some(p), rest) => {
-                let mut v = format!("{p}\n").into_bytes();
-                if let Some(r) = rest {
-                    v.extend_from_slice(r);
-                }
-                Some(v)
-            }
-            (None, Some(r)) => Some(r.clone()),
-        }
+        self.stdin.clone()
+    }
+
+    /// The password sudo asks for, when become uses one (`sudo -S`).
+    pub fn become_password(&self) -> Option<&str> {
+        self.escalate.as_ref().and_then(|b| b.password.as_deref())
     }
 
     fn join(&self, masked: bool) -> String {
@@ -181,18 +176,24 @@ impl Cmd {
         out
     }
 
-    /// The exact line sent to the remote shell, with become applied. Contains secrets: never log.
+    /// The exact line sent to the remote shell, with become applied (the fixed test tokens when
+    /// sudo asks a password). Contains secrets: never log.
     pub fn render(&self) -> String {
-        self.wrap(false)
+        self.wrap(false, &BecomeTokens::fixed())
+    }
+
+    /// The exact line for a session whose sudo prompt and success marker are `tokens`.
+    pub fn render_with(&self, tokens: &BecomeTokens) -> String {
+        self.wrap(false, tokens)
     }
 
     /// The line as shown to humans and logs: secrets masked.
     pub fn display(&self) -> String {
-        self.wrap(true)
+        self.wrap(true, &BecomeTokens::fixed())
     }
 
-    fn wrap(&self, masked: bool) -> String {
-        let mut line = wrap_become(&self.join(masked), self.escalate.as_ref());
+    fn wrap(&self, masked: bool, tokens: &BecomeTokens) -> String {
+        let mut line = wrap_become(&self.join(masked), self.escalate.as_ref(), tokens);
         if self.escalate.is_some() && self.parts.contains(&Part::SshConnection) {
             line.push_str(" sesame \"$SSH_CONNECTION\"");
         }
@@ -205,23 +206,67 @@ impl Cmd {
     }
 }
 
-/// The one place privilege escalation is written: `sudo -n` without a password, `sudo -S` with
-/// an empty prompt and the password on stdin otherwise. The inner line runs under `sh -c`.
-fn wrap_become(inner: &str, escalate: Option<&Become>) -> String {
+/// How a transport tells, on one session, whether sudo asks for the password: sudo prints
+/// `prompt` (unique to the session) on stderr when it wants it; the become shell prints
+/// `marker` on stderr before the command runs, once sudo let it through. The password is sent
+/// only after the prompt, the command's stdin only after the marker (as Ansible does), so a
+/// NOPASSWD sudo never hands the password to the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BecomeTokens {
+    pub prompt: String,
+    pub marker: String,
+}
+
+impl BecomeTokens {
+    /// Fresh random tokens for one session.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 12];
+        // SAFETY: getrandom writes at most `len` bytes into the valid buffer.
+        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        if n != bytes.len() as isize {
+            // No kernel randomness: time and pid still make a prompt no command prints by chance.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let mix = t ^ (u128::from(std::process::id()) << 64);
+            bytes.copy_from_slice(&mix.to_le_bytes()[..12]);
+        }
+        let id = hex::encode(bytes);
+        BecomeTokens {
+            prompt: format!("[sesame sudo via {id}] password:"),
+            marker: format!("SESAME-BECOME-OK-{id}"),
+        }
+    }
+
+    /// Constant tokens, for rendering in tests and logs.
+    pub fn fixed() -> Self {
+        BecomeTokens {
+            prompt: "[sesame sudo] password:".into(),
+            marker: "SESAME-BECOME-OK".into(),
+        }
+    }
+}
+
+/// The one place privilege escalation is written: `sudo -n` without a password; with one,
+/// `sudo -S` with the session's prompt, and the success marker printed on stderr before the
+/// command. The inner line runs under `sh -c`.
+fn wrap_become(inner: &str, escalate: Option<&Become>, tokens: &BecomeTokens) -> String {
     let Some(b) = escalate else {
         return inner.to_string();
     };
     let user = if b.user.is_empty() { "root" } else { &b.user };
-    let mode = if b.password.is_some() {
-        "-S -p ''"
+    if b.password.is_some() {
+        let inner = format!("echo {} >&2; {inner}", quote(&tokens.marker));
+        format!(
+            "sudo -S -p {} -H -u {} -- sh -c {}",
+            quote(&tokens.prompt),
+            quote(user),
+            quote(&inner)
+        )
     } else {
-        "-n"
-    };
-    format!(
-        "sudo {mode} -H -u {} -- sh -c {}",
-        quote(user),
-        quote(inner)
-    )
+        format!("sudo -n -H -u {} -- sh -c {}", quote(user), quote(inner))
+    }
 }
 
 impl fmt::Debug for Cmd {
@@ -267,8 +312,16 @@ mod tests {
             password: Some("pw".into()),
         };
         let c = Cmd::new("id").arg("-u").escalate(Some(b));
-        assert_eq!(c.render(), "sudo -S -p '' -H -u root -- sh -c 'id -u'");
-        assert_eq!(c.stdin_bytes().unwrap(), b"pw\n");
+        assert_eq!(
+            c.render(),
+            "sudo -S -p '[sesame sudo] password:' -H -u root -- sh -c 'echo SESAME-BECOME-OK >&2; id -u'"
+        );
+        // The password is not stdin data: the transport sends it only when sudo asks.
+        assert_eq!(c.stdin_bytes(), None);
+        assert_eq!(c.become_password(), Some("pw"));
+        let t = BecomeTokens::random();
+        assert_ne!(t, BecomeTokens::random());
+        assert!(c.render_with(&t).contains(&quote(&t.prompt)));
         assert!(c.stdin_is_secret());
         assert!(!format!("{:?}", c.get_become()).contains("pw\""));
     }

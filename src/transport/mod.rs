@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod spec;
 pub mod ssh;
 pub mod ssh_config;
+pub mod sudo;
 
 pub use command::{Become, Cmd};
 pub use spec::{become_from_vars, ConnOverrides, ConnSpec, ConnSpecError, HostKeyPolicy};

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 
+use super::command::BecomeTokens;
 use super::known_hosts::{self, HostKeyStatus, KnownHostsFile};
 use super::proxy::ProxyChild;
 use super::spec::{ConnSpec, HostKeyPolicy};
+use super::sudo::{GateStep, SudoGate};
 use super::{auth, Become, Cmd, Output, Transport, TransportError, Upload};
 
 /// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`).
@@ -64,6 +66,8 @@ pub struct SshTransport {
     execs: usize,
     /// Logged in as root: becoming root needs no sudo (saves a PAM session per command).
     is_root: bool,
+    /// This session's sudo prompt and success marker (`sudo -S` is answered only when asked).
+    tokens: BecomeTokens,
     /// The proxy command carrying the session, if any; dropped (killed) after the session.
     _proxy: Option<ProxyChild>,
 }
@@ -177,6 +181,7 @@ impl SshTransport {
             keepalive: spec.keepalive.is_some(),
             execs: 0,
             is_root: spec.user == "root",
+            tokens: BecomeTokens::random(),
             _proxy: proxy,
         })
     }
@@ -264,8 +269,19 @@ impl SshTransport {
             cmd
         };
         tracing::debug!(host = %self.name, cmd = %cmd.display(), "exec");
-        let line = cmd.render();
-        let stdin = cmd.stdin_bytes().unwrap_or_default();
+        let line = cmd.render_with(&self.tokens);
+        let data = cmd.stdin_bytes().unwrap_or_default();
+        // With a become password, nothing is written until sudo asks (the password) or lets
+        // the command run (its stdin): see `sudo::SudoGate`.
+        let mut gate = cmd
+            .become_password()
+            .map(|_| SudoGate::new(self.tokens.clone()));
+        let mut stdin = if gate.is_some() {
+            Vec::new()
+        } else {
+            data.clone()
+        };
+        let mut may_close_stdin = gate.is_none();
         let timeout = cmd.get_timeout().or(self.command_timeout);
         let started = Instant::now();
         // A timeout too large to add to the clock is no timeout.
@@ -314,7 +330,7 @@ impl SshTransport {
                         Err(_) => written = stdin.len(),
                     }
                 }
-                if written >= stdin.len() {
+                if written >= stdin.len() && may_close_stdin {
                     match ch.send_eof() {
                         Ok(()) => {
                             stdin_done = true;
@@ -329,6 +345,28 @@ impl SshTransport {
                 .map_err(|e| self.session_err("reading stdout", Stop::Io(e)))?;
             progress |= drain(&mut ch, 1, &mut buf, &mut err)
                 .map_err(|e| self.session_err("reading stderr", Stop::Io(e)))?;
+            if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
+                match g.step(&mut err) {
+                    GateStep::Wait => {}
+                    GateStep::SendPassword => {
+                        let pw = cmd.become_password().unwrap_or_default();
+                        stdin.extend_from_slice(pw.as_bytes());
+                        stdin.push(b'\n');
+                        progress = true;
+                    }
+                    // A second prompt: the password was wrong. Close stdin so sudo gives up
+                    // rather than read the command's data as further attempts.
+                    GateStep::Refused => {
+                        may_close_stdin = true;
+                        progress = true;
+                    }
+                    GateStep::Open => {
+                        stdin.extend_from_slice(&data);
+                        may_close_stdin = true;
+                        progress = true;
+                    }
+                }
+            }
             if ch.eof() {
                 break;
             }
@@ -362,6 +400,9 @@ impl SshTransport {
                 .exit_status()
                 .map_err(|e| self.session_err("reading the exit status", Stop::Ssh(e)))?,
         };
+        if let Some(g) = &gate {
+            g.clean(&mut err);
+        }
         let output = Output {
             status,
             stdout: out,
@@ -702,8 +743,10 @@ mod tests {
             password: Some("pw".into()),
         };
         let c = upload_cmd(&f, Some(&b));
-        assert!(c.render().starts_with("sudo -S -p '' -H -u root -- sh -c "));
-        assert_eq!(c.stdin_bytes().unwrap(), b"pw\ndata");
+        assert!(c
+            .render()
+            .starts_with("sudo -S -p '[sesame sudo] password:' -H -u root -- sh -c "));
+        assert_eq!(c.stdin_bytes().unwrap(), b"data");
         assert!(!c.display().contains("pw\n"));
     }
 
