@@ -36,6 +36,16 @@ pub enum Error {
         #[source]
         source: crate::vault::VaultError,
     },
+    /// The embedded playbook and role could not be unpacked or written (`sesame init`).
+    #[error(transparent)]
+    Embedded(#[from] crate::playbook::embedded::EmbeddedError),
+    /// A report file (`--junit`, `--summary`, completions, man pages) could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {

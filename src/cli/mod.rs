@@ -5,8 +5,13 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod common;
+pub mod completions;
+pub mod harden;
+pub mod init;
 pub mod inventory;
 pub mod knock;
+pub mod man;
+pub mod outputs;
 pub mod play;
 pub mod run;
 pub mod ssh;
@@ -14,7 +19,12 @@ pub mod verify;
 
 /// sesame hardens fleets of Debian/Ubuntu servers with port knocking, Ansible-style.
 #[derive(Debug, Parser)]
-#[command(name = "sesame", version, about, long_about = None)]
+#[command(
+    name = "sesame",
+    version = crate::playbook::embedded::VERSION,
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// More output (-v, -vv, -vvv), as Ansible.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
@@ -27,6 +37,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Harden hosts with port knocking: the playbook and role built into sesame (or yours).
+    Harden(harden::Args),
     /// Run a playbook against an inventory (like ansible-playbook).
     Play(play::Args),
     /// Show an inventory as Ansible does (like ansible-inventory).
@@ -39,6 +51,12 @@ pub enum Command {
     Verify(verify::Args),
     /// Run one ad-hoc command on every matching host (like ansible -m command).
     Run(run::Args),
+    /// Write the harden playbook, the port_knocking role and inventory.example to customise.
+    Init(init::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::Args),
+    /// Print the man page, or write one per subcommand with --dir.
+    Man(man::Args),
 }
 
 /// Vault passwords, as Ansible takes them (any subcommand; also `vault_password_file` and
@@ -136,12 +154,16 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     }
     let outcome = match cli.command {
+        Command::Harden(a) => harden::run(a),
         Command::Play(a) => play::run(a),
         Command::Inventory(a) => inventory::run(a),
         Command::Knock(a) => knock::run(a),
         Command::Ssh(a) => ssh::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Run(a) => run::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

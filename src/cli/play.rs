@@ -3,10 +3,13 @@
 //! strategy) on one SSH session per host kept for the whole run, in `serial` batches.
 
 use super::common::{self, HostConn};
+use super::outputs;
+use crate::playbook::embedded::Extracted;
 use crate::playbook::exec::{HostMemory, HostOutcome as ExecOutcome, HostRun, RunOpts};
 use crate::playbook::{load_playbook, Play, Serial};
 use crate::runner::pool::{self, Cancel, HostOutcome};
-use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
+use crate::runner::record;
+use crate::runner::report::{Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Connector, Transport};
 use crate::vars::{merge_into, parse_extra_vars, Vars};
@@ -20,6 +23,13 @@ pub struct Args {
     /// Playbook file(s) to run, in order.
     #[arg(required = true)]
     pub playbooks: Vec<PathBuf>,
+    #[command(flatten)]
+    pub flags: Flags,
+}
+
+/// Every flag of `sesame play` but the playbooks (shared with `sesame harden`).
+#[derive(Debug, clap::Args)]
+pub struct Flags {
     #[command(flatten)]
     pub conn: common::ConnArgs,
     /// Inventory file or directory (repeatable). Default: $ANSIBLE_INVENTORY, /etc/ansible/hosts.
@@ -80,9 +90,16 @@ pub struct Args {
     /// Write failed and unreachable hosts here (use with `-l @FILE`).
     #[arg(long = "retry-file")]
     pub retry_file: Option<PathBuf>,
-    /// Show knock sequences and other secrets in the output.
-    #[arg(long = "show-secrets")]
+    /// Show knock sequences and other secrets in the output (never in --junit/--summary
+    /// files: the two do not go together).
+    #[arg(long = "show-secrets", conflicts_with_all = ["junit", "summary"])]
     pub show_secrets: bool,
+    /// Any changed task is a failure (exit 2; a failure in --junit), as Ansible's
+    /// JUNIT_FAIL_ON_CHANGE: for idempotence checks in CI.
+    #[arg(long = "fail-on-change")]
+    pub fail_on_change: bool,
+    #[command(flatten)]
+    pub files: outputs::ReportFiles,
 }
 
 fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
@@ -108,16 +125,36 @@ fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
 
 /// Run `sesame play`.
 pub fn run(args: Args) -> crate::Result<u8> {
+    let embedded = Extracted::new().map_err(|e| crate::Error::Usage(e.to_string()))?;
+    run_books(&args.playbooks, args.flags, &[], &embedded)
+}
+
+/// Run playbooks. Roles are searched beside each playbook, then in `extra_roles`, then in
+/// `roles_path` (ansible.cfg / $ANSIBLE_ROLES_PATH, else the default path), and last among
+/// the roles embedded in the binary; the output names the one each play uses.
+pub fn run_books(
+    playbooks: &[PathBuf],
+    args: Flags,
+    extra_roles: &[PathBuf],
+    embedded: &Extracted,
+) -> crate::Result<u8> {
     let mut extra = Vars::new();
     for e in &args.extra_vars {
         merge_into(&mut extra, &parse_extra_vars(e)?);
     }
-    // Roles beside the playbook first, then `roles_path` of ansible.cfg / $ANSIBLE_ROLES_PATH.
-    let roles_path = crate::config::installed().pathspec(crate::config::ROLES_PATH);
+    let mut roles_path = extra_roles.to_vec();
+    let configured = crate::config::installed().pathspec(crate::config::ROLES_PATH);
+    if configured.is_empty() {
+        roles_path.extend(crate::playbook::embedded::default_roles_path());
+    } else {
+        roles_path.extend(configured);
+    }
+    roles_path.push(embedded.roles_dir());
     let mut books = Vec::new();
-    for p in &args.playbooks {
+    for p in playbooks {
         books.push(load_playbook(p, &roles_path)?);
     }
+    let sources = outputs::role_sources(&books, embedded);
     if args.syntax_check {
         for b in &books {
             println!("\nplaybook: {}", b.path.display());
@@ -180,7 +217,14 @@ pub fn run(args: Args) -> crate::Result<u8> {
     };
     let mut ropts = ReportOptions::for_terminal(format, Style::Playbook);
     ropts.diff = args.diff;
-    let (events, handle) = report::start(Reporter::stdio(ropts));
+    for line in &sources {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    let (events, handle) = record::start(Reporter::stdio(ropts), args.files.wanted());
     let cancel = Cancel::ctrl_c().unwrap_or_default();
     // One session per host for the whole run, handed from play to play.
     let sessions: Mutex<HashMap<String, Box<dyn Transport>>> = Mutex::new(HashMap::new());
@@ -303,7 +347,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         }
     }
     drop(sessions);
-    let summary = handle.finish(cancel.is_cancelled());
+    let (summary, record) = handle.finish(cancel.is_cancelled());
     if let Some(path) = &args.retry_file {
         let mut bad: Vec<&String> = summary
             .stats
@@ -319,7 +363,20 @@ pub fn run(args: Args) -> crate::Result<u8> {
             source: e,
         })?;
     }
-    Ok(summary.exit_code)
+    let info = all_vars
+        .iter()
+        .map(|(h, v)| (h.clone(), outputs::host_info(v, conns.get(h))))
+        .collect();
+    let suite = match playbooks {
+        [one] => one
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        _ => "sesame play".into(),
+    };
+    args.files
+        .write(record.as_ref(), &suite, &info, args.fail_on_change)?;
+    Ok(outputs::exit_code(&summary, args.fail_on_change))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,8 @@
 use super::common::{self, HostConn};
 use crate::knock::apply::{prove, Vantage};
 use crate::runner::pool::{self, Cancel, HostOutcome};
-use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
+use crate::runner::record;
+use crate::runner::report::{Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::Connector;
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub conn: common::ConnArgs,
+    #[command(flatten)]
+    pub files: super::outputs::ReportFiles,
 }
 
 const TASK: &str = "verify port knocking";
@@ -66,10 +69,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
     } else {
         Format::Human
     };
-    let (events, handle) = report::start(Reporter::stdio(ReportOptions::for_terminal(
-        format,
-        Style::Playbook,
-    )));
+    let (events, handle) = record::start(
+        Reporter::stdio(ReportOptions::for_terminal(format, Style::Playbook)),
+        args.files.wanted(),
+    );
     let cancel = Cancel::ctrl_c().unwrap_or_default();
     events.send(Event::PlayStart {
         name: "verify".into(),
@@ -144,5 +147,11 @@ pub fn run(args: Args) -> crate::Result<u8> {
         }
     })
     .map_err(|e| crate::Error::Usage(e.to_string()))?;
-    Ok(handle.finish(cancel.is_cancelled()).exit_code)
+    let (summary, record) = handle.finish(cancel.is_cancelled());
+    let info = conns
+        .iter()
+        .map(|(h, (c, v))| (h.clone(), super::outputs::host_info(v, c.as_ref().ok())))
+        .collect();
+    args.files.write(record.as_ref(), "verify", &info, false)?;
+    Ok(summary.exit_code)
 }

@@ -2,6 +2,7 @@
 //! `load.rs`), and the per-host executor that runs them (`exec.rs`). Parsing never touches a
 //! host; the executor never prints (it sends events).
 
+pub mod embedded;
 pub mod exec;
 pub mod load;
 pub mod model;

@@ -20,9 +20,12 @@
 
 pub mod channel;
 pub mod event;
+pub mod junit;
 pub mod pool;
+pub mod record;
 pub mod report;
 pub mod stats;
+pub mod summary;
 
 pub use channel::{EventReceiver, EventSender};
 pub use event::{Event, KnockStage, Status, TaskResult};

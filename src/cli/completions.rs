@@ -1,0 +1,18 @@
+//! `sesame completions SHELL`: the shell completion script, generated from the clap
+//! definitions (clap_complete), on stdout.
+
+use clap::CommandFactory;
+
+/// Arguments of `sesame completions`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell: bash, zsh or fish (also elvish, powershell).
+    pub shell: clap_complete::Shell,
+}
+
+/// Run `sesame completions`.
+pub fn run(args: Args) -> crate::Result<u8> {
+    let mut cmd = super::Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "sesame", &mut std::io::stdout());
+    Ok(0)
+}
