@@ -154,7 +154,13 @@ pub fn run_books(
     for p in playbooks {
         books.push(load_playbook(p, &roles_path)?);
     }
-    let sources = outputs::role_sources(&books, embedded);
+    for line in outputs::role_sources(&books, embedded) {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
     if args.syntax_check {
         for b in &books {
             println!("\nplaybook: {}", b.path.display());
@@ -217,13 +223,6 @@ pub fn run_books(
     };
     let mut ropts = ReportOptions::for_terminal(format, Style::Playbook);
     ropts.diff = args.diff;
-    for line in &sources {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
     let (events, handle) = record::start(Reporter::stdio(ropts), args.files.wanted());
     let cancel = Cancel::ctrl_c().unwrap_or_default();
     // One session per host for the whole run, handed from play to play.
