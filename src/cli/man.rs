@@ -51,7 +51,11 @@ pub fn write_all(cmd: &clap::Command, dir: &Path) -> crate::Result<Vec<PathBuf>>
     cmd.build();
     let mut written = Vec::new();
     let mut pages = vec![(String::from("sesame"), cmd.clone())];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // `help` is clap's own and says nothing a page would not.
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         let name = format!("sesame-{}", sub.get_name());
         pages.push((name.clone(), sub.clone().name(name)));
     }
