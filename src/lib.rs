@@ -19,6 +19,7 @@ pub mod memo;
 pub mod modules;
 pub mod playbook;
 pub mod runner;
+pub mod text;
 pub mod transport;
 pub mod vars;
 pub mod vault;

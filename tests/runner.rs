@@ -534,3 +534,72 @@ fn bench_run_true_on_20_hosts_vs_openssh() {
     );
     lab.down();
 }
+
+/// Host output reaches the operator's terminal escaped: an OSC (window title), CSI (screen
+/// clear, colour), a C1 CSI and bytes that are not UTF-8 are shown as `\x1b`, `\u{9b}`, `\xff`;
+/// `--json` carries the exact content, JSON-escaped (base64 when it is not UTF-8).
+#[test]
+fn sesame_run_escapes_control_characters_from_hosts() {
+    let lab = Lab::up("runner_escape", 1);
+    let inv = lab.inventory.to_str().unwrap();
+    let script = r"printf '\033]0;pwned-title\007 \033[31mred \302\233 bad\377\n'; printf '\033[2J\302\2351;t\302\234\n' >&2";
+    let run = |json: bool| {
+        let mut a = vec!["run", "-i", inv, "h1"];
+        if json {
+            a.push("--json");
+        }
+        a.extend(["--", "sh", "-c", script]);
+        sesame(&a)
+    };
+    let human = run(false);
+    let mut all = human.stdout.clone();
+    all.extend_from_slice(&human.stderr);
+    let t = text(&all);
+    assert_eq!(human.status.code(), Some(0), "{t}");
+    for raw in [&b"\x1b"[..], b"\x07", b"\xc2\x9b", b"\xc2\x9d", b"\xff"] {
+        assert!(
+            !all.windows(raw.len()).any(|w| w == raw),
+            "raw {raw:?} reached the terminal: {t:?}"
+        );
+    }
+    for shown in [
+        r"\x1b]0;pwned-title\x07",
+        r"\x1b[31mred",
+        r"\u{9b}",
+        r"bad\xff",
+        r"\x1b[2J\u{9d}1;t\u{9c}",
+    ] {
+        assert!(t.contains(shown), "{shown} not shown in {t}");
+    }
+
+    let json = run(true);
+    let raw_json = json.stdout.clone();
+    for raw in [&b"\x1b"[..], b"\xc2\x9b", b"\xff"] {
+        assert!(
+            !raw_json.windows(raw.len()).any(|w| w == raw),
+            "{raw:?} raw in --json"
+        );
+    }
+    let ev: serde_json::Value = text(&raw_json)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "command")
+        .expect("a command event");
+    use base64::Engine;
+    let exact = base64::engine::general_purpose::STANDARD
+        .decode(
+            ev["stdout_base64"]
+                .as_str()
+                .expect("stdout_base64 for non-UTF-8 output"),
+        )
+        .unwrap();
+    assert_eq!(
+        exact,
+        b"\x1b]0;pwned-title\x07 \x1b[31mred \xc2\x9b bad\xff\n"
+    );
+    assert_eq!(
+        ev["stderr"], "\u{1b}[2J\u{9d}1;t\u{9c}\n",
+        "exact text in --json"
+    );
+    assert!(ev.get("stderr_base64").is_none(), "{ev}");
+}

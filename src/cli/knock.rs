@@ -195,6 +195,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         knock(&t, args.source, args.close)?;
         if let Some(p) = &t.profile {
             let what = if args.close { "closed" } else { "knocked" };
+            let host = crate::text::for_terminal(&host);
             eprintln!("{host}: {what} ({})", p.mode.as_str());
         }
     }

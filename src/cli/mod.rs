@@ -10,6 +10,7 @@ pub mod harden;
 pub mod init;
 pub mod inventory;
 pub mod knock;
+mod log;
 pub mod man;
 pub mod outputs;
 pub mod play;
@@ -133,7 +134,7 @@ fn prompt(label: Option<&str>) -> crate::Result<String> {
 /// Run the parsed command line and return the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
     limit_malloc_arenas();
-    init_tracing(cli.verbose);
+    log::init(cli.verbose);
     match crate::config::AnsibleConfig::find() {
         Ok(cfg) => {
             if let Some(p) = &cfg.path {
@@ -142,14 +143,14 @@ pub fn main(cli: Cli) -> ExitCode {
             crate::config::install(cfg);
         }
         Err(e) => {
-            eprintln!("ERROR! {e}");
+            eprintln!("ERROR! {}", last_words(&e));
             return ExitCode::from(1);
         }
     }
     match cli.vault.load() {
         Ok(v) => crate::vault::install(v),
         Err(e) => {
-            eprintln!("ERROR! {e}");
+            eprintln!("ERROR! {}", last_words(&e));
             return ExitCode::from(e.exit_code());
         }
     }
@@ -168,25 +169,10 @@ pub fn main(cli: Cli) -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ERROR! {e}");
+            eprintln!("ERROR! {}", last_words(&e));
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// glibc gives each of the (up to --forks) worker threads its own malloc arena; with 100 hosts
@@ -198,4 +184,9 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+}
+
+/// An error as the last line sesame prints: secrets masked, control characters escaped.
+fn last_words(e: &dyn std::fmt::Display) -> String {
+    crate::text::for_terminal(&crate::vars::mask::mask_run(&e.to_string())).into_owned()
 }

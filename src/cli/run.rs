@@ -116,6 +116,8 @@ where
                     rc: out.status,
                     stdout: out.stdout_str(),
                     stderr: out.stderr_str(),
+                    stdout_raw: crate::runner::event::raw_unless_utf8(&out.stdout),
+                    stderr_raw: crate::runner::event::raw_unless_utf8(&out.stderr),
                     msg: (!ok).then(|| "non-zero return code".to_string()),
                 });
                 if ok {

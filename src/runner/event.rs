@@ -113,8 +113,23 @@ pub enum Event {
         host: String,
         status: Status,
         rc: i32,
+        /// The output as text (a lossy reading when it is not UTF-8: see `stdout_raw`).
         stdout: String,
         stderr: String,
+        /// The exact bytes, only when they are not valid UTF-8: `--json` carries them as
+        /// `stdout_base64`, the terminal shows each invalid byte as `\xNN`.
+        #[serde(
+            rename = "stdout_base64",
+            skip_serializing_if = "Option::is_none",
+            serialize_with = "base64_bytes"
+        )]
+        stdout_raw: Option<Vec<u8>>,
+        #[serde(
+            rename = "stderr_base64",
+            skip_serializing_if = "Option::is_none",
+            serialize_with = "base64_bytes"
+        )]
+        stderr_raw: Option<Vec<u8>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         msg: Option<String>,
     },
@@ -128,6 +143,18 @@ pub enum Event {
     HostDone {
         host: String,
     },
+}
+
+/// Bytes as a base64 JSON string (only called for `Some`).
+fn base64_bytes<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine;
+    let bytes = b.as_deref().unwrap_or_default();
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// `Some(bytes)` when `bytes` are not UTF-8 (a command event's `*_raw` fields).
+pub fn raw_unless_utf8(bytes: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(bytes).is_err().then(|| bytes.to_vec())
 }
 
 impl Event {

@@ -314,6 +314,8 @@ impl Reporter {
                 rc,
                 stdout,
                 stderr,
+                stdout_raw,
+                stderr_raw,
                 msg,
             } => {
                 let (caption, color) = match status {
@@ -324,12 +326,17 @@ impl Reporter {
                 let mut text = format!("{host} | {caption} | rc={rc} >>");
                 // Ansible glues stdout, stderr and msg together; a newline between them reads
                 // better and loses nothing.
+                // Bytes that are not UTF-8 are shown as `\xNN`, not as replacement characters.
+                let shown = |text: &str, raw: &Option<Vec<u8>>| match raw {
+                    Some(b) => crate::text::bytes_for_terminal(b),
+                    None => text.to_string(),
+                };
                 for part in [
-                    stdout.as_str(),
-                    stderr.as_str(),
-                    msg.as_deref().unwrap_or(""),
+                    shown(stdout, stdout_raw),
+                    shown(stderr, stderr_raw),
+                    msg.clone().unwrap_or_default(),
                 ] {
-                    let part = part.strip_suffix('\n').unwrap_or(part);
+                    let part = part.strip_suffix('\n').unwrap_or(&part);
                     if !part.is_empty() {
                         text.push('\n');
                         text.push_str(part);
@@ -626,6 +633,16 @@ impl Reporter {
             });
             return;
         }
+        // The one boundary to the terminal: whatever a host put in the text (its output, a
+        // diff of its files, its banner inside an error) is escaped here, after capture and
+        // before colouring; JSON lines keep their value.
+        // The run's secrets are masked here too, on every path (human, JSON, errors).
+        let masked = crate::vars::mask::mask_run(text);
+        let safe = match self.opts.format {
+            Format::Json => crate::text::json_for_terminal(&masked).into_owned(),
+            Format::Human => crate::text::for_terminal(&masked).into_owned(),
+        };
+        let text = safe.as_ref();
         let painted;
         let text = match color {
             Some(code) if self.opts.color => {
@@ -974,6 +991,8 @@ mod tests {
                 rc: 0,
                 stdout: "Linux\n".into(),
                 stderr: String::new(),
+                stdout_raw: None,
+                stderr_raw: None,
                 msg: None,
             },
             Event::Command {
@@ -982,6 +1001,8 @@ mod tests {
                 rc: 2,
                 stdout: String::new(),
                 stderr: "ls: cannot access '/nope': No such file or directory\n".into(),
+                stdout_raw: None,
+                stderr_raw: None,
                 msg: Some("non-zero return code".into()),
             },
             Event::TaskResult(TaskResult {

@@ -80,9 +80,71 @@ impl Masker {
     }
 }
 
+/// The run's secrets, from every host's parsed settings and from what hosts revealed (an old
+/// knock sequence read from a host's old file), applied by every writer at its boundary: the
+/// reporter (human and `--json`), the `-v` log and the last-words error. Words are only ever
+/// added; the compiled masker is rebuilt when the set grew.
+struct RunSecrets {
+    words: Vec<String>,
+    masker: Masker,
+}
+
+fn run_secrets() -> &'static std::sync::RwLock<RunSecrets> {
+    static RUN: std::sync::OnceLock<std::sync::RwLock<RunSecrets>> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        std::sync::RwLock::new(RunSecrets {
+            words: Vec::new(),
+            masker: Masker::default(),
+        })
+    })
+}
+
+/// Add secret words to the run's masker (before anything that may show them is sent).
+pub fn register<I, S>(words: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let new: Vec<String> = words
+        .into_iter()
+        .map(|w| w.as_ref().trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let Ok(mut run) = run_secrets().write() else {
+        return;
+    };
+    let before = run.words.len();
+    for w in new {
+        if !run.words.contains(&w) {
+            run.words.push(w);
+        }
+    }
+    if run.words.len() != before {
+        run.masker = Masker::new(&run.words);
+    }
+}
+
+/// `text` with every secret of the run masked.
+pub fn mask_run(text: &str) -> std::borrow::Cow<'_, str> {
+    match run_secrets().read() {
+        Ok(run) if !run.masker.is_empty() => std::borrow::Cow::Owned(run.masker.mask(text)),
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_secrets_grow_and_mask_everywhere() {
+        register(["61234", "", "s3cret-Run-Pw"]);
+        register(["61234"]);
+        assert_eq!(
+            mask_run("knock 61234 then login with s3cret-Run-Pw; port 161234"),
+            "knock ******** then login with ********; port 161234"
+        );
+    }
 
     #[test]
     fn masks_whole_words_only() {
