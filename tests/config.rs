@@ -186,7 +186,7 @@ fn help_never_suggests_a_secret_on_the_command_line() {
                     || t.contains(&format!("{k} kept out"))
             })
     };
-    for sub in ["play", "run", "knock", "ssh", "verify"] {
+    for sub in ["play", "harden", "run", "knock", "ssh", "verify"] {
         let out = sesame(d.path(), &[sub, "--help"], &[]);
         let t = text(&out);
         assert!(out.status.success(), "{t}");
