@@ -210,6 +210,7 @@ fn help_never_suggests_a_secret_on_the_command_line() {
         addr: "198.19.200.11:22".into(),
         timeout: std::time::Duration::from_secs(5),
         knocks: 2,
+        tried: "knock_sequence".into(),
     }
     .to_string();
     assert!(!inline_secret(&hint), "{hint}");

@@ -338,7 +338,7 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
     let text = said(&run);
     assert_eq!(run.status.code(), Some(4), "{text}");
     assert!(
-        text.contains("although sesame knocked first (1 knock(s))"),
+        text.contains("although sesame knocked first (1 knock(s); tried knock_sequence)"),
         "{text}"
     );
     assert!(!text.contains("knocking again"), "{text}");

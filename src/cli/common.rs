@@ -2,6 +2,7 @@
 //! connection (knocking first when the host has a knock profile), and the magic variables.
 
 use crate::inventory::Inventory;
+use crate::knock::rotation::{self, Fallback};
 use crate::knock::{self, KnockMode, KnockProfile, NetFacts};
 use crate::transport::spec::{ConnOverrides, ConnSpec};
 use crate::transport::ssh::SshTransport;
@@ -10,6 +11,8 @@ use crate::vars::Vars;
 use serde_json::json;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Inventory sources: `-i` values, else `inventory` of ansible.cfg or `$ANSIBLE_INVENTORY`
@@ -148,6 +151,23 @@ pub struct HostConn {
     /// The knock of the jump host this host is reached through, when that jump host is an
     /// inventory host with knock settings (a hardened bastion): sent before each connection.
     pub jump_knock: Option<(KnockProfile, IpAddr)>,
+    /// Earlier knocks the host may still expect (`knock_previous_sequences`, then the state
+    /// file's entry), tried in order only when `knock` does not open it.
+    pub fallbacks: Vec<Fallback>,
+    /// Which knock opened the first session: 0 the current one, `i + 1` `fallbacks[i]`.
+    opened_with: Arc<AtomicUsize>,
+}
+
+/// Which knocks a connection may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Knocks {
+    None,
+    /// The current knock only (proofs: the new rules must open to it).
+    Current,
+    /// The current knock, then the earlier ones (the first session of a run).
+    Any,
+    /// The knock that opened the first session (the old rules, after a rollback).
+    AsBefore,
 }
 
 /// The knocks of jump hosts that are inventory hosts with knock settings (hardened bastions),
@@ -217,22 +237,81 @@ impl HostConn {
         let spec =
             ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
         let knock = preconnect_profile(host, &knock::profile::with_session_port(vars, spec.port));
+        let fallbacks = match &knock {
+            Some(k) if spec.proxy.is_none() => earlier_knocks(host, vars, k, &spec),
+            _ => Vec::new(),
+        };
         Ok(HostConn {
             spec,
             knock,
             jump_knock: None,
+            fallbacks,
+            opened_with: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Open a session; knock first when asked and the host has a profile. A knocked port that
-    /// stays silent is knocked again (`knock_retries` times): a knock is a few unacknowledged
-    /// packets, and losing one of them must not fail a run. Every attempt but the last waits
-    /// only `KNOCK_ANSWER_WAIT` for the TCP connect, since an opened port answers at once.
+    /// Open a session; knock first when asked and the host has a profile, with its CURRENT
+    /// knock only (as a proof must). A knocked port that stays silent is knocked again
+    /// (`knock_retries` times): a knock is a few unacknowledged packets, and losing one of
+    /// them must not fail a run. Every attempt but the last waits only `KNOCK_ANSWER_WAIT` for
+    /// the TCP connect, since an opened port answers at once.
     pub fn connect(&self, knock_first: bool) -> Result<Box<dyn Transport>, TransportError> {
+        self.connect_with(if knock_first {
+            Knocks::Current
+        } else {
+            Knocks::None
+        })
+    }
+
+    /// The first session of a run: the current knock, then (only if it does not open the
+    /// host) each earlier knock in turn, each with the usual retries. Remembers which one
+    /// opened the host, for `reconnect_as_before`.
+    pub fn connect_first(&self) -> Result<Box<dyn Transport>, TransportError> {
+        self.connect_with(Knocks::Any)
+    }
+
+    /// A new session the way the first one got in: after a rollback the host has its old
+    /// rules again, which the knock that opened the first session still opens.
+    pub fn reconnect_as_before(&self) -> Result<Box<dyn Transport>, TransportError> {
+        self.connect_with(Knocks::AsBefore)
+    }
+
+    /// Whether the first session needed an earlier knock (the host has rules from before).
+    pub fn opened_with_earlier_knock(&self) -> Option<&str> {
+        let i = self.opened_with.load(Ordering::SeqCst);
+        (i > 0).then(|| self.fallbacks.get(i - 1).map(|f| f.label.as_str()))?
+    }
+
+    /// Keep the state file in step with a transaction on this host: once its rules are
+    /// persisted, record the knock they open to. Returns a warning when the file cannot be
+    /// written (the host itself is fine).
+    pub fn note_knock_event(&self, e: &crate::runner::Event) -> Option<String> {
+        use crate::runner::{Event, KnockStage};
+        let Event::Knock {
+            stage: KnockStage::Persisted,
+            ok: true,
+            ..
+        } = e
+        else {
+            return None;
+        };
+        let knock = self.knock.as_ref()?;
+        let key = knock::state_file::HostKey::for_spec(&self.spec);
+        let past = rotation::PastKnock::from_profile(knock);
+        knock::state_file::record(&key, &self.spec.name, &[past])
+            .err()
+            .map(|err| {
+                format!(
+                    "{err}: the next rotation from this controller needs knock_previous_sequences"
+                )
+            })
+    }
+
+    fn connect_with(&self, knocks: Knocks) -> Result<Box<dyn Transport>, TransportError> {
         // Through a proxy the knock would have to come from the jump host, which sesame does not
         // drive: such hosts allow their jump host (knock_allow_sources) and are not knocked.
         let knock = match &self.knock {
-            Some(p) if knock_first && self.spec.proxy.is_none() => {
+            Some(p) if knocks != Knocks::None && self.spec.proxy.is_none() => {
                 match crate::transport::spec::resolve_ip(&self.spec.address, self.spec.port) {
                     Some(ip) => Some((p, ip)),
                     None => {
@@ -243,12 +322,87 @@ impl HostConn {
             }
             _ => None,
         };
-        if let (Some((profile, ip)), true) = (&self.jump_knock, knock_first) {
+        if let (Some((profile, ip)), true) = (&self.jump_knock, knocks != Knocks::None) {
             return self.connect_through_knocked_jump(profile, *ip);
         }
-        let Some((profile, ip)) = knock else {
+        let Some((current, ip)) = knock else {
             return SshTransport::connect(&self.spec).map(|t| Box::new(t) as Box<dyn Transport>);
         };
+        let all: Vec<(&str, &KnockProfile)> =
+            std::iter::once((rotation::current_label(current), current))
+                .chain(
+                    self.fallbacks
+                        .iter()
+                        .map(|f| (f.label.as_str(), &f.profile)),
+                )
+                .collect();
+        let candidates: Vec<(usize, &str, &KnockProfile)> = match knocks {
+            Knocks::Any => all
+                .iter()
+                .enumerate()
+                .map(|(i, (l, p))| (i, *l, *p))
+                .collect(),
+            Knocks::AsBefore => {
+                let i = self.opened_with.load(Ordering::SeqCst).min(all.len() - 1);
+                vec![(i, all[i].0, all[i].1)]
+            }
+            _ => vec![(0, all[0].0, all[0].1)],
+        };
+        let mut tried: Vec<&str> = Vec::new();
+        let mut knocks_sent = 0;
+        for (n, (i, label, profile)) in candidates.iter().enumerate() {
+            let last = n + 1 == candidates.len();
+            if n > 0 {
+                tracing::warn!(host = %self.spec.name, "{} did not open the port; trying {label}", tried.join(", "));
+                let prev = candidates[n - 1].2;
+                if prev.mode == KnockMode::SinglePort || profile.mode == KnockMode::SinglePort {
+                    // The unanswered hits still count: let them leave both windows first.
+                    let w = prev.hit_max_seconds.max(profile.hit_max_seconds);
+                    std::thread::sleep(Duration::from_secs(u64::from(w) + 1));
+                }
+            }
+            match self.knock_and_connect(profile, ip, last) {
+                Ok(t) => {
+                    if knocks == Knocks::Any {
+                        self.opened_with.store(*i, Ordering::SeqCst);
+                        if *i > 0 {
+                            tracing::warn!(host = %self.spec.name, "opened with {label}: the host still has rules from before knock_sequence");
+                        }
+                    }
+                    return Ok(t);
+                }
+                Err(TransportError::KnockedButSilent {
+                    addr,
+                    timeout,
+                    knocks,
+                    ..
+                }) => {
+                    knocks_sent += knocks;
+                    tried.push(label);
+                    if last {
+                        return Err(TransportError::KnockedButSilent {
+                            addr,
+                            timeout,
+                            knocks: knocks_sent,
+                            tried: tried.join(", "),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable_knock()
+    }
+
+    /// Knock with `profile` and connect, knocking again `knock_retries` times while the port
+    /// stays silent. `last`: this is the last knock to try, whose last attempt waits the whole
+    /// connect timeout (the others give up after `KNOCK_ANSWER_WAIT`).
+    fn knock_and_connect(
+        &self,
+        profile: &KnockProfile,
+        ip: IpAddr,
+        last: bool,
+    ) -> Result<Box<dyn Transport>, TransportError> {
         let attempts = 1 + self.spec.knock_retries;
         let mut knocks = 0;
         let mut attempt = 1;
@@ -258,8 +412,8 @@ impl HostConn {
                 Ok(()) => knocks += 1,
                 Err(e) => tracing::warn!(host = %self.spec.name, "knock failed: {e}"),
             }
-            let last = attempt == attempts;
-            let result = if last {
+            let final_attempt = attempt == attempts;
+            let result = if final_attempt && last {
                 SshTransport::connect(&self.spec)
             } else {
                 let mut quick = self.spec.clone();
@@ -268,7 +422,7 @@ impl HostConn {
             };
             match result {
                 Ok(t) => return Ok(Box::new(t)),
-                Err(TransportError::ConnectTimeout { .. }) if knocks > 0 && !last => {
+                Err(TransportError::ConnectTimeout { .. }) if knocks > 0 && !final_attempt => {
                     attempt += 1;
                     tracing::warn!(
                         host = %self.spec.name,
@@ -287,12 +441,59 @@ impl HostConn {
                         addr,
                         timeout,
                         knocks,
+                        tried: String::new(),
                     })
                 }
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// The candidate list is never empty; should that change, say so instead of panicking.
+fn unreachable_knock() -> Result<Box<dyn Transport>, TransportError> {
+    Err(TransportError::Session {
+        host: String::new(),
+        message: "no knock to try (internal error)".into(),
+    })
+}
+
+/// The earlier knocks of a host, in the order they are tried: `knock_previous_sequences`,
+/// then what the state file says sesame left there; knocks equal to the current one or to an
+/// earlier candidate are left out. Invalid `knock_previous_sequences` are skipped here (the
+/// play's validation reports them).
+fn earlier_knocks(
+    host: &str,
+    vars: &Vars,
+    current: &KnockProfile,
+    spec: &ConnSpec,
+) -> Vec<Fallback> {
+    let mut out: Vec<Fallback> = Vec::new();
+    let mut push = |label: String, p: KnockProfile| {
+        let dup = rotation::PastKnock::same_knock(&p, current)
+            || out
+                .iter()
+                .any(|f| rotation::PastKnock::same_knock(&f.profile, &p));
+        if !dup {
+            out.push(Fallback { label, profile: p });
+        }
+    };
+    for (i, past) in rotation::previous(host, vars)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        push(
+            format!("{}[{i}]", rotation::PREVIOUS_VAR),
+            past.profile(current),
+        );
+    }
+    if let Some(entry) = knock::state_file::lookup(&knock::state_file::HostKey::for_spec(spec)) {
+        for past in &entry.knocks {
+            push(entry.label(), past.profile(current));
+        }
+    }
+    out
 }
 
 impl HostConn {
@@ -425,6 +626,10 @@ pub struct ConnArgs {
     /// Ask for the SSH login password on the terminal (hosts without `ansible_password`).
     #[arg(short = 'k', long = "ask-pass")]
     pub ask_pass: bool,
+    /// Neither read nor write the knock state file (what sesame applied on each host, tried
+    /// after the current knock; see the README's "Day two").
+    #[arg(long = "no-state")]
+    pub no_state: bool,
 }
 
 impl ConnArgs {
@@ -433,6 +638,8 @@ impl ConnArgs {
     pub fn overrides(&self) -> crate::Result<ConnOverrides> {
         use crate::config::{self as cfg_keys, installed};
         let cfg = installed();
+        // Process-wide, set here once on the main thread before any host is worked on.
+        knock::state_file::configure(!self.no_state);
         let mut o = ConnOverrides::from_env();
         o.user = self
             .user

@@ -397,7 +397,7 @@ fn run_host(
     let existing = sessions.lock().ok().and_then(|mut s| s.remove(host));
     let mut conn = match existing {
         Some(c) => c,
-        None => match hc.connect(true) {
+        None => match hc.connect_first() {
             Ok(c) => c,
             Err(e) => return crate::cli::run::transport_failure(host, &e, ev),
         },
@@ -407,12 +407,30 @@ fn run_host(
         .ok()
         .and_then(|mut m| m.remove(host))
         .unwrap_or_default();
-    let connector = |knock: bool| hc.connect(knock);
+    // `true`: the current knock (proofs); `false`: the way the first session got in (the old
+    // rules, after a rollback).
+    let connector = |knock: bool| {
+        if knock {
+            hc.connect(true)
+        } else {
+            hc.reconnect_as_before()
+        }
+    };
     let connector_ref: &Connector<'_> = &connector;
-    let sink = |e: Event| ev.send(e);
+    let sink = |e: Event| {
+        let warning = hc.note_knock_event(&e);
+        ev.send(e);
+        if let Some(msg) = warning {
+            ev.send(Event::Warning {
+                host: Some(host.to_string()),
+                msg,
+            });
+        }
+    };
     let vars = all_vars.get(host).cloned().unwrap_or_default();
     let outcome: ExecOutcome = {
         let mut run = HostRun::new(host, play, dir, vars, opts, &sink, &mut memory);
+        run.extra_secrets = crate::knock::rotation::fallback_words(&hc.fallbacks);
         run.connector = Some(connector_ref);
         run.proxy = hc.spec.proxy.as_ref().map(ToString::to_string);
         run.endpoint = Some((hc.spec.address.clone(), hc.spec.port));

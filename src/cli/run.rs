@@ -217,7 +217,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         forks,
         &cancel,
         &events,
-        |c: &HostConn| c.connect(true).map(Boxed),
+        |c: &HostConn| c.connect_first().map(Boxed),
     )
     .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let summary = handle.finish(cancel.is_cancelled());

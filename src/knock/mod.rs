@@ -5,6 +5,8 @@
 pub mod client;
 pub mod profile;
 pub mod render;
+pub mod rotation;
+pub mod state_file;
 
 pub use profile::{
     IptablesStyle, KnockMode, KnockPort, KnockProfile, KnockVarError, KnockVarErrors, KnockWarning,

@@ -1043,7 +1043,7 @@ pub fn with_session_port(
     }
 }
 
-fn split_list_string(s: &str) -> Vec<Value> {
+pub fn split_list_string(s: &str) -> Vec<Value> {
     let t = s.trim();
     if t.starts_with('[') {
         if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(t) {

@@ -56,9 +56,20 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
         Some((_, port)) => knock::profile::with_session_port(ctx.vars, port),
         None => std::borrow::Cow::Borrowed(ctx.vars),
     };
-    KnockProfile::from_vars(ctx.host, &vars, &facts).map_err(|e| ModuleError::Failed {
+    // Every invalid variable at once, the earlier sequences' included.
+    let earlier = knock::rotation::previous(ctx.host, &vars);
+    let profile = KnockProfile::from_vars(ctx.host, &vars, &facts);
+    let errors = match (profile, earlier) {
+        (Ok(p), Ok(_)) => return Ok(p),
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        (Err(mut e), Err(more)) => {
+            e.errors.extend(more.errors);
+            e
+        }
+    };
+    Err(ModuleError::Failed {
         module: "knock_validate",
-        msg: e.to_string(),
+        msg: errors.to_string(),
     })
 }
 

@@ -71,6 +71,8 @@ pub struct HostRun<'a> {
     /// The address and port the host's sessions connect to (after ssh_config's HostName and
     /// Port); `None` in unit tests (modules then read `ansible_host`/`ansible_port`).
     pub endpoint: Option<(String, u16)>,
+    /// Secrets that are in no variable (the knocks the state file remembers), masked too.
+    pub extra_secrets: Vec<String>,
     state: State,
     facts: HostFacts,
     masker: Masker,
@@ -108,6 +110,7 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
             _ => {}
         }
     }
+    words.extend(crate::knock::rotation::secret_words(vars));
     for k in [
         "ansible_password",
         "ansible_ssh_pass",
@@ -188,6 +191,7 @@ impl<'a> HostRun<'a> {
             connector: None,
             proxy: None,
             endpoint: None,
+            extra_secrets: Vec::new(),
             state: State::default(),
             facts: HostFacts::default(),
             masker: Masker::default(),
@@ -259,6 +263,7 @@ impl<'a> HostRun<'a> {
         if let Some(pw) = &self.opts.cli_become_password {
             secrets.push(pw.0.clone());
         }
+        secrets.extend(self.extra_secrets.iter().cloned());
         if let Ok(Value::Array(a)) = Templater.render_value(
             base.get("knock_sequence").unwrap_or(&Value::Null),
             &self.task_vars(&base, &dummy_task()),

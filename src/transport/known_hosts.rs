@@ -295,6 +295,25 @@ pub fn known_key_types<F: Borrow<KnownHostsFile>>(
     types
 }
 
+/// Fingerprints of the keys known for `host:port` (not revoked), sorted: what identifies a
+/// host beside its address (the knock state file is keyed by both).
+pub fn known_fingerprints<F: Borrow<KnownHostsFile>>(
+    files: &[F],
+    host: &str,
+    port: u16,
+) -> Vec<String> {
+    let name = lookup_name(host, port);
+    let mut out: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.borrow().entries.iter())
+        .filter(|e| e.marker == Marker::None && e.names.matches(&name))
+        .map(|e| fingerprint(&e.key))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The line `accept-new` appends: plain name, key type, base64 key.
 pub fn entry_line(host: &str, port: u16, blob: &[u8]) -> Option<String> {
     let key_type = blob_key_type(blob)?;

@@ -62,18 +62,20 @@ pub enum TransportError {
     #[error("connection to {addr} timed out after {timeout:?}")]
     ConnectTimeout { addr: String, timeout: Duration },
     /// A connection that timed out although sesame knocked first: the likeliest causes are a
-    /// host hardened with another sequence or a network that drops the knock packets.
+    /// host hardened with another sequence or a network that drops the knock packets. `tried`
+    /// names the knocks tried (variables, state file entries), never their ports.
     #[error(
         "connection to {addr} timed out after {timeout:?} although sesame knocked first \
-         ({knocks} knock(s)): if the \
-         host was hardened with another sequence, give that one (in a vars file or vault, e.g. \
-         -e @old-knock.yml); check \
-         that nothing between here and the host drops the knock packets, and that the host is up"
+         ({knocks} knock(s); tried {tried}): if the host was hardened with another sequence, \
+         list that one in knock_previous_sequences (in a vars file or vault; sesame tries it \
+         after knock_sequence and rotates the host); check that nothing between here and the \
+         host drops the knock packets, and that the host is up"
     )]
     KnockedButSilent {
         addr: String,
         timeout: Duration,
         knocks: u32,
+        tried: String,
     },
     #[error("cannot reach {host} through its proxy ({proxy}): {message}")]
     Proxy {

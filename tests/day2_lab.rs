@@ -1,0 +1,345 @@
+//! Lab tests of day-two work on hardened hosts: rotating the knock (from the same controller
+//! through the state file, from another one through knock_previous_sequences, previewed with
+//! --check), in every knock mode; sequences never printed. Each test has its own state
+//! directory (XDG_STATE_HOME and HOME), so nothing is shared with the caller's controller.
+
+mod common;
+
+use common::Lab;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test's controller: its inventory directory and its own state home.
+struct Controller {
+    dir: PathBuf,
+    state: PathBuf,
+}
+
+impl Controller {
+    fn new(root: &Path, name: &str) -> Controller {
+        let dir = root.join(name);
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        Controller { dir, state }
+    }
+
+    /// The fleet's inventory with `group` as all hosts' vars and per-host vars.
+    fn inventory(&self, lab: &Lab, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
+        let inv = self.dir.join("inventory.ini");
+        std::fs::copy(&lab.inventory, &inv).unwrap();
+        for d in ["group_vars", "host_vars"] {
+            let _ = std::fs::remove_dir_all(self.dir.join(d));
+            std::fs::create_dir_all(self.dir.join(d)).unwrap();
+        }
+        std::fs::write(self.dir.join("group_vars/lab.yml"), group).unwrap();
+        for (h, v) in hosts {
+            std::fs::write(self.dir.join(format!("host_vars/{h}.yml")), v).unwrap();
+        }
+        inv
+    }
+
+    fn sesame(&self, args: &[&str]) -> Output {
+        let state = self.state.to_str().unwrap();
+        let out = common::sesame_in(
+            SESAME,
+            &repo(),
+            args,
+            &[("XDG_STATE_HOME", state), ("HOME", state)],
+        );
+        eprintln!("$ sesame {}\n{}", args.join(" "), common::printed(&out));
+        out
+    }
+
+    fn play(&self, inv: &Path, extra: &[&str]) -> Output {
+        let mut a = vec!["play", "-i", inv.to_str().unwrap(), "playbooks/harden.yml"];
+        a.extend_from_slice(extra);
+        self.sesame(&a)
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.state.join("sesame/knocks.json")
+    }
+}
+
+/// `key=N` of `host` in the PLAY RECAP.
+fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+fn open_from_controller(ip: &str) -> bool {
+    let addr: SocketAddr = format!("{ip}:22").parse().unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    f()
+}
+
+/// The live filter rules without counters and without the door rules knockd inserts for a
+/// knocker (what a change by sesame would alter).
+fn live_rules(lab: &Lab, host: &str) -> String {
+    lab.sh(host, "iptables-save -t filter; ip6tables-save -t filter")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("-A SESAME-DOOR "))
+        .map(|l| match l.rfind(" [") {
+            Some(i) if l.starts_with(':') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Panics if any of `ports` shows in `text`.
+fn assert_no_ports(text: &str, ports: &[&str]) {
+    for p in ports {
+        assert!(!text.contains(p), "sequence port {p} leaked:\n{text}");
+    }
+}
+
+/// Whether `knock` (sent with `sesame knock -e`) opens `host` for the controller; waits for
+/// any door left open by an earlier knock to close first.
+fn knock_opens(c: &Controller, lab: &Lab, inv: &Path, host: &str, vars: &str) -> bool {
+    let ip = lab.host(host).ip.clone();
+    assert!(
+        wait_until(20, || !open_from_controller(&ip)),
+        "{host} stays open without a knock"
+    );
+    let k = c.sesame(&["knock", host, "-i", inv.to_str().unwrap(), "-e", vars]);
+    assert!(k.status.success(), "{}", common::printed(&k));
+    wait_until(3, || open_from_controller(&ip))
+}
+
+const COMMON_VARS: &str =
+    "knock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n";
+/// Distinctive ports: the output is searched for them.
+const SEQ_A: &str = "[7411, 7422, 7411, 7433]";
+const SEQ_B: &str = "[7511, 7522, 7511, 7533]";
+const SEQ_C: &str = "[7611, 7622, 7611, 7633]";
+const ALL_PORTS: &[&str] = &[
+    "7411", "7422", "7433", "7511", "7522", "7533", "7611", "7622", "7633",
+];
+
+fn host_vars(mode: &str, seq: &str) -> String {
+    format!("knock_mode: {mode}\nknock_sequence: {seq}\n")
+}
+
+/// Rotate A→B from the same controller (the state file remembers A), then B→C from a
+/// controller with no state but `knock_previous_sequences: [B]`, previewed first with
+/// --check -D (live rules byte-identical, reported changed, diff masked); knockd and iptables
+/// modes side by side. Old sequences stop opening, new ones open, re-runs change nothing with
+/// one session and one command, no port is ever printed.
+#[test]
+fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
+    let lab = Lab::up("day2_rotate", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = Controller::new(tmp.path(), "ctl");
+    let modes = [("h1", "knockd"), ("h2", "iptables")];
+    let inv_with = |c: &Controller, seq: &str, extra: &str| {
+        let vars: Vec<(String, String)> = modes
+            .iter()
+            .map(|(h, m)| (h.to_string(), host_vars(m, seq) + extra))
+            .collect();
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(h, v)| (h.as_str(), v.as_str())).collect();
+        c.inventory(&lab, COMMON_VARS, &refs)
+    };
+    let mut printed = String::new();
+
+    // Harden with A: the state file records it, mode 0600.
+    let inv = inv_with(&ctl, SEQ_A, "");
+    let first = ctl.play(&inv, &[]);
+    printed += &common::printed(&first);
+    assert_eq!(first.status.code(), Some(0));
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(ctl.state_file()).expect("no state file written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    // A→B: edit the inventory, run again; nothing else.
+    let inv = inv_with(&ctl, SEQ_B, "");
+    let rotate = ctl.play(&inv, &[]);
+    let text = common::printed(&rotate);
+    printed += &text;
+    assert_eq!(rotate.status.code(), Some(0), "{text}");
+    for (h, _) in modes {
+        assert!(recap(&rotate, h, "changed") >= 1, "{h} not rotated");
+        assert_eq!(recap(&rotate, h, "unreachable"), 0);
+        assert!(
+            knock_opens(
+                &ctl,
+                &lab,
+                &inv,
+                h,
+                &format!("{{\"knock_sequence\": {SEQ_B}}}")
+            ),
+            "B does not open {h}"
+        );
+        assert!(
+            !knock_opens(
+                &ctl,
+                &lab,
+                &inv,
+                h,
+                &format!("{{\"knock_sequence\": {SEQ_A}}}")
+            ),
+            "A still opens {h}"
+        );
+    }
+    // Re-run: the current knock opens at once; one session, one command per host.
+    let again = ctl.play(&inv, &["-vv"]);
+    let log = common::printed(&again);
+    printed += &log;
+    assert_eq!(again.status.code(), Some(0));
+    for (h, _) in modes {
+        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+        let of = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
+        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
+    }
+
+    // B→C from a controller without state: knock_previous_sequences names B.
+    let ci = Controller::new(tmp.path(), "ci");
+    let prev = format!("knock_previous_sequences: [{SEQ_B}]\n");
+    let inv = inv_with(&ci, SEQ_C, &prev);
+    // Without it, the host is unreachable and the error names what was tried, not the ports.
+    let lost = ci.play(
+        &inv,
+        &["-l", "h2", "-T", "3", "-e", "knock_previous_sequences=[]"],
+    );
+    let text = common::printed(&lost);
+    printed += &text;
+    assert_eq!(recap(&lost, "h2", "unreachable"), 1, "{text}");
+    assert!(text.contains("tried knock_sequence"), "{text}");
+    assert!(text.contains("knock_previous_sequences"), "{text}");
+    // The preview: reached with B, reported changed, masked diff, nothing touched.
+    let before: Vec<String> = modes.iter().map(|(h, _)| live_rules(&lab, h)).collect();
+    let preview = ci.play(&inv, &["--check", "-D"]);
+    let text = common::printed(&preview);
+    printed += &text;
+    assert_eq!(preview.status.code(), Some(0), "{text}");
+    for (i, (h, _)) in modes.iter().enumerate() {
+        assert!(recap(&preview, h, "changed") >= 1, "{h}: {text}");
+        assert_eq!(
+            before[i],
+            live_rules(&lab, h),
+            "--check changed {h}'s rules"
+        );
+    }
+    assert!(
+        text.contains("+++ ") && text.contains("********"),
+        "no masked diff: {text}"
+    );
+    assert!(!ci.state_file().exists(), "--check wrote the state file");
+    let rotate = ci.play(&inv, &[]);
+    let text = common::printed(&rotate);
+    printed += &text;
+    assert_eq!(rotate.status.code(), Some(0), "{text}");
+    for (h, _) in modes {
+        assert!(recap(&rotate, h, "changed") >= 1);
+        assert!(
+            knock_opens(
+                &ci,
+                &lab,
+                &inv,
+                h,
+                &format!("{{\"knock_sequence\": {SEQ_C}}}")
+            ),
+            "C does not open {h}"
+        );
+        assert!(
+            !knock_opens(
+                &ci,
+                &lab,
+                &inv,
+                h,
+                &format!("{{\"knock_sequence\": {SEQ_B}}}")
+            ),
+            "B still opens {h}"
+        );
+    }
+    let again = ci.play(&inv, &[]);
+    printed += &common::printed(&again);
+    for (h, _) in modes {
+        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+    }
+
+    // The first controller still remembers A→B only: nothing opens, and it says what it tried.
+    let inv = inv_with(&ctl, "[7711, 7722, 7711, 7733]", "");
+    // (The last run's proof left knockd's door open for a few seconds.)
+    assert!(wait_until(20, || !open_from_controller(&lab.hosts[0].ip)));
+    let lost = ctl.play(&inv, &["-l", "h1", "-T", "3"]);
+    let text = common::printed(&lost);
+    printed += &text;
+    assert_eq!(recap(&lost, "h1", "unreachable"), 1, "{text}");
+    assert!(
+        text.contains("tried knock_sequence, state file entry of 20"),
+        "{text}"
+    );
+    assert!(text.contains("knock_previous_sequences"), "{text}");
+    assert_no_ports(&printed, ALL_PORTS);
+    assert_no_ports(&printed, &["7722", "7733"]);
+}
+
+/// single_port rotates its timing: hardened with hitcount 2 within 5 s, then 3 within 9 s from
+/// the same controller; the old timing no longer opens, a re-run changes nothing.
+#[test]
+fn rotate_single_port_hit_timing() {
+    let lab = Lab::up("day2_rotate_sp", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = Controller::new(tmp.path(), "ctl");
+    let old = "knock_mode: single_port\nknock_hitcount: 2\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 5\n";
+    let new = "knock_mode: single_port\nknock_hitcount: 3\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 9\n";
+    let inv = ctl.inventory(&lab, COMMON_VARS, &[("h1", old)]);
+    assert_eq!(ctl.play(&inv, &[]).status.code(), Some(0));
+    let inv = ctl.inventory(&lab, COMMON_VARS, &[("h1", new)]);
+    let rotate = ctl.play(&inv, &[]);
+    let text = common::printed(&rotate);
+    assert_eq!(rotate.status.code(), Some(0), "{text}");
+    assert!(recap(&rotate, "h1", "changed") >= 1);
+    assert!(text.contains("state file entry of"), "{text}");
+    let rules = lab.sh("h1", "iptables -S");
+    assert!(rules.contains("--hitcount 2 "), "{rules}");
+    // The old timing (one prior hit) no longer opens the port; `sesame run` with it fails.
+    let run = ctl.sesame(&[
+        "run",
+        "-i",
+        inv.to_str().unwrap(),
+        "h1",
+        "--no-state",
+        "-T",
+        "3",
+        "-e",
+        "{\"knock_hitcount\": 2, \"knock_hit_max_seconds\": 5}",
+        "--",
+        "true",
+    ]);
+    assert_eq!(run.status.code(), Some(4), "{}", common::printed(&run));
+    let again = ctl.play(&inv, &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+}
