@@ -90,7 +90,7 @@ RB
 ls -1d @BACKUP@/[0-9]* 2>/dev/null | sort | head -n -@KEEP@ | while IFS= read -r x; do rm -rf -- "$x"; done
 echo "STAGE backed_up $B"
 if [ "$mgr" = systemd ]; then
-  systemd-run --quiet --unit="sesame-rollback-$id" --on-active="$T" /bin/sh "$B/rollback.sh" || { echo "cannot arm the rollback timer" >&2; exit 65; }
+  systemd-run --quiet --unit="sesame-rollback-$id" --on-active="$T" --timer-property=AccuracySec=1s /bin/sh "$B/rollback.sh" || { echo "cannot arm the rollback timer" >&2; exit 65; }
   echo "timer sesame-rollback-$id" > "$B/armed"
 else
   setsid sh -c "sleep $T; exec sh '$B/rollback.sh'" </dev/null >/dev/null 2>&1 &
