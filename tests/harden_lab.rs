@@ -158,6 +158,61 @@ fn spawn_until_loaded(
     panic!("never saw the rules loaded");
 }
 
+/// The transient units of sesame's dead-man switch on a systemd host, one per line.
+fn rollback_units(lab: &Lab, host: &str) -> String {
+    lab.sh(
+        host,
+        "systemctl list-units --all --no-legend --plain 'sesame-rollback-*' | awk '{print $1, $3, $4}'",
+    )
+}
+
+/// On a systemd host hardened in knockd mode: the dead-man switch is gone after the disarm,
+/// knockd and netfilter-persistent are enabled, sesame's knockd drop-in is in effect
+/// (`Restart=always` after network-online.target): a killed knockd comes back by itself.
+fn assert_systemd_pieces(lab: &Lab, host: &str) {
+    assert_eq!(rollback_units(lab, host), "", "{host}: rollback units left");
+    assert_eq!(
+        lab.sh(host, "systemctl is-enabled knockd netfilter-persistent"),
+        "enabled\nenabled\n",
+        "{host}: units enabled"
+    );
+    let show = lab.sh(
+        host,
+        "systemctl show knockd -p Restart -p After -p Wants -p DropInPaths -p ActiveState",
+    );
+    for want in [
+        "Restart=always",
+        "ActiveState=active",
+        "/etc/systemd/system/knockd.service.d/sesame.conf",
+    ] {
+        assert!(show.contains(want), "{host}: no {want} in:\n{show}");
+    }
+    for key in ["After=", "Wants="] {
+        assert!(
+            show.lines()
+                .any(|l| l.starts_with(key) && l.contains("network-online.target")),
+            "{host}: knockd {key} lacks network-online.target:\n{show}"
+        );
+    }
+    let pid = lab.sh(host, "systemctl show -p MainPID --value knockd");
+    let pid = pid.trim().to_string();
+    assert_ne!(pid, "0", "{host}: knockd has no main PID");
+    lab.sh(host, &format!("kill -KILL {pid}"));
+    assert!(
+        wait_until(15, || {
+            let now = lab.sh(host, "systemctl show -p MainPID --value knockd");
+            let now = now.trim();
+            now != "0"
+                && now != pid
+                && lab
+                    .exec(host, &["systemctl", "is-active", "--quiet", "knockd"])
+                    .status
+                    .success()
+        }),
+        "{host}: a killed knockd did not come back"
+    );
+}
+
 const KNOCKD_VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n";
 
 #[test]
@@ -171,6 +226,11 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
     assert_eq!(first.status.code(), Some(0));
     for h in &lab.hosts {
         assert!(recap(&first, &h.name, "changed") >= 1);
+    }
+    if lab.systemd() {
+        for h in &lab.hosts {
+            assert_systemd_pieces(&lab, &h.name);
+        }
     }
     // The proof's door closes after knock_open_seconds.
     std::thread::sleep(Duration::from_secs(6));
@@ -265,6 +325,13 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
         sesame(&["verify", "-i", invs, "-l", "h1"]).status.code(),
         Some(0)
     );
+    if lab.systemd() {
+        assert_eq!(
+            lab.sh("h1", "systemctl is-active knockd netfilter-persistent"),
+            "active\nactive\n",
+            "knockd and netfilter-persistent after the reboot"
+        );
+    }
 }
 
 #[test]
@@ -449,12 +516,35 @@ fn harden_sigkill_after_load_the_dead_man_switch_restores_the_host() {
         !open_from_controller(&lab.hosts[0].ip),
         "the new rules were not live"
     );
+    if lab.systemd() {
+        // The switch is a systemd-run timer, waiting.
+        let units = rollback_units(&lab, "h1");
+        assert!(
+            units.lines().any(|l| l.contains(".timer active waiting")),
+            "no armed sesame-rollback timer: {units:?}"
+        );
+    }
     assert!(
         wait_until(30, || open_from_controller(&lab.hosts[0].ip)),
         "the host did not restore itself within T + 15 s"
     );
     eprintln!("restored after {:?}", t0.elapsed());
     assert!(!lab.sh("h1", "iptables -S").contains("SESAME"));
+    if lab.systemd() {
+        // The timer fired and its rollback ran to the end: nothing of the switch is waiting.
+        assert!(
+            wait_until(10, || !rollback_units(&lab, "h1").contains("waiting")
+                && !rollback_units(&lab, "h1").contains(".service active")),
+            "the switch is still there: {:?}",
+            rollback_units(&lab, "h1")
+        );
+        assert!(
+            !lab.exec("h1", &["systemctl", "is-active", "--quiet", "knockd"])
+                .status
+                .success(),
+            "knockd runs after the rollback to a host that had none"
+        );
+    }
 }
 
 #[test]

@@ -21,11 +21,127 @@ pub struct LabHost {
     pub ip6: String,
 }
 
+/// Debian release of lab hosts (`lab.sh up --os`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    /// Debian 12.
+    Bookworm,
+    /// Debian 13.
+    Trixie,
+}
+
+/// PID 1 of lab hosts (`lab.sh up --init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// The lab's sysvinit emulation (rcS + rc2 scripts).
+    Sysv,
+    /// systemd, booted with systemd-nspawn.
+    Systemd,
+}
+
+/// What a provider's image ships (`lab.sh up --flavour`); all but `Default` boot systemd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// iptables installed, no firewall service.
+    Default,
+    /// No iptables at all (Debian's cloud images).
+    Bare,
+    /// nftables.service enabled with Debian's /etc/nftables.conf (`flush ruleset`).
+    Nftables,
+    /// ufw installed and enabled, SSH allowed.
+    Ufw,
+}
+
+/// The kind of hosts a fleet runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flavour {
+    pub os: Os,
+    pub init: Init,
+    pub provider: Provider,
+}
+
+impl Flavour {
+    /// The flavour `Lab::up` uses: Debian 12 with the sysvinit emulation unless
+    /// `SESAME_LAB_OS` (bookworm | trixie) or `SESAME_LAB_INIT` (sysv | systemd) say otherwise,
+    /// so a whole suite runs on another kind of host without a line changed. A bad value panics.
+    pub fn from_env() -> Flavour {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let os = match var("SESAME_LAB_OS").as_deref() {
+            None | Some("bookworm") => Os::Bookworm,
+            Some("trixie") => Os::Trixie,
+            Some(v) => panic!("SESAME_LAB_OS={v}: use bookworm or trixie"),
+        };
+        let init = match var("SESAME_LAB_INIT").as_deref() {
+            None | Some("sysv") => Init::Sysv,
+            Some("systemd") => Init::Systemd,
+            Some(v) => panic!("SESAME_LAB_INIT={v}: use sysv or systemd"),
+        };
+        Flavour {
+            os,
+            init,
+            provider: Provider::Default,
+        }
+    }
+
+    /// Debian 12 with the sysvinit emulation: what the lab ran before it had flavours.
+    pub fn classic() -> Flavour {
+        Flavour {
+            os: Os::Bookworm,
+            init: Init::Sysv,
+            provider: Provider::Default,
+        }
+    }
+
+    /// A provider's image of `os`: systemd as PID 1.
+    pub fn provider(os: Os, provider: Provider) -> Flavour {
+        Flavour {
+            os,
+            init: Init::Systemd,
+            provider,
+        }
+    }
+
+    /// The `lab.sh up` flags for this flavour.
+    pub fn args(&self) -> [&'static str; 6] {
+        [
+            "--os",
+            match self.os {
+                Os::Bookworm => "bookworm",
+                Os::Trixie => "trixie",
+            },
+            "--init",
+            match self.init {
+                Init::Sysv => "sysv",
+                Init::Systemd => "systemd",
+            },
+            "--flavour",
+            match self.provider {
+                Provider::Default => "default",
+                Provider::Bare => "bare",
+                Provider::Nftables => "nftables",
+                Provider::Ufw => "ufw",
+            },
+        ]
+    }
+
+    /// `bookworm-sysv`, `trixie-systemd-bare`, ...: what fleet names and messages show.
+    pub fn tag(&self) -> String {
+        let a = self.args();
+        if a[5] == "default" {
+            format!("{}-{}", a[1], a[3])
+        } else {
+            format!("{}-{}-{}", a[1], a[3], a[5])
+        }
+    }
+}
+
 /// A running fleet of lab hosts; `Drop` runs `lab.sh down` for it.
 #[derive(Debug)]
 pub struct Lab {
-    /// Fleet name (derived from the test name).
+    /// Fleet name (derived from the test name and the flavour).
     pub fleet: String,
+    /// The kind of hosts the fleet runs.
+    pub flavour: Flavour,
     /// Fleet index K: the fleet owns 198.19.K.0/24.
     pub index: u8,
     /// Ansible INI inventory of the fleet.
@@ -125,13 +241,35 @@ fn lab(args: &[&str]) -> Output {
 }
 
 impl Lab {
-    /// Starts `n` fresh hosts in a fleet named after `test` (any leftover fleet of that name
-    /// from an earlier, crashed run is removed first). Builds the image on first use.
+    /// Starts `n` fresh hosts of the flavour given by the environment (`Flavour::from_env`)
+    /// in a fleet named after `test` (any leftover fleet of that name from an earlier, crashed
+    /// run is removed first). Builds the image on first use.
     pub fn up(test: &str, n: usize) -> Lab {
+        Lab::up_with(test, n, Flavour::from_env())
+    }
+
+    /// `up` with hosts of `flavour`. Fleets of other flavours than Debian 12 + sysv have the
+    /// flavour in their name, so the same test run on several flavours at once never collides.
+    pub fn up_with(test: &str, n: usize, flavour: Flavour) -> Lab {
         require_root();
-        let fleet = fleet_name(test);
+        let fleet = if flavour == Flavour::classic() {
+            fleet_name(test)
+        } else {
+            let tag = format!(".{}", flavour.tag());
+            let mut base = fleet_name(test);
+            base.truncate(64 - tag.len());
+            base + &tag
+        };
         lab(&["down", "--fleet", &fleet]);
-        let out = lab(&["up", &n.to_string(), "--fleet", &fleet]);
+        let mut args = vec![
+            "up".to_string(),
+            n.to_string(),
+            "--fleet".into(),
+            fleet.clone(),
+        ];
+        args.extend(flavour.args().iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = lab(&args);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let inventory = PathBuf::from(
             stdout
@@ -140,7 +278,7 @@ impl Lab {
                 .unwrap_or_else(|| panic!("lab.sh up printed no inventory path"))
                 .trim(),
         );
-        let mut lab = Lab::parse_inventory(&fleet, &inventory);
+        let mut lab = Lab::parse_inventory(&fleet, &inventory, flavour);
         lab.fleet = fleet;
         assert_eq!(
             lab.hosts.len(),
@@ -151,7 +289,7 @@ impl Lab {
         lab
     }
 
-    fn parse_inventory(fleet: &str, inventory: &Path) -> Lab {
+    fn parse_inventory(fleet: &str, inventory: &Path, flavour: Flavour) -> Lab {
         let text = std::fs::read_to_string(inventory)
             .unwrap_or_else(|e| panic!("read {}: {e}", inventory.display()));
         let mut hosts = Vec::new();
@@ -194,8 +332,15 @@ impl Lab {
             .and_then(|k| k.parse().ok())
             .unwrap_or_else(|| panic!("bad lab_controller {controller_ip}"));
         let fleet_dir = inventory.parent().expect("inventory has a parent dir");
+        assert_eq!(
+            format!("{}-{}", var("lab_os"), var("lab_init")),
+            format!("{}-{}", flavour.args()[1], flavour.args()[3]),
+            "{} runs another kind of host",
+            inventory.display()
+        );
         Lab {
             fleet: fleet.to_string(),
+            flavour,
             index,
             inventory: inventory.to_path_buf(),
             hosts,
@@ -205,6 +350,11 @@ impl Lab {
             known_hosts: fleet_dir.join("known_hosts"),
             down_done: false,
         }
+    }
+
+    /// Whether the hosts run systemd as PID 1.
+    pub fn systemd(&self) -> bool {
+        self.flavour.init == Init::Systemd
     }
 
     /// The host called `name` (`h1`...).

@@ -11,7 +11,10 @@ LAB_SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 CACHE=${SESAME_LAB_CACHE:-/var/cache/sesame-lab}
 STATE=${SESAME_LAB_STATE:-/var/lib/sesame-lab}
 FLEETS=$STATE/fleets
-SUITE=bookworm
+# The host kind `up` and `image` make (flags --os/--init/--flavour; see usage).
+OS=bookworm
+INIT=sysv
+FLAVOUR=default
 # How long `up`/`reboot` wait for every sshd to accept TCP (seconds, plus one per host).
 SSH_WAIT=${SESAME_LAB_SSH_WAIT:-60}
 MAX_HOSTS=200
@@ -20,7 +23,8 @@ HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # The image recipe: changing any of these (or the functions named in recipe_hash) rebuilds it.
 IMAGE_INCLUDE=openssh-server,iptables,python3,python3-apt,sudo,procps,iproute2,netbase
-REPO_PACKAGES=(knockd iptables-persistent netfilter-persistent ufw tree)
+# The local repository also holds what the systemd and provider layers install.
+REPO_PACKAGES=(knockd iptables-persistent netfilter-persistent ufw tree systemd-sysv dbus nftables)
 OPS_PASSWORD=ops-lab-pw
 
 # Seconds since an $EPOCHREALTIME stamp, with 2 decimals.
@@ -36,8 +40,8 @@ usage() {
 lab.sh — real Debian hosts in network namespaces, for sesame's tests (run as root).
 
 Usage:
-  lab.sh image                          build the cached image, apt repo and SSH key (once)
-  lab.sh up N [--fleet NAME]            start hosts h1..hN of fleet NAME (default: default);
+  lab.sh image [KIND]                   build the cached image, apt repo and SSH key (once)
+  lab.sh up N [--fleet NAME] [KIND]     start hosts h1..hN of fleet NAME (default: default);
                                         idempotent; prints the inventory path as last line
   lab.sh down [--fleet NAME | --all]    stop a fleet (or every fleet) and remove all its traces
   lab.sh exec NAME HOST -- CMD...       run CMD as root inside HOST (no SSH)
@@ -47,6 +51,15 @@ Usage:
   lab.sh link NAME HOST down|up         cut or restore HOST's network cable
   lab.sh status                         list fleets and their hosts
   lab.sh --help
+
+KIND (the fleet keeps the kind it was started with):
+  --os bookworm|trixie                  Debian 12 (default) or 13
+  --init sysv|systemd                   the lab's sysvinit emulation (default), or systemd as
+                                        PID 1 under systemd-nspawn
+  --flavour default|bare|nftables|ufw   provider images (need --init systemd): bare = no
+                                        iptables; nftables = nftables.service enabled with
+                                        Debian's /etc/nftables.conf; ufw = ufw enabled, SSH
+                                        allowed; default = iptables installed, nothing else
 
 Addresses of fleet K (1..200): controller (bridge slbrK) 198.19.K.1 and fd5e:5a3e:0:K::1;
 host hI (1..200) 198.19.K.(10+I) and fd5e:5a3e:0:K::(10+I), the decimal digits of 10+I written
@@ -68,21 +81,76 @@ valid_fleet() {
 
 valid_host() { [[ $1 =~ ^h([1-9][0-9]*)$ ]] && ((BASH_REMATCH[1] <= MAX_HOSTS)) || die "bad host name '$1' (h1..h$MAX_HOSTS)"; }
 
+OSES=(bookworm trixie)
+INITS=(sysv systemd)
+FLAVOURS=(default bare nftables ufw)
+
+# Reads --os/--init/--flavour (also as --x=V) into OS, INIT, FLAVOUR; other words go to REST.
+parse_kind() {
+    REST=()
+    local opt val
+    while (($#)); do
+        case $1 in
+        --os | --init | --flavour)
+            opt=${1#--}
+            val=${2:?$1 needs a value}
+            shift 2
+            ;;
+        --os=* | --init=* | --flavour=*)
+            opt=${1%%=*}
+            opt=${opt#--}
+            val=${1#*=}
+            shift
+            ;;
+        *)
+            REST+=("$1")
+            shift
+            continue
+            ;;
+        esac
+        case $opt in
+        os) OS=$val ;;
+        init) INIT=$val ;;
+        flavour) FLAVOUR=$val ;;
+        esac
+    done
+    [[ " ${OSES[*]} " == *" $OS "* ]] || die "unknown --os '$OS' (one of: ${OSES[*]})"
+    [[ " ${INITS[*]} " == *" $INIT "* ]] || die "unknown --init '$INIT' (one of: ${INITS[*]})"
+    [[ " ${FLAVOURS[*]} " == *" $FLAVOUR "* ]] || die "unknown --flavour '$FLAVOUR' (one of: ${FLAVOURS[*]})"
+    # Provider images boot systemd, as the providers' do (and nftables has no sysv script).
+    [[ $FLAVOUR == default || $INIT == systemd ]] ||
+        die "--flavour $FLAVOUR needs --init systemd (provider images run systemd)"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Image, repository and key
 # ---------------------------------------------------------------------------------------------
 
 # The Debian mirror this machine already uses (deb822 sources first, then sources.list), so no
-# host name is ever written into the project.
+# host name is ever written into the project. A source for $OS itself is preferred; otherwise
+# the source of this machine's own release is used: one Debian archive serves every release.
 debian_mirror() {
     if [[ -n ${SESAME_LAB_MIRROR:-} ]]; then
         echo "$SESAME_LAB_MIRROR"
         return
     fi
-    local f uri
+    local own suite uri
+    own=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    for suite in "$OS" $own; do
+        uri=$(mirror_for_suite "$suite")
+        if [[ -n $uri ]]; then
+            echo "$uri"
+            return
+        fi
+    done
+    die "no Debian '$OS' (or '$own') mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list (set SESAME_LAB_MIRROR)"
+}
+
+mirror_for_suite() {
+    local suite=$1 f uri
     for f in /etc/apt/sources.list.d/*.sources; do
         [[ -r $f ]] || continue
-        uri=$(awk -v suite="$SUITE" '
+        uri=$(awk -v suite="$suite" '
             BEGIN { RS = ""; FS = "\n" }
             {
                 uris = ""; suites = ""; types = ""; enabled = 1
@@ -106,14 +174,9 @@ debian_mirror() {
         fi
     done
     if [[ -r /etc/apt/sources.list ]]; then
-        uri=$(sed -e 's/\[[^]]*\]//' /etc/apt/sources.list |
-            awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }')
-        if [[ -n $uri ]]; then
-            echo "$uri"
-            return
-        fi
+        sed -e 's/\[[^]]*\]//' /etc/apt/sources.list |
+            awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }'
     fi
-    die "no Debian '$SUITE' mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list (set SESAME_LAB_MIRROR)"
 }
 
 # PID 1 of every lab host. Kept as a function so its text is part of the recipe hash.
@@ -231,11 +294,76 @@ EOF
     chmod 0755 "$root/sbin/runlevel"
 }
 
+# What a systemd or provider image adds to the base image of its release, run inside the
+# image being built (no network: packages come from the local repository, services are not
+# started). Kept as a function so its text is part of the layer's recipe hash.
+layer_script() {
+    local init=$1 flavour=$2
+    cat <<'EOF'
+set -eu
+export DEBIAN_FRONTEND=noninteractive PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+chmod 0755 /usr/sbin/policy-rc.d
+echo 'deb [trusted=yes] file:/srv/sesame-repo ./' >/etc/apt/sources.list
+apt-get update -q >/dev/null
+inst() { apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+EOF
+    if [[ $init == systemd ]]; then
+        cat <<'EOF'
+inst systemd-sysv dbus
+# No consoles in a lab host; the daily apt/dpkg jobs would take the dpkg lock under a test.
+systemctl mask console-getty.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer >/dev/null 2>&1
+# A login under nspawn can stall for seconds while pam_systemd starts user@.service.
+[ ! -f /etc/pam.d/common-session ] || sed -i '/pam_systemd\.so/d' /etc/pam.d/common-session
+systemctl mask user@.service >/dev/null 2>&1
+systemctl enable ssh.service >/dev/null 2>&1
+# Each host makes its own machine id at boot.
+: >/etc/machine-id
+rm -f /var/lib/dbus/machine-id
+EOF
+    fi
+    case $flavour in
+    bare)
+        # Like Debian's cloud images: no iptables until someone installs it.
+        echo 'apt-get purge -y -q iptables >/dev/null && apt-get autoremove --purge -y -q >/dev/null'
+        ;;
+    nftables)
+        # Debian's default /etc/nftables.conf (it starts with `flush ruleset`), loaded at boot.
+        echo 'inst nftables && systemctl enable nftables.service >/dev/null 2>&1'
+        ;;
+    ufw)
+        # Enabled at boot, SSH allowed, as a provider ships it (built in a private netns: the
+        # build never touches this machine's firewall).
+        cat <<'EOF'
+inst ufw
+ufw allow 22/tcp >/dev/null
+sed -i 's/^ENABLED=.*/ENABLED=yes/' /etc/ufw/ufw.conf
+systemctl enable ufw.service >/dev/null 2>&1
+EOF
+        ;;
+    esac
+    cat <<'EOF'
+apt-get clean
+rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d
+mkdir -p /var/lib/apt/lists/partial
+EOF
+}
+
 recipe_hash() {
     {
-        declare -p SUITE IMAGE_INCLUDE REPO_PACKAGES OPS_PASSWORD
+        declare -p OS IMAGE_INCLUDE REPO_PACKAGES OPS_PASSWORD
         declare -f configure_image host_init_script build_repo
         cat "$CACHE/id_ed25519.pub"
+    } | sha256sum | cut -c1-16
+}
+
+# The layer of INIT/FLAVOUR over the base image; "-" for sysv hosts of the default flavour.
+layer_hash() {
+    [[ $INIT == sysv && $FLAVOUR == default ]] && echo - && return
+    {
+        recipe_hash
+        declare -p INIT FLAVOUR
+        declare -f layer_script build_layer
     } | sha256sum | cut -c1-16
 }
 
@@ -247,61 +375,115 @@ ensure_key() {
     fi
 }
 
-# The flat apt repository: the dependency closure of REPO_PACKAGES, from this machine's mirror.
+# The flat apt repository: the dependency closure of REPO_PACKAGES, resolved and downloaded
+# inside the freshly debootstrapped $root (with its own release's lists from the mirror), so
+# each release's repository holds that release's packages.
 build_repo() {
-    local dir=$1 names policy
-    # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
-    policy=$(apt-cache policy knockd 2>/dev/null || true)
-    if [[ $policy != *"Candidate: "[0-9]* ]]; then
-        log "no apt candidate for knockd: running apt-get update on the controller"
-        apt-get update -qq >&2
-    fi
-    names=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    local root=$1 dir=$2 names
+    names=$(chroot "$root" apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
         --no-breaks --no-replaces --no-enhances "${REPO_PACKAGES[@]}" |
         grep -E '^[a-z0-9][a-z0-9+.-]*$' | sort -u)
-    mkdir -p "$dir"
-    (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root $names >&2)
+    rm -rf "$root/tmp/sesame-repo"
+    mkdir -p "$root/tmp/sesame-repo"
+    # shellcheck disable=SC2086
+    chroot "$root" sh -c 'cd /tmp/sesame-repo && apt-get download -q -o APT::Sandbox::User=root "$@"' sh $names >&2
+    mv "$root/tmp/sesame-repo" "$dir"
     (cd "$dir" && dpkg-scanpackages . >Packages 2>/dev/null && gzip -9c Packages >Packages.gz)
     log "repo: $(ls "$dir"/*.deb | wc -l) packages, $(du -sh "$dir" | cut -f1)"
 }
 
-current_image_dir() { echo "$CACHE/images/$(recipe_hash)"; }
+# Builds the layer upper dir $3 over base rootfs $1 with repository $2, in private mount and
+# network namespaces (nothing the packages' scripts do reaches this machine's network).
+build_layer() {
+    local base=$1 repo=$2 out=$3
+    mkdir -p "$out/upper" "$out/work" "$out/mnt"
+    layer_script "$INIT" "$FLAVOUR" >"$out/layer.sh"
+    unshare --mount --net --fork --propagation private bash -c '
+        set -e
+        o=$1
+        mount -t overlay overlay -o "lowerdir=$2,upperdir=$o/upper,workdir=$o/work" "$o/mnt"
+        mkdir -p "$o/mnt/srv/sesame-repo"
+        mount --bind "$3" "$o/mnt/srv/sesame-repo"
+        mount -t proc proc "$o/mnt/proc"
+        mount -t tmpfs tmpfs "$o/mnt/run"
+        mount -t tmpfs tmpfs "$o/mnt/tmp"
+        env -i PATH="$PATH" chroot "$o/mnt" /bin/sh -s <"$o/layer.sh"
+    ' sh "$out" "$base" "$repo" >"$out/layer.log" 2>&1 || {
+        tail -n 20 "$out/layer.log" >&2
+        die "layer $INIT/$FLAVOUR failed, see $out/layer.log"
+    }
+    rm -rf "$out/work" "$out/mnt"
+}
 
-# Builds (once) the key, the image and the repository; prints the image dir. Serialized by a
-# lock so parallel tests build it once; a crashed build leaves only a .build-* dir that is never
-# trusted and is removed by the next build.
-cmd_image() {
-    need_root
+# Builds (once) the key, the base image of $OS and its repository, and the layer of
+# $INIT/$FLAVOUR; sets IMAGE (base dir) and LAYER (layer dir, or empty). Serialized by a lock so
+# parallel tests build each once; a crashed build leaves only .build-* dirs that are never
+# trusted and are removed by the next build.
+ensure_image() {
     mkdir -p "$CACHE/images"
+    local lh
+    if [[ -s $CACHE/id_ed25519.pub ]]; then
+        # Built already: no lock, so starting fleets never waits for another kind's build.
+        IMAGE=$CACHE/images/$(recipe_hash)
+        lh=$(layer_hash)
+        LAYER=
+        [[ $lh == - ]] || LAYER=$IMAGE/layers/$INIT-$FLAVOUR-$lh
+        [[ -f $IMAGE/complete && ( -z $LAYER || -f $LAYER/complete ) ]] && return 0
+    fi
     exec 8>"$CACHE/.image.lock"
     flock 8
     ensure_key
     local dir tmp mirror t0 t1
-    dir=$(current_image_dir)
-    if [[ -f $dir/complete ]]; then
-        exec 8>&-
-        echo "$dir"
-        return
+    dir=$CACHE/images/$(recipe_hash)
+    if [[ ! -f $dir/complete ]]; then
+        rm -rf "$CACHE"/images/.build-*
+        tmp=$CACHE/images/.build-$(basename "$dir")
+        mkdir -p "$tmp"
+        mirror=$(debian_mirror)
+        log "building image $(basename "$dir") (debootstrap $OS, takes a few minutes)"
+        t0=$(date +%s)
+        debootstrap --variant=minbase --include="$IMAGE_INCLUDE" "$OS" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
+            die "debootstrap failed, see $tmp/debootstrap.log"
+        t1=$(date +%s)
+        log "debootstrap $OS in $((t1 - t0))s"
+        cp /etc/resolv.conf "$tmp/rootfs/etc/resolv.conf"
+        build_repo "$tmp/rootfs" "$tmp/repo"
+        log "repo built in $(($(date +%s) - t1))s"
+        configure_image "$tmp/rootfs" "$CACHE/id_ed25519.pub"
+        echo "$OS $(date -u +%FT%TZ)" >"$tmp/complete"
+        rm -rf "$dir"
+        mv "$tmp" "$dir"
+        prune_images "$dir"
     fi
-    rm -rf "$CACHE"/images/.build-*
-    tmp=$CACHE/images/.build-$(basename "$dir")
-    mkdir -p "$tmp"
-    mirror=$(debian_mirror)
-    log "building image $(basename "$dir") (debootstrap $SUITE, takes a few minutes)"
-    t0=$(date +%s)
-    debootstrap --variant=minbase --include="$IMAGE_INCLUDE" "$SUITE" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
-        die "debootstrap failed, see $tmp/debootstrap.log"
-    configure_image "$tmp/rootfs" "$CACHE/id_ed25519.pub"
-    t1=$(date +%s)
-    log "image built in $((t1 - t0))s"
-    build_repo "$tmp/repo"
-    log "repo built in $(($(date +%s) - t1))s"
-    echo "$SUITE $(date -u +%FT%TZ)" >"$tmp/complete"
-    rm -rf "$dir"
-    mv "$tmp" "$dir"
-    prune_images "$dir"
+    IMAGE=$dir
+    LAYER=
+    lh=$(layer_hash)
+    if [[ $lh != - ]]; then
+        LAYER=$dir/layers/$INIT-$FLAVOUR-$lh
+        if [[ ! -f $LAYER/complete ]]; then
+            rm -rf "$dir"/layers/.build-*
+            tmp=$dir/layers/.build-$INIT-$FLAVOUR-$lh
+            log "building layer $INIT/$FLAVOUR over $OS image $(basename "$dir")"
+            t0=$EPOCHREALTIME
+            build_layer "$dir/rootfs" "$dir/repo" "$tmp"
+            echo "$OS $INIT $FLAVOUR $(date -u +%FT%TZ)" >"$tmp/complete"
+            rm -rf "$LAYER"
+            mv "$tmp" "$LAYER"
+            log "layer $INIT/$FLAVOUR built in $(elapsed "$t0")s"
+        fi
+    fi
     exec 8>&-
-    echo "$dir"
+}
+
+# `lab.sh image [--os OS] [--init INIT] [--flavour F]`: prints the base image dir, then the
+# layer dir if the kind has one.
+cmd_image() {
+    need_root
+    parse_kind "$@"
+    ((${#REST[@]} == 0)) || die "usage: lab.sh image [--os OS] [--init INIT] [--flavour FLAVOUR]"
+    ensure_image
+    echo "$IMAGE"
+    [[ -z $LAYER ]] || echo "$LAYER"
 }
 
 # Removes images no fleet uses any more (a fleet keeps the image it was started on) and that
@@ -462,16 +644,35 @@ ns_pids() {
         }'
 }
 
-# Kills every process of the namespaces (a host's PID 1 takes its whole PID namespace with it).
+# PIDs of the processes that boot systemd hosts of the named namespaces: unshare and
+# systemd-nspawn run in this machine's network namespace (nspawn needs its cgroup mounts, which
+# `ip netns exec` hides), recognised by the namespace name among their arguments.
+boot_pids() {
+    local p c args ns
+    for p in /proc/[0-9]*; do
+        { read -r c <"$p/comm"; } 2>/dev/null || continue
+        [[ $c == unshare || $c == systemd-nspawn ]] || continue
+        args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+        for ns in "$@"; do
+            if [[ " $args " == *" $ns "* || " $args " == *" --machine=$ns "* ]]; then
+                echo "${p#/proc/}"
+                break
+            fi
+        done
+    done
+}
+
+# Kills every process of the namespaces (a host's PID 1 takes its whole PID namespace with it),
+# and what boots them.
 kill_ns() {
     local pids n
     for ((n = 0; n < 100; n++)); do
-        pids=$(ns_pids "$@")
+        pids=$(boot_pids "$@"; ns_pids "$@")
         [[ -z $pids ]] && return 0
         kill -KILL $pids 2>/dev/null || true
         sleep 0.05
     done
-    die "processes in namespaces $* survive SIGKILL: $(ns_pids "$@" | tr '\n' ' ')"
+    die "processes in namespaces $* survive SIGKILL: $(boot_pids "$@"; ns_pids "$@" | tr '\n' ' ')"
 }
 
 delete_ns() {
@@ -520,9 +721,10 @@ seed_rsa_host_key() {
     install -m 0644 "$CACHE/hostkeys/rsa-$i.pub" "$ssh/ssh_host_rsa_key.pub"
 }
 
-# Starts host I of fleet K on its (persistent) upper dir, in the background.
+# Starts host I of fleet K on its (persistent) upper dir, in the background: with the lab's
+# init emulation (sysv) or with systemd under systemd-nspawn (systemd).
 start_host() {
-    local name=$1 k=$2 i=$3 image=$4 fdir hdir ns upid ip ip6
+    local name=$1 k=$2 i=$3 image=$4 layer=$5 init=$6 fdir hdir ns upid ip ip6 lower
     fdir=$(fleet_dir "$name")
     hdir=$fdir/hosts/h$i
     ns=$(host_ns "$k" "$i")
@@ -533,15 +735,42 @@ start_host() {
     ip6=$(host_ip6 "$k" "$i")
     make_netns "$k" "$ns" "$ns" "$ip" "$ip6"
     seed_rsa_host_key "$hdir" "$i"
+    lower=$image/rootfs
+    [[ -z $layer ]] || lower=$layer/upper:$lower
     # setsid + redirections: nothing of the host keeps the caller's terminal or pipes open.
-    setsid ip netns exec "$ns" unshare --mount --pid --uts --fork --kill-child --propagation private \
-        bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$image/rootfs" "$image/repo" "$ip" "$ip6" \
-        </dev/null >>"$hdir/console.log" 2>&1 5>&- 6>&- 7>&- 8>&- &
+    if [[ $init == systemd ]]; then
+        ip netns exec "$ns" bash "$LAB_SCRIPT" __netcfg "$ip" "$ip6"
+        setsid unshare --mount --fork --kill-child --propagation private \
+            bash "$LAB_SCRIPT" __boot_nspawn "$hdir" "h$i" "$lower" "$image/repo" "$ip" "$ip6" "$ns" \
+            </dev/null >>"$hdir/console.log" 2>&1 5>&- 6>&- 7>&- 8>&- &
+    else
+        setsid ip netns exec "$ns" unshare --mount --pid --uts --fork --kill-child --propagation private \
+            bash "$LAB_SCRIPT" __boot "$hdir" "h$i" "$lower" "$image/repo" "$ip" "$ip6" \
+            </dev/null >>"$hdir/console.log" 2>&1 5>&- 6>&- 7>&- 8>&- &
+    fi
     upid=$!
     echo "$upid" >"$hdir/unshare.pid"
 }
 
-# Records the root-namespace PID of each started host's PID 1 (the child of its unshare).
+# The first descendant of PID $1 that is PID 1 of its own PID namespace (a host's init), if any.
+pid1_below() {
+    local todo=("$1") p c ns
+    while ((${#todo[@]})); do
+        p=${todo[0]}
+        todo=("${todo[@]:1}")
+        for c in $(cat "/proc/$p/task/$p/children" 2>/dev/null || true); do
+            ns=$(awk '$1 == "NSpid:" { print NF - 1, $NF }' "/proc/$c/status" 2>/dev/null || true)
+            if [[ $ns == [2-9]" 1" ]]; then
+                echo "$c"
+                return 0
+            fi
+            todo+=("$c")
+        done
+    done
+    return 1
+}
+
+# Records the root-namespace PID of each started host's PID 1.
 record_pids() {
     local fdir=$1 i upid pid n
     shift
@@ -549,9 +778,7 @@ record_pids() {
         upid=$(cat "$fdir/hosts/h$i/unshare.pid")
         pid=
         for ((n = 0; n < 500; n++)); do
-            pid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null || true)
-            pid=${pid%% *}
-            [[ -n $pid ]] && break
+            pid=$(pid1_below "$upid") && break
             [[ -d /proc/$upid ]] || break
             sleep 0.02
         done
@@ -632,6 +859,9 @@ write_inventory() {
         echo "lab_fleet=$name"
         echo "lab_controller=198.19.$k.1"
         echo "lab_stranger=198.19.$k.254"
+        echo "lab_os=$OS"
+        echo "lab_init=$INIT"
+        echo "lab_flavour=$FLAVOUR"
     } >"$fdir/inventory.ini.tmp"
     mv "$fdir/inventory.ini.tmp" "$fdir/inventory.ini"
 }
@@ -643,6 +873,8 @@ fleet_size() {
 
 cmd_up() {
     local n='' name=default
+    parse_kind "$@"
+    set -- "${REST[@]}"
     while (($#)); do
         case $1 in
         --fleet)
@@ -654,7 +886,7 @@ cmd_up() {
             shift
             ;;
         *)
-            [[ -z $n && $1 =~ ^[0-9]+$ ]] || die "usage: lab.sh up N [--fleet NAME]"
+            [[ -z $n && $1 =~ ^[0-9]+$ ]] || die "usage: lab.sh up N [--fleet NAME] [--os OS] [--init INIT] [--flavour FLAVOUR]"
             n=$1
             shift
             ;;
@@ -663,16 +895,24 @@ cmd_up() {
     [[ -n $n ]] && ((n >= 1 && n <= MAX_HOSTS)) || die "usage: lab.sh up N [--fleet NAME] (1 <= N <= $MAX_HOSTS)"
     valid_fleet "$name"
     need_root
-    local image k fdir size i started=()
+    local k fdir size i started=() kind
     fdir=$(fleet_dir "$name")
     lock_fleet "$name"
-    if [[ -s $fdir/image && -f $(cat "$fdir/image")/complete ]]; then
-        image=$(cat "$fdir/image")
+    kind="$OS $INIT $FLAVOUR"
+    if [[ -s $fdir/kind && $(cat "$fdir/kind") != "$kind" ]]; then
+        die "fleet $name runs $(cat "$fdir/kind" | tr ' ' /), not ${kind// //}: take it down first"
+    fi
+    if [[ -s $fdir/kind && -f $(cat "$fdir/image")/complete ]] &&
+        { [[ ! -s $fdir/layer ]] || [[ -f $(cat "$fdir/layer")/complete ]]; }; then
+        IMAGE=$(cat "$fdir/image")
+        LAYER=$(cat "$fdir/layer" 2>/dev/null || true)
     else
-        image=$(cmd_image)
+        ensure_image
     fi
     k=$(allocate_index "$name")
-    echo "$image" >"$fdir/image"
+    echo "$IMAGE" >"$fdir/image"
+    echo "$LAYER" >"$fdir/layer"
+    echo "$kind" >"$fdir/kind"
     size=$(fleet_size "$fdir")
     ((n > size)) && size=$n
     echo "$size" >"$fdir/size"
@@ -684,17 +924,23 @@ cmd_up() {
         if host_pid "$fdir" "$k" "$i" >/dev/null; then
             continue
         fi
-        start_host "$name" "$k" "$i" "$image"
+        start_host "$name" "$k" "$i" "$IMAGE" "$LAYER" "$INIT"
         started+=("$i")
     done
     if ((${#started[@]})); then
-        log "fleet $name (198.19.$k.0/24): started ${#started[@]} host(s) in $(elapsed "$t0")s"
+        log "fleet $name (198.19.$k.0/24, ${kind// //}): started ${#started[@]} host(s) in $(elapsed "$t0")s"
         record_pids "$fdir" "${started[@]}"
     fi
     wait_ssh "$fdir" "$k" $(seq 1 "$size")
     write_inventory "$name" "$k" "$size"
     log "fleet $name: $size host(s) up, sshd answering, after $(elapsed "$t0")s"
     echo "$fdir/inventory.ini"
+}
+
+# The kind of a fleet's hosts: sets OS, INIT and FLAVOUR from its record.
+fleet_kind() {
+    local fdir=$1
+    read -r OS INIT FLAVOUR <"$fdir/kind" 2>/dev/null || { OS=bookworm INIT=sysv FLAVOUR=default; }
 }
 
 # Tears down fleet index K: every namespace named after it, its veths and bridge.
@@ -810,6 +1056,26 @@ cmd_boot() {
     exec env -i PATH="$HOST_PATH" TERM=dumb chroot "$root" /sbin/sesame-lab-init
 }
 
+# Internal: runs in a private mount namespace (the host's netns is configured already); builds
+# the host's root and execs systemd-nspawn on it, systemd as its PID 1. This machine's PID 1 is not systemd, so
+# the container is neither registered nor given a unit of its own.
+cmd_boot_nspawn() {
+    local hdir=$1 host=$2 lower=$3 repo=$4 ip=$5 ip6=$6 ns=$7 root
+    root=$hdir/root
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$hdir/upper,workdir=$hdir/work" "$root"
+    echo "$host" >"$root/etc/hostname"
+    if ! grep -q "[[:space:]]$host\$" "$root/etc/hosts"; then
+        sed -i '/^127\.0\.1\.1[[:space:]]/d' "$root/etc/hosts"
+        printf '127.0.1.1\t%s\n' "$host" >>"$root/etc/hosts"
+    fi
+    # Debian's ssh.service does not make host keys: first boot gets them here.
+    chroot "$root" ssh-keygen -A >/dev/null
+    exec systemd-nspawn --quiet --directory="$root" --boot --register=no --keep-unit \
+        --machine="$ns" --hostname="$host" --network-namespace-path="/run/netns/$ns" \
+        --capability=CAP_NET_ADMIN,CAP_NET_RAW --bind-ro="$repo:/srv/sesame-repo" \
+        --link-journal=no --resolv-conf=off --timezone=off --console=read-only
+}
+
 # Resolves NAME HOST to PID 1 of a running host, or dies.
 running_host() {
     local name=$1 host=$2 fdir k i pid
@@ -858,7 +1124,8 @@ cmd_reboot() {
     log "rebooting $host of fleet $name"
     # start_host deletes the old netns first: firewall rules, xt_recent lists and conntrack go
     # with it, as on a real power cycle; the disk (upper dir) stays.
-    start_host "$name" "$k" "$i" "$(cat "$fdir/image")"
+    fleet_kind "$fdir"
+    start_host "$name" "$k" "$i" "$(cat "$fdir/image")" "$(cat "$fdir/layer" 2>/dev/null || true)" "$INIT"
     record_pids "$fdir" "$i"
     wait_ssh "$fdir" "$k" "$i"
     log "$host is back"
@@ -867,7 +1134,8 @@ cmd_reboot() {
 cmd_stop_sshd() {
     (($# == 2)) || die "usage: lab.sh stop-sshd NAME HOST"
     # Like `service ssh stop` on a real server: the listener goes, open sessions stay.
-    cmd_exec "$1" "$2" -- sh -c '/etc/init.d/ssh stop >/dev/null 2>&1 || true
+    cmd_exec "$1" "$2" -- sh -c 'if [ -d /run/systemd/system ]; then systemctl stop ssh.service >/dev/null 2>&1 || true
+        else /etc/init.d/ssh stop >/dev/null 2>&1 || true; fi
         for n in 1 2 3 4 5 6 7 8 9 10; do
             ss -Hltn "sport = :22" | grep -q . || exit 0
             sleep 0.1
@@ -887,7 +1155,7 @@ cmd_link() {
 
 cmd_status() {
     local d name k size i up
-    printf '%-32s %-6s %-16s %s\n' FLEET INDEX NETWORK HOSTS
+    printf '%-32s %-6s %-16s %-26s %s\n' FLEET INDEX NETWORK KIND HOSTS
     for d in "$FLEETS"/*/; do
         [[ -d $d ]] || continue
         name=$(basename "$d")
@@ -897,7 +1165,8 @@ cmd_status() {
         for ((i = 1; i <= size; i++)); do
             host_pid "${d%/}" "$k" "$i" >/dev/null && up=$((up + 1))
         done
-        printf '%-32s %-6s %-16s %s/%s running\n' "$name" "$k" "198.19.$k.0/24" "$up" "$size"
+        fleet_kind "${d%/}"
+        printf '%-32s %-6s %-16s %-26s %s/%s running\n' "$name" "$k" "198.19.$k.0/24" "$OS/$INIT/$FLAVOUR" "$up" "$size"
     done
 }
 
@@ -915,6 +1184,7 @@ main() {
     link) cmd_link "$@" ;;
     status) cmd_status "$@" ;;
     __boot) cmd_boot "$@" ;;
+    __boot_nspawn) cmd_boot_nspawn "$@" ;;
     __netcfg) inner_net_config "$@" ;;
     -h | --help | help) usage ;;
     '') usage >&2 && exit 2 ;;
