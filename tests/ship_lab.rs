@@ -166,6 +166,30 @@ fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
             .any(|(n, st)| n == "[h1] verify: knock proof" && st.is_success()),
         "{cases:?}"
     );
+    // A knock that does not open the host (here: the wrong sequence) fails verify too.
+    let (code, text) = run(&[
+        "verify",
+        "-i",
+        "inv",
+        "-l",
+        "h1",
+        "-e",
+        "knock_sequence=[7901,7902,7901,7903]",
+        "--junit",
+        "wrong.xml",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    let cases = junit_cases(&dir.path().join("wrong.xml"));
+    let (_, st) = cases
+        .iter()
+        .find(|(n, _)| n == "[h1] verify: knock proof")
+        .unwrap_or_else(|| panic!("{cases:?}"));
+    assert!(
+        st.failure_as_ref().message.starts_with("opened: "),
+        "the knock did not open it: {st:?}"
+    );
+    let xml = std::fs::read_to_string(dir.path().join("wrong.xml")).unwrap();
+    assert!(!xml.contains("7901") && !xml.contains("7903"), "{xml}");
 }
 
 /// Copy a local file onto a lab host over SSH (scp).

@@ -41,5 +41,5 @@ pub fn run(args: Args) -> crate::Result<u8> {
         .into_iter()
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
-    play::run_books(&[book], args.flags, &extra_roles, &embedded)
+    play::run_books(&[book], args.flags, &extra_roles, Some(&embedded))
 }

@@ -116,7 +116,7 @@ pub fn exit_code(summary: &Summary, fail_on_change: bool) -> u8 {
 
 /// One line per role the playbooks use: the directory it was loaded from, or the copy
 /// embedded in this binary.
-pub fn role_sources(books: &[Playbook], embedded: &Extracted) -> Vec<String> {
+pub fn role_sources(books: &[Playbook], embedded: Option<&Extracted>) -> Vec<String> {
     let mut seen: Vec<(String, PathBuf)> = Vec::new();
     for play in books.iter().flat_map(|b| &b.plays) {
         for role in &play.roles {
@@ -127,7 +127,7 @@ pub fn role_sources(books: &[Playbook], embedded: &Extracted) -> Vec<String> {
     }
     seen.into_iter()
         .map(|(name, path)| {
-            if embedded.contains(&path) {
+            if embedded.is_some_and(|x| x.contains(&path)) {
                 format!("role {name}: embedded in sesame {VERSION}")
             } else {
                 format!("role {name}: {}", path.display())

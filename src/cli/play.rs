@@ -125,8 +125,16 @@ fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
 
 /// Run `sesame play`.
 pub fn run(args: Args) -> crate::Result<u8> {
-    let embedded = Extracted::new().map_err(|e| crate::Error::Usage(e.to_string()))?;
-    run_books(&args.playbooks, args.flags, &[], &embedded)
+    // The embedded roles are only a fallback here: a playbook whose roles are all on disk
+    // must not fail because the temporary directory cannot be written.
+    let embedded = match Extracted::new() {
+        Ok(x) => Some(x),
+        Err(e) => {
+            tracing::warn!("the roles embedded in sesame are not available: {e}");
+            None
+        }
+    };
+    run_books(&args.playbooks, args.flags, &[], embedded.as_ref())
 }
 
 /// Run playbooks. Roles are searched beside each playbook, then in `extra_roles`, then in
@@ -136,7 +144,7 @@ pub fn run_books(
     playbooks: &[PathBuf],
     args: Flags,
     extra_roles: &[PathBuf],
-    embedded: &Extracted,
+    embedded: Option<&Extracted>,
 ) -> crate::Result<u8> {
     let mut extra = Vars::new();
     for e in &args.extra_vars {
@@ -149,7 +157,7 @@ pub fn run_books(
     } else {
         roles_path.extend(configured);
     }
-    roles_path.push(embedded.roles_dir());
+    roles_path.extend(embedded.map(Extracted::roles_dir));
     let mut books = Vec::new();
     for p in playbooks {
         books.push(load_playbook(p, &roles_path)?);

@@ -30,6 +30,8 @@ pub struct KnockStep {
     pub stage: KnockStage,
     pub ok: bool,
     pub detail: String,
+    /// When the reporter got it, since the record started.
+    pub at: Duration,
 }
 
 /// Everything recorded about one host.
@@ -49,6 +51,14 @@ impl HostRecord {
     pub fn time(&self) -> Duration {
         match (self.first, self.last) {
             (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Wall time from the first to the last step of the knock transaction or proof.
+    pub fn knock_time(&self) -> Duration {
+        match (self.knock.first(), self.knock.last()) {
+            (Some(a), Some(b)) => b.at.saturating_sub(a.at),
             _ => Duration::ZERO,
         }
     }
@@ -233,6 +243,7 @@ impl Record {
                     stage: *stage,
                     ok: *ok,
                     detail: detail.clone(),
+                    at: now,
                 });
             }
             Event::HostStart { host } | Event::HostDone { host } => {
