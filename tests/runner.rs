@@ -603,3 +603,127 @@ fn sesame_run_escapes_control_characters_from_hosts() {
     );
     assert!(ev.get("stderr_base64").is_none(), "{ev}");
 }
+
+/// Peak RSS (VmHWM, KiB) of a running process, read until it exits; the child's exit status.
+fn run_measuring_peak(args: &[&str], limit: std::time::Duration) -> (Option<i32>, u64, String) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + limit;
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    (
+        status,
+        peak,
+        std::fs::read_to_string(log.path()).unwrap_or_default(),
+    )
+}
+
+/// A host that streams without end fails its task once it wrote 16 MiB (the controller's
+/// memory stays bounded, the other host goes on); a command that never exits fails at its
+/// timeout and the host kills it.
+#[test]
+fn sesame_run_bounds_endless_output_and_hung_commands() {
+    let lab = Lab::up("runner_bounds", 2);
+    let inv = lab.inventory.to_str().unwrap();
+    lab.sh("h1", "touch /tmp/endless");
+    let (code, peak_kb, t) = run_measuring_peak(
+        &[
+            "run",
+            "-i",
+            inv,
+            "all",
+            "--",
+            "sh",
+            "-c",
+            "if [ -e /tmp/endless ]; then yes; else echo fine; fi",
+        ],
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(
+        code,
+        Some(2),
+        "the endless stream must fail h1, and end: {t}"
+    );
+    assert!(
+        t.contains("wrote more than 16777216 bytes on stdout"),
+        "{}",
+        &t[..t.len().min(4000)]
+    );
+    assert!(t.contains("h2 | CHANGED | rc=0 >>\nfine"), "{t}");
+    assert!(
+        peak_kb < 120 * 1024,
+        "controller peak RSS {peak_kb} KiB for a 16 MiB limit"
+    );
+    eprintln!("endless stream: failed at the limit, controller peak RSS {peak_kb} KiB");
+    assert!(
+        wait_for(20, || lab.exec("h1", &["pgrep", "-x", "yes"]).status.code()
+            == Some(1)),
+        "`yes` still runs on h1"
+    );
+
+    let started = std::time::Instant::now();
+    let out = sesame(&[
+        "run",
+        "-i",
+        inv,
+        "h1",
+        "-e",
+        "sesame_command_timeout=3",
+        "--",
+        "sleep",
+        "100000",
+    ]);
+    let t = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("timed out after 3s"), "{t}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{t}"
+    );
+    assert!(
+        wait_for(20, || {
+            lab.exec("h1", &["pgrep", "-f", "^sleep 100000"])
+                .status
+                .code()
+                == Some(1)
+        }),
+        "the timed-out `sleep 100000` still runs on h1"
+    );
+}
+
+fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    f()
+}

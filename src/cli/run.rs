@@ -105,7 +105,8 @@ where
         };
         let cmd = Cmd::new(program.as_str())
             .args(args.iter().map(String::as_str))
-            .escalate(target.escalate.clone());
+            .escalate(target.escalate.clone())
+            .kill_on_timeout();
         let result = connect(&target.conn).and_then(|mut t| t.exec(&cmd));
         match result {
             Ok(out) => {

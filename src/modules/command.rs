@@ -149,7 +149,7 @@ impl Command {
         if let Some(s) = &self.stdin {
             c = c.stdin(format!("{s}\n"));
         }
-        c
+        c.kill_on_timeout()
     }
 }
 

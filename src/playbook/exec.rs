@@ -82,6 +82,9 @@ pub struct HostRun<'a> {
     precollected: Vec<Query>,
 }
 
+/// Longest the one probe exec of a host may take (facts and the state of every file queried).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Secrets of a host: knock sequences, passwords and decrypted `!vault` values, as words to mask.
 pub fn secret_words(vars: &Vars) -> Vec<String> {
     let mut words = Vec::new();
@@ -91,6 +94,12 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
                 for v in a {
                     let s = match v {
                         Value::String(s) => s.clone(),
+                        // `{port: 7000, proto: udp}`: the port is the secret.
+                        Value::Object(m) => match m.get("port") {
+                            Some(Value::String(p)) => p.clone(),
+                            Some(p) => p.to_string(),
+                            None => continue,
+                        },
                         o => o.to_string(),
                     };
                     words.push(s.split(':').next().unwrap_or("").trim().to_string());
@@ -274,6 +283,10 @@ impl<'a> HostRun<'a> {
                     .map(|v| item_label(v).split(':').next().unwrap_or("").to_string()),
             );
         }
+        if !self.opts.show_secrets {
+            // The run's masker (reporter, log, errors) knows them too.
+            crate::vars::mask::register(&secrets);
+        }
         self.masker = Masker::new(secrets);
         if let Some(f) = &self.memory.facts {
             self.facts = f.clone();
@@ -430,7 +443,11 @@ impl<'a> HostRun<'a> {
     ) -> Result<(), Stop> {
         let vars = self.base_vars();
         let b = become_for(&vars, None, None, self.play, self.opts);
-        let cmd = facts::probe_command(gather, queries).escalate(b);
+        // Reading facts and files takes a second or two: a host still silent after two
+        // minutes is hung, whatever the commands' own timeout.
+        let cmd = facts::probe_command(gather, queries)
+            .escalate(b)
+            .timeout(PROBE_TIMEOUT);
         match conn.exec(&cmd) {
             Ok(out) if out.ok() => {
                 let text = out.stdout_str();

@@ -51,6 +51,7 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     stdin_secret: bool,
     timeout: Option<Duration>,
+    kill_on_timeout: bool,
 }
 
 /// Quote one word for a POSIX shell: safe words stay bare, everything else goes in single quotes.
@@ -129,6 +130,18 @@ impl Cmd {
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
         self
+    }
+
+    /// A command of the user's (ad-hoc, `command`/`shell`): when it times out, the host kills
+    /// it too (its process group), instead of leaving it running. sesame's own scripts are not
+    /// marked: a transaction's dead-man switch must outlive a timeout.
+    pub fn kill_on_timeout(mut self) -> Self {
+        self.kill_on_timeout = true;
+        self
+    }
+
+    pub fn get_kill_on_timeout(&self) -> bool {
+        self.kill_on_timeout
     }
 
     pub fn escalate(mut self, b: Option<Become>) -> Self {

@@ -142,10 +142,23 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("command on {host} timed out after {timeout:?}: {command}")]
+    #[error(
+        "command on {host} timed out after {timeout:?} (sesame_command_timeout sets the limit, \
+         0 for none): {command}"
+    )]
     CommandTimeout {
         host: String,
         timeout: Duration,
+        command: String,
+    },
+    #[error(
+        "command on {host} wrote more than {limit} bytes on {stream}; stopped it \
+         (sesame_output_limit sets the limit): {command}"
+    )]
+    OutputLimit {
+        host: String,
+        stream: &'static str,
+        limit: usize,
         command: String,
     },
     #[error("SSH session to {host} failed: {message}")]
@@ -173,6 +186,7 @@ impl TransportError {
                 | TransportError::Upload { .. }
                 | TransportError::Become { .. }
                 | TransportError::CommandTimeout { .. }
+                | TransportError::OutputLimit { .. }
         )
     }
 }

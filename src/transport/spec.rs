@@ -16,6 +16,12 @@ use super::Become;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default interval of SSH keepalives while waiting for a command.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Longest a remote command may run when nothing sets a timeout (`sesame_command_timeout`,
+/// 0 for none): a hung host must not hold the run forever.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Most bytes kept of one command's stdout or of its stderr (`sesame_output_limit`): a host
+/// that streams without end fails its task instead of filling the controller's memory.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
 /// Knock again once when a knocked port stays silent (a knock is one packet, and one can be lost).
 pub const DEFAULT_KNOCK_RETRIES: u32 = 1;
 const MAX_KNOCK_RETRIES: u32 = 5;
@@ -156,6 +162,8 @@ pub struct ConnSpec {
     pub connect_timeout: Duration,
     /// Default per-command timeout; a `Cmd`'s own timeout wins. `None` waits.
     pub command_timeout: Option<Duration>,
+    /// Most bytes kept of each of a command's streams; more fails the command.
+    pub output_limit: usize,
     /// SSH keepalive interval while waiting; `None` sends none.
     pub keepalive: Option<Duration>,
     /// `PasswordAuthentication no` in the ssh args turns password auth off.
@@ -190,6 +198,7 @@ impl fmt::Debug for ConnSpec {
             .field("host_key_policy", &self.host_key_policy)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("output_limit", &self.output_limit)
             .field("keepalive", &self.keepalive)
             .field("password_auth", &self.password_auth)
             .field("proxy", &self.proxy)
@@ -218,7 +227,8 @@ impl ConnSpec {
             host_key_alias: None,
             host_key_policy: HostKeyPolicy::Yes,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            command_timeout: None,
+            command_timeout: Some(DEFAULT_COMMAND_TIMEOUT),
+            output_limit: DEFAULT_OUTPUT_LIMIT,
             keepalive: Some(DEFAULT_KEEPALIVE),
             password_auth: true,
             proxy: None,
@@ -339,8 +349,23 @@ impl ConnSpec {
             },
         };
         let command_timeout = match v.seconds("sesame_command_timeout")? {
+            Some(t) if t.is_zero() => None,
             Some(t) => Some(t),
-            None => overrides.command_timeout,
+            None => Some(overrides.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT)),
+        };
+        let output_limit = match v.string("sesame_output_limit")? {
+            None => DEFAULT_OUTPUT_LIMIT,
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(n) if n >= 1024 => n,
+                _ => {
+                    return Err(ConnSpecError::BadValue {
+                        host: host.into(),
+                        variable: "sesame_output_limit".into(),
+                        value: text,
+                        reason: "expected a number of bytes, at least 1024".into(),
+                    })
+                }
+            },
         };
         let keepalive = match &args.server_alive {
             Some((var, value)) => match parse_seconds(host, var, value)? {
@@ -406,6 +431,7 @@ impl ConnSpec {
             host_key_policy,
             connect_timeout,
             command_timeout,
+            output_limit,
             keepalive,
             password_auth: args.password_auth.unwrap_or(true),
             proxy: args.proxy.flatten(),
@@ -1075,7 +1101,19 @@ mod tests {
         let s = ConnSpec::from_vars("db1", &Map::new(), &ConnOverrides::default()).unwrap();
         assert_eq!(s.port, 22);
         assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!(s.command_timeout, None);
+        assert_eq!(
+            s.command_timeout,
+            Some(DEFAULT_COMMAND_TIMEOUT),
+            "a hung host must not hold the run forever"
+        );
+        assert_eq!(s.output_limit, DEFAULT_OUTPUT_LIMIT);
+        let v = vars(json!({"sesame_command_timeout": 0, "sesame_output_limit": "2048"}));
+        let s0 = ConnSpec::from_vars("db1", &v, &ConnOverrides::default()).unwrap();
+        assert_eq!(s0.command_timeout, None, "0 waits as long as it takes");
+        assert_eq!(s0.output_limit, 2048);
+        let v = vars(json!({"sesame_output_limit": "lots"}));
+        let e = ConnSpec::from_vars("db1", &v, &ConnOverrides::default()).unwrap_err();
+        assert!(e.to_string().contains("sesame_output_limit"), "{e}");
         assert_eq!(s.keepalive, Some(DEFAULT_KEEPALIVE));
         assert_eq!(s.knock_retries, DEFAULT_KNOCK_RETRIES);
         assert!(s.password_auth);

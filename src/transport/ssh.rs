@@ -62,6 +62,8 @@ pub struct SshTransport {
     /// The session's socket, polled while libssh2 would block. Owned by `session`.
     fd: RawFd,
     command_timeout: Option<Duration>,
+    /// Most bytes kept of each stream of one command.
+    output_limit: usize,
     keepalive: bool,
     execs: usize,
     /// Logged in as root: becoming root needs no sudo (saves a PAM session per command).
@@ -178,6 +180,7 @@ impl SshTransport {
             session,
             fd,
             command_timeout: spec.command_timeout,
+            output_limit: spec.output_limit,
             keepalive: spec.keepalive.is_some(),
             execs: 0,
             is_root: spec.user == "root",
@@ -269,7 +272,8 @@ impl SshTransport {
             cmd
         };
         tracing::debug!(host = %self.name, cmd = %cmd.display(), "exec");
-        let line = cmd.render_with(&self.tokens);
+        let timeout = cmd.get_timeout().or(self.command_timeout);
+        let line = remote_line(cmd.render_with(&self.tokens), cmd, timeout);
         let data = cmd.stdin_bytes().unwrap_or_default();
         // With a become password, nothing is written until sudo asks (the password) or lets
         // the command run (its stdin): see `sudo::SudoGate`.
@@ -282,7 +286,6 @@ impl SshTransport {
             data.clone()
         };
         let mut may_close_stdin = gate.is_none();
-        let timeout = cmd.get_timeout().or(self.command_timeout);
         let started = Instant::now();
         // A timeout too large to add to the clock is no timeout.
         let deadline = timeout.and_then(|t| started.checked_add(t));
@@ -341,10 +344,26 @@ impl SshTransport {
                     }
                 }
             }
-            progress |= drain(&mut ch, 0, &mut buf, &mut out)
+            let limit = self.output_limit;
+            progress |= drain(&mut ch, 0, &mut buf, &mut out, limit)
                 .map_err(|e| self.session_err("reading stdout", Stop::Io(e)))?;
-            progress |= drain(&mut ch, 1, &mut buf, &mut err)
+            progress |= drain(&mut ch, 1, &mut buf, &mut err, limit)
                 .map_err(|e| self.session_err("reading stderr", Stop::Io(e)))?;
+            if out.len() > limit || err.len() > limit {
+                // Closing the channel closes the command's pipes: a writer dies of SIGPIPE.
+                let close_by = Some(Instant::now() + CLOSE_TIMEOUT);
+                let _ = self.retry(close_by, || ch.close());
+                return Err(TransportError::OutputLimit {
+                    host: self.name.clone(),
+                    stream: if out.len() > limit {
+                        "stdout"
+                    } else {
+                        "stderr"
+                    },
+                    limit,
+                    command: cmd.display(),
+                });
+            }
             if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
                 match g.step(&mut err) {
                     GateStep::Wait => {}
@@ -494,11 +513,35 @@ fn upload_cmd(file: &Upload<'_>, escalate: Option<&Become>) -> Cmd {
         .escalate(escalate.cloned())
 }
 
-/// Read everything available now from stream `id` (0 stdout, 1 stderr). `Ok(true)` if any.
-fn drain(ch: &mut ssh2::Channel, id: i32, buf: &mut [u8], into: &mut Vec<u8>) -> io::Result<bool> {
+/// The line the host runs. A user's command with a timeout runs under `timeout`, a little
+/// longer than ours: when we give up, the host kills its process group rather than leave it
+/// running (sesame's own scripts are never wrapped, see `Cmd::kill_on_timeout`).
+fn remote_line(line: String, cmd: &Cmd, timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(t) if cmd.get_kill_on_timeout() => format!(
+            "timeout -k 5 {} sh -c {}",
+            t.as_secs().saturating_add(2),
+            super::command::quote(&line)
+        ),
+        _ => line,
+    }
+}
+
+/// Read everything available now from stream `id` (0 stdout, 1 stderr), stopping once `into`
+/// holds more than `limit` bytes. `Ok(true)` if anything came.
+fn drain(
+    ch: &mut ssh2::Channel,
+    id: i32,
+    buf: &mut [u8],
+    into: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<bool> {
     let mut stream = ch.stream(id);
     let mut any = false;
     loop {
+        if into.len() > limit {
+            return Ok(any);
+        }
         match stream.read(buf) {
             Ok(0) => return Ok(any),
             Ok(n) => {
