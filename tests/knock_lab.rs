@@ -27,6 +27,7 @@ fn profile(host: &str, vars: Value) -> KnockProfile {
         default_interface: Some("ens3".into()),
         has_ipv6: true,
         controller_ip: None,
+        forwarded_ports: Vec::new(),
     };
     KnockProfile::from_vars(host, &map, &facts).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -646,6 +647,7 @@ fn cli_knock_ssh_and_proxy_command() {
         default_interface: Some("ens3".into()),
         has_ipv6: true,
         controller_ip: None,
+        forwarded_ports: Vec::new(),
     };
     for name in ["h1", "h2", "h3"] {
         let p = KnockProfile::from_vars(name, &inv.host_vars(name), &facts)

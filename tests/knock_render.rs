@@ -38,6 +38,19 @@ fn load_case(dir: &Path) -> (Map<String, Value>, NetFacts) {
             .get("controller_ip")
             .and_then(Value::as_str)
             .map(|s| s.parse().unwrap()),
+        forwarded_ports: facts
+            .get("forwarded_ports")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|p| sesame::knock::KnockPort {
+                        port: p as u16,
+                        proto: sesame::knock::Proto::Tcp,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     (vars, facts)
 }

@@ -111,6 +111,7 @@ pub fn preconnect_profile(host: &str, vars: &Vars) -> Option<KnockProfile> {
         default_interface: Some("unknown0".into()),
         has_ipv6: false,
         controller_ip: None,
+        forwarded_ports: Vec::new(),
     };
     KnockProfile::from_vars(host, vars, &facts).ok()
 }

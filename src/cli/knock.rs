@@ -71,6 +71,7 @@ pub fn target(
             default_interface: Some("any".into()),
             has_ipv6: addr.is_ipv6(),
             controller_ip: None,
+            forwarded_ports: Vec::new(),
         };
         Some(
             KnockProfile::from_vars(host, &vars, &facts)

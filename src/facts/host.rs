@@ -33,6 +33,9 @@ pub struct HostFacts {
     pub host_ip: Option<String>,
     /// Host clock (seconds since the epoch) at probe time.
     pub now: Option<u64>,
+    /// (protocol, port) of every destination port the nat tables (v4 and v6) DNAT: published
+    /// container ports and other port forwards, whose traffic crosses FORWARD, not INPUT.
+    pub forwarded_ports: Vec<(&'static str, u16)>,
 }
 
 impl HostFacts {
@@ -85,6 +88,7 @@ impl HostFacts {
                     f.ufw_installed = f.packages.contains_key("ufw");
                 }
                 "now" => f.now = body.trim().parse().ok(),
+                "dnat" => f.forwarded_ports = dnat_ports(body),
                 _ => {}
             }
         }
@@ -161,6 +165,35 @@ fn parse_os_release(body: &str, f: &mut HostFacts) {
 
 /// The interface of the default route in `/proc/net/route` (destination and mask all zero),
 /// lowest metric first.
+/// The destination ports of `-j DNAT` rules in `iptables-save -t nat` output (`-p tcp ...
+/// --dport N` or `--dports a,b:c`; ranges are left out). Lines that are not DNAT rules are ignored.
+pub fn dnat_ports(body: &str) -> Vec<(&'static str, u16)> {
+    let mut out = Vec::new();
+    for line in body
+        .lines()
+        .filter(|l| l.starts_with("-A ") && l.contains(" -j DNAT"))
+    {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let proto = match w.windows(2).find(|p| p[0] == "-p").map(|p| p[1]) {
+            Some("udp") => "udp",
+            Some("tcp") => "tcp",
+            _ => continue,
+        };
+        for pair in w.windows(2) {
+            if pair[0] == "--dport" || pair[0] == "--dports" || pair[0] == "--destination-port" {
+                for item in pair[1].split(',') {
+                    if let Ok(p) = item.parse::<u16>() {
+                        if !out.contains(&(proto, p)) {
+                            out.push((proto, p));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn default_route_iface(body: &str) -> Option<String> {
     body.lines()
         .skip(1)
@@ -213,6 +246,18 @@ pub fn global_ipv6(body: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dnat_ports_of_published_and_forwarded_ports() {
+        let nat = "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+                   -A DOCKER -i docker0 -j RETURN\n\
+                   -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\n\
+                   -A PREROUTING -p udp -m multiport --dports 5353,6000:6010 -j DNAT --to-destination 10.0.0.2\n\
+                   -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00::2]:80\n\
+                   -A POSTROUTING -p tcp -m tcp --dport 25 -j MASQUERADE\n";
+        assert_eq!(dnat_ports(nat), vec![("tcp", 8080), ("udp", 5353)]);
+        assert!(dnat_ports("").is_empty());
+    }
 
     #[test]
     fn route_and_inet6() {

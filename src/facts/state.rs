@@ -17,9 +17,12 @@ pub enum Query {
     Firewall(String),
 }
 
-/// Shell pipeline printing the sha256 of the live filter tables, v4 and v6, without counters,
-/// comments and the rules of the chain named in `$v` (knockd's door chain).
-pub const FIREWALL_HASH_SH: &str = r#"{ iptables-save -t filter 2>/dev/null; ip6tables-save -t filter 2>/dev/null; } | grep -v -e '^#' -e "^-A $v " | sed -e 's/ \[[0-9]*:[0-9]*\]$//' | sha256sum | cut -d' ' -f1"#;
+/// Shell pipeline printing the sha256 of sesame's own part of the live filter tables, v4 and
+/// v6: its `SESAME-*` chains and their rules, and its jumps to them from other chains (without
+/// their positions: fail2ban inserting at the top of INPUT is not drift). Other users' chains,
+/// rules and policies are left out, and so are the per-knocker rules knockd adds to the door
+/// chains (`$v`, knockd's door chain, and `$v-FWD`, its forwarded-ports gate). Counters go too.
+pub const FIREWALL_HASH_SH: &str = r#"{ iptables-save -t filter; ip6tables-save -t filter; } 2>/dev/null | grep -E -e '^:SESAME-' -e '^-A [^ ]+ .*-[jg] SESAME-' -e '^-A SESAME-' | grep -v -e "^-A $v -s " -e "^-A $v-FWD -s " | sed -e 's/ \[[0-9]*:[0-9]*\]$//' | sha256sum | cut -d' ' -f1"#;
 
 /// Where sesame records the fingerprint of the rules it loaded and proved.
 pub const FIREWALL_RECORD: &str = "/var/lib/sesame/firewall.sha256";

@@ -41,18 +41,19 @@ for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
   esac
 done
 echo "STAGE validated"
-# A host whose filter table was never used saves nothing: restoring that would keep the new
-# rules, so an empty save becomes an explicit accept-all table.
-EMPTY='*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-COMMIT'
-iptables-save > "$B/live.v4" 2>/dev/null
-grep -q '^\*filter' "$B/live.v4" || printf '%s\n' "$EMPTY" >> "$B/live.v4"
+# Only sesame's own part of the firewall is saved, replaced and, on failure, put back: every
+# other chain, rule, policy and table stays as its owners (fail2ban, Docker...) have it, even
+# if they change it during the transaction (see knock/own.rs).
+cat > "$B/own.sh" <<'OWN'
+@OWN@
+OWN
+. "$B/own.sh"
+mine() { grep -qs '^# managed by sesame' "$1" && echo "$1"; return 0; }
+own_save iptables "$(mine /etc/iptables/rules.v4)" > "$B/own.v4" || exit 64
+own_docker_state iptables > "$B/docker.v4"
 if [ "$v6" = 1 ]; then
-  ip6tables-save > "$B/live.v6" 2>/dev/null
-  grep -q '^\*filter' "$B/live.v6" || printf '%s\n' "$EMPTY" >> "$B/live.v6"
+  own_save ip6tables "$(mine /etc/iptables/rules.v6)" > "$B/own.v6" || exit 64
+  own_docker_state ip6tables > "$B/docker.v6"
 fi
 : > "$B/created"
 for f in "$S"/*.path; do read -r p < "$f"
@@ -73,8 +74,11 @@ read kw ke mgr kd v6 < "$B/knockd.state"
 for f in "$B"/new/*.path; do read -r p < "$f"
   if [ -e "$B/old$p" ]; then cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
 done
-iptables-restore < "$B/live.v4"
-[ "$v6" = 1 ] && [ -f "$B/live.v6" ] && ip6tables-restore < "$B/live.v6"
+. "$B/own.sh"
+own_unload iptables; own_restore iptables "$B/own.v4"; own_docker_undo iptables "$B/docker.v4"
+if [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then
+  own_unload ip6tables; own_restore ip6tables "$B/own.v6"; own_docker_undo ip6tables "$B/docker.v6"
+fi
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then
     systemctl daemon-reload
@@ -101,8 +105,8 @@ fail() { echo "$1" >&2; sh "$B/rollback.sh"; @DISARM@; exit "$2"; }
 for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
   { [ -d "${p%/*}/" ] || mkdir -p "${p%/*}/"; } && cp -p "$i" "$p.sesame-new" && chown root:root "$p.sesame-new" && mv -f "$p.sesame-new" "$p" || fail "cannot install $p" 66
 done
-iptables-restore < /etc/iptables/rules.v4 2>"$B/err" || fail "iptables-restore failed: $(cat "$B/err")" 67
-if [ "$v6" = 1 ]; then ip6tables-restore < /etc/iptables/rules.v6 2>"$B/err" || fail "ip6tables-restore failed: $(cat "$B/err")" 67; fi
+own_load iptables /etc/iptables/rules.v4 "$(mine "$B/old/etc/iptables/rules.v4")" 2>"$B/err" || fail "iptables-restore --noflush failed: $(cat "$B/err")" 67
+if [ "$v6" = 1 ]; then own_load ip6tables /etc/iptables/rules.v6 "$(mine "$B/old/etc/iptables/rules.v6")" 2>"$B/err" || fail "ip6tables-restore --noflush failed: $(cat "$B/err")" 67; fi
 iptables -w -n -L "$v" >/dev/null 2>&1 || [ "$kd" = 0 ] || fail "the loaded rules have no chain $v" 68
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then
@@ -146,6 +150,7 @@ fn script(s: &str) -> String {
         .replace("@KEEP@", &BACKUPS_KEPT.to_string())
         .replace("@RECORD@", FIREWALL_RECORD)
         .replace("@FWHASH@", FIREWALL_HASH_SH)
+        .replace("@OWN@", super::own::OWN_SH)
 }
 
 /// The result of one transaction.

@@ -68,3 +68,4 @@ pub enum KnockError {
     },
 }
 pub mod apply;
+pub mod own;

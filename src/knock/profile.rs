@@ -46,6 +46,9 @@ pub struct NetFacts {
     pub has_ipv6: bool,
     /// The controller's address as the host sees it (`$SSH_CLIENT`), used only for warnings.
     pub controller_ip: Option<IpAddr>,
+    /// Ports the host's nat table destination-NATs (`-j DNAT ... --dport N`): published
+    /// container ports and other port forwards. Their traffic crosses FORWARD, not INPUT.
+    pub forwarded_ports: Vec<KnockPort>,
 }
 
 /// The three designs of `playbooks/harden.yml`.
@@ -142,6 +145,13 @@ pub struct SinglePortNames {
 /// collide with a user's own rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Names {
+    /// The one chain INPUT jumps to: every rule sesame has for INPUT lives in it.
+    pub input_chain: String,
+    /// The chain `DOCKER-USER` jumps to when forwarded ports are gated.
+    pub forward_chain: String,
+    /// Reached (by goto) for a new forwarded connection to a protected port: lets knocked and
+    /// allowed sources return to `DOCKER-USER`, drops the rest.
+    pub forward_gate_chain: String,
     /// knockd mode: the chain knockd's door commands insert into.
     pub door_chain: String,
     /// iptables/gates: the dispatcher chain.
@@ -240,6 +250,9 @@ pub struct KnockProfile {
     pub replace_ufw: bool,
     pub rollback_seconds: u32,
     pub drop_unlisted: bool,
+    /// Protected ports also gated in FORWARD (in `DOCKER-USER`, by original destination port):
+    /// those the host's nat table forwards, or all of them with `knock_protect_forwarded`.
+    pub forwarded_ports: Vec<KnockPort>,
     pub names: Names,
     #[serde(skip)]
     pub warnings: Vec<KnockWarning>,
@@ -275,6 +288,7 @@ impl fmt::Debug for KnockProfile {
             .field("replace_ufw", &self.replace_ufw)
             .field("rollback_seconds", &self.rollback_seconds)
             .field("drop_unlisted", &self.drop_unlisted)
+            .field("forwarded_ports", &self.forwarded_ports)
             .field("warnings", &self.warnings.len())
             .finish()
     }
@@ -556,6 +570,7 @@ impl Collector<'_> {
         let replace_ufw = self.boolean("knock_replace_ufw", false);
         let rollback = self.uint("knock_rollback_seconds", 60);
         let drop_unlisted = self.boolean("knock_drop_unlisted", true);
+        let protect_forwarded = self.boolean("knock_protect_forwarded", false);
         let interface = self.string("knock_interface");
         let ansible_port = self.get("ansible_port").cloned();
 
@@ -799,6 +814,9 @@ impl Collector<'_> {
         dedup(&mut knock_ports);
 
         let names = Names {
+            input_chain: "SESAME-INPUT".into(),
+            forward_chain: "SESAME-FORWARD".into(),
+            forward_gate_chain: "SESAME-DOOR-FWD".into(),
             door_chain: "SESAME-DOOR".into(),
             knocking_chain: "SESAME-KNOCKING".into(),
             passed_chain: "SESAME-PASSED".into(),
@@ -833,6 +851,20 @@ impl Collector<'_> {
                 .collect(),
         };
 
+        let forwarded: Vec<KnockPort> = protected
+            .iter()
+            .filter(|p| protect_forwarded || facts.forwarded_ports.contains(p))
+            .copied()
+            .collect();
+        if mode == KnockMode::SinglePort && !forwarded.is_empty() {
+            self.err(
+                if protect_forwarded { "knock_protect_forwarded" } else { "knock_protected_ports" },
+                join_ports(&forwarded),
+                "forwarded (destination-NATed) ports cannot be gated in single_port mode: its knocks are the connection attempts, which cross FORWARD where the hit lists are not kept; use knockd or iptables mode",
+            );
+            return None;
+        }
+
         let mut profile = KnockProfile {
             host: self.host.to_string(),
             id: String::new(),
@@ -856,6 +888,7 @@ impl Collector<'_> {
             replace_ufw,
             rollback_seconds: rollback,
             drop_unlisted,
+            forwarded_ports: forwarded,
             names,
             warnings: Vec::new(),
         };
@@ -992,6 +1025,7 @@ fn profile_id(p: &KnockProfile) -> String {
         ),
         p.interface.clone().unwrap_or_default(),
         p.ipv6.to_string(),
+        join_ports(&p.forwarded_ports),
     ];
     for part in parts {
         h.update(part.as_bytes());
@@ -1153,7 +1187,30 @@ mod tests {
             default_interface: Some("eth0".into()),
             has_ipv6: true,
             controller_ip: None,
+            forwarded_ports: Vec::new(),
         }
+    }
+
+    #[test]
+    fn forwarded_protected_ports_are_gated_and_refused_in_single_port_mode() {
+        let tcp = |port| KnockPort {
+            port,
+            proto: Proto::Tcp,
+        };
+        let mut f = facts();
+        f.forwarded_ports = vec![tcp(8080), tcp(443)];
+        let seq =
+            json!({"knock_sequence": [7000, 8000, 7000], "knock_protected_ports": [22, 8080]});
+        let p = KnockProfile::from_vars("web1", &vars(seq.clone()), &f).unwrap();
+        assert_eq!(p.forwarded_ports, vec![tcp(8080)]);
+        let p = KnockProfile::from_vars("web1", &vars(seq), &facts()).unwrap();
+        assert!(p.forwarded_ports.is_empty());
+        let all = json!({"knock_sequence": [7000, 8000, 7000], "knock_protect_forwarded": "yes"});
+        let p = KnockProfile::from_vars("web1", &vars(all), &facts()).unwrap();
+        assert_eq!(p.forwarded_ports, vec![tcp(22)]);
+        let single = json!({"knock_mode": "single_port", "knock_protected_ports": [8080]});
+        let e = errs_with(single, &f);
+        one(&e, "knock_protected_ports", "8080/tcp");
     }
 
     fn vars(v: Value) -> Map<String, Value> {

@@ -13,7 +13,12 @@ use std::sync::Arc;
 use crate::memo::Memo;
 
 /// Templates every mode needs, and the ones only knockd mode needs.
-const COMMON: &[&str] = &["rules.tera", "rules.v4.tera", "rules.v6.tera"];
+const COMMON: &[&str] = &[
+    "rules.tera",
+    "rules.v4.tera",
+    "rules.v6.tera",
+    "default-netfilter-persistent.tera",
+];
 const KNOCKD: &[&str] = &[
     "knockd.conf.tera",
     "default-knockd.tera",
@@ -44,6 +49,8 @@ pub type RenderedFiles = IndexMap<String, RenderedFile>;
 
 pub const RULES_V4: &str = "/etc/iptables/rules.v4";
 pub const RULES_V6: &str = "/etc/iptables/rules.v6";
+/// netfilter-persistent's settings: load sesame's files without a flush, never save over them.
+pub const NETFILTER_DEFAULT: &str = "/etc/default/netfilter-persistent";
 pub const KNOCKD_CONF: &str = "/etc/knockd.conf";
 pub const KNOCKD_DEFAULT: &str = "/etc/default/knockd";
 pub const KNOCKD_OVERRIDE: &str = "/etc/systemd/system/knockd.service.d/sesame.conf";
@@ -77,6 +84,13 @@ pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, 
         RenderedFile {
             content: one("rules.v6.tera")?,
             mode: 0o600,
+        },
+    );
+    files.insert(
+        NETFILTER_DEFAULT.into(),
+        RenderedFile {
+            content: one("default-netfilter-persistent.tera")?,
+            mode: 0o644,
         },
     );
     if knockd {

@@ -51,6 +51,19 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
             .controller_ip
             .as_deref()
             .and_then(|s| s.parse().ok()),
+        forwarded_ports: ctx
+            .facts
+            .forwarded_ports
+            .iter()
+            .map(|&(proto, port)| knock::KnockPort {
+                port,
+                proto: if proto == "udp" {
+                    knock::Proto::Udp
+                } else {
+                    knock::Proto::Tcp
+                },
+            })
+            .collect(),
     };
     let vars = match ctx.endpoint {
         Some((_, port)) => knock::profile::with_session_port(ctx.vars, port),

@@ -1,0 +1,467 @@
+//! Lab test of `playbooks/harden.yml` on a host that other firewall users share: a fail2ban-like
+//! chain with its jump at the top of INPUT and a banned address, Docker-like chains (DOCKER-USER
+//! jumped from FORWARD, FORWARD policy DROP, a published port DNAT-ed in nat to a "container"
+//! in a network namespace of its own). A small boot service stands in for the daemons and
+//! re-adds their rules at boot, after netfilter-persistent, as they do. sesame must own only
+//! its part: the others' rules stay as they were after the load, after a forced rollback and
+//! after a reboot, and keep working (the ban rejects, the DNAT forwards after a knock); the
+//! published port is gated like SSH; a re-run changes nothing; drift is judged on sesame's part.
+
+mod common;
+
+use common::Lab;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+/// The port the "container" is published on, and where it listens inside its namespace.
+const PUBLISHED: u16 = 8080;
+const CTR_PORT: u16 = 80;
+const VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\n\
+                    knock_open_seconds: 5\nknock_rollback_seconds: 60\n\
+                    knock_protected_ports: [22, 8080]\n";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn inventory(lab: &Lab, dir: &Path) -> PathBuf {
+    let inv = dir.join("inventory.ini");
+    std::fs::copy(&lab.inventory, &inv).unwrap();
+    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
+    std::fs::write(dir.join("group_vars/lab.yml"), VARS).unwrap();
+    inv
+}
+
+fn sesame(args: &[&str]) -> Output {
+    let out = common::sesame_in(SESAME, &repo(), args, &[]);
+    eprintln!("$ sesame {}\n{}", args.join(" "), said(&out));
+    out
+}
+
+fn play(inv: &Path, playbook: &Path, extra: &[&str]) -> Output {
+    let mut a = vec![
+        "play",
+        "-i",
+        inv.to_str().unwrap(),
+        playbook.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    sesame(&a)
+}
+
+fn said(out: &Output) -> String {
+    let text = common::printed(out);
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
+fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    f()
+}
+
+/// Whether `port` of `ip` answers the controller with what the service sends (for the
+/// published port: the container's greeting, proof the DNAT forwarded it).
+fn answers(ip: &str, port: u16) -> bool {
+    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(1500)) else {
+        return false;
+    };
+    if port != PUBLISHED {
+        return true;
+    }
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut buf);
+    buf.contains("container")
+}
+
+/// How a TCP connection from the stranger namespace, from `source`, to `ip:port` ends:
+/// "open", "refused" (a REJECT: fail2ban's ban) or "silent" (a DROP: sesame's gate).
+fn from_stranger(lab: &Lab, source: &str, ip: &str, port: u16) -> String {
+    let py = "import socket, sys\n\
+              s = socket.socket(); s.settimeout(2); s.bind((sys.argv[1], 0))\n\
+              try:\n    s.connect((sys.argv[2], int(sys.argv[3]))); print('open')\n\
+              except ConnectionRefusedError: print('refused')\n\
+              except OSError: print('silent')\n";
+    let out = lab.stranger(&["python3", "-c", py, source, ip, &port.to_string()]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Everything in the host's firewall that is not sesame's: every table (nat included), v4 and
+/// v6, each chain's rules in order and its policy unless ACCEPT (an empty table and a missing
+/// one are the same firewall), sorted by family, table and chain, counters left out.
+fn others(lab: &Lab) -> String {
+    const AWK: &str = r#"/SESAME/ { next }
+/^\*/ { t = substr($0, 2); next }
+/^:/ { c = substr($1, 2); if ($2 != "ACCEPT") printf "%s %s %s 0000 %s\n", f, t, c, $1 " " $2; next }
+/^-A / { n[f t $2]++; printf "%s %s %s %04d %s\n", f, t, $2, n[f t $2], $0 }"#;
+    lab.sh(
+        "h1",
+        &format!(
+            "{{ iptables-save | awk -v f=v4 '{AWK}'; ip6tables-save | awk -v f=v6 '{AWK}'; }} | sort"
+        ),
+    )
+}
+
+/// sesame's part: its chains, their rules and its jumps, without knockd's per-knocker rules.
+fn own(lab: &Lab) -> String {
+    lab.sh(
+        "h1",
+        "{ iptables-save -t filter; ip6tables-save -t filter; } | grep SESAME | grep -v -e '^-A SESAME-DOOR -s' -e '^-A SESAME-DOOR-FWD -s' | sed -e 's/ \\[[0-9]*:[0-9]*\\]$//'",
+    )
+}
+
+/// Position (1-based) of the first rule of `chain` containing `what`.
+fn position(lab: &Lab, chain: &str, what: &str) -> Option<usize> {
+    lab.sh("h1", &format!("iptables -S {chain}"))
+        .lines()
+        .filter(|l| l.starts_with("-A "))
+        .position(|l| l.contains(what))
+        .map(|i| i + 1)
+}
+
+/// Installs the fail2ban/Docker stand-in as a boot service for whichever init the host runs
+/// (an LSB init script and a systemd unit), and starts it.
+fn install_stand_in(lab: &Lab, banned: &str) {
+    let k = lab.index;
+    let data = repo().join("tests/data/coexist");
+    let b64 = |name: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(data.join(name)).unwrap())
+    };
+    let defaults = format!(
+        "BANNED={banned}\nCTR_HOST=198.19.{k}.241\nCTR=198.19.{k}.242\nPUBLISHED={PUBLISHED}\nCTR_PORT={CTR_PORT}\n"
+    );
+    lab.sh(
+        "h1",
+        &format!(
+            "printf '%s' '{defaults}' > /etc/default/lab-others && \
+             echo {} | base64 -d > /etc/init.d/lab-others && chmod 755 /etc/init.d/lab-others && \
+             echo {} | base64 -d > /etc/systemd/lab-others.service.in && \
+             if [ -d /run/systemd/system ]; then \
+               cp /etc/systemd/lab-others.service.in /etc/systemd/system/lab-others.service && \
+               systemctl daemon-reload && systemctl enable --now lab-others >/dev/null 2>&1; \
+             else update-rc.d lab-others defaults >/dev/null 2>&1 && /etc/init.d/lab-others start; fi",
+            b64("lab-others"),
+            b64("lab-others.service")
+        ),
+    );
+}
+
+/// The ban rejects (refused, fast), the stranger is met with silence on both protected ports,
+/// the controller too until it knocks; after a knock SSH and the published port answer it.
+fn check_working(lab: &Lab, inv: &Path, banned: &str, when: &str) {
+    let ip = lab.hosts[0].ip.clone();
+    assert_eq!(
+        from_stranger(lab, banned, &ip, 22),
+        "refused",
+        "{when}: the banned address is not rejected by fail2ban's chain"
+    );
+    // Let the door of the last knock (the play's or the proof's) close.
+    assert!(
+        wait_until(15, || !answers(&ip, 22) && !answers(&ip, PUBLISHED)),
+        "{when}: SSH or the published port answers without a knock"
+    );
+    for port in [22, PUBLISHED] {
+        assert_eq!(
+            from_stranger(lab, &lab.stranger_ip, &ip, port),
+            "silent",
+            "{when}: port {port} does not ignore the stranger"
+        );
+    }
+    let k = sesame(&["knock", "h1", "-i", inv.to_str().unwrap()]);
+    assert!(k.status.success(), "{when}: {}", said(&k));
+    assert!(
+        wait_until(3, || answers(&ip, PUBLISHED)),
+        "{when}: the knock did not open the published port (DNAT to the container)"
+    );
+    assert!(answers(&ip, 22), "{when}: the knock did not open SSH");
+    assert_eq!(
+        from_stranger(lab, &lab.stranger_ip, &ip, PUBLISHED),
+        "silent",
+        "{when}: the controller's knock opened the published port for the stranger"
+    );
+    let input = (
+        position(lab, "INPUT", "f2b-sshd"),
+        position(lab, "INPUT", "SESAME-INPUT"),
+    );
+    assert!(
+        matches!(input, (Some(a), Some(b)) if a < b),
+        "{when}: fail2ban's jump must come before sesame's in INPUT: {input:?}"
+    );
+    let user = (
+        position(lab, "DOCKER-USER", "SESAME-FORWARD"),
+        position(lab, "DOCKER-USER", "-j RETURN"),
+    );
+    assert!(
+        matches!(user, (Some(a), Some(b)) if a < b),
+        "{when}: sesame's gate must come before DOCKER-USER's RETURN: {user:?}"
+    );
+}
+
+/// A copy of the playbook whose role renders a knockd.conf that never opens the door: the
+/// proof fails and the transaction rolls back.
+fn broken_playbook(dir: &Path) -> PathBuf {
+    let pb = dir.join("broken");
+    std::fs::create_dir_all(pb.join("roles")).unwrap();
+    let st = Command::new("cp")
+        .args([
+            "-r",
+            repo().join("roles/port_knocking").to_str().unwrap(),
+            pb.join("roles/").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
+    let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
+    let text = std::fs::read_to_string(&t).unwrap();
+    let broken: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("start_command ") {
+                "\tstart_command   = /bin/true".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&t, broken.join("\n") + "\n").unwrap();
+    pb.join("harden.yml")
+}
+
+#[test]
+fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
+    let lab = Lab::up("coexist", 1);
+    let k = lab.index;
+    let banned = format!("198.19.{k}.253");
+    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
+    assert!(out.status.success(), "{}", common::printed(&out));
+    install_stand_in(&lab, &banned);
+    let ip = lab.hosts[0].ip.clone();
+    assert!(
+        wait_until(10, || answers(&ip, PUBLISHED)),
+        "the stand-in container is not published"
+    );
+    assert_eq!(from_stranger(&lab, &banned, &ip, 22), "refused");
+    let found = others(&lab);
+    // sesame gates the published port in both families: on IPv6, where Docker made nothing
+    // here, it makes an empty DOCKER-USER jumped from FORWARD, as Docker would.
+    let mut before: Vec<&str> = found.lines().collect();
+    before.extend([
+        "v6 filter DOCKER-USER 0000 :DOCKER-USER -",
+        "v6 filter FORWARD 0001 -A FORWARD -j DOCKER-USER",
+    ]);
+    before.sort_unstable();
+    let before = before.join("\n") + "\n";
+    assert!(
+        found.contains(":FORWARD DROP") && found.contains("-j DNAT"),
+        "{found}"
+    );
+
+    assert!(!found.contains("v6 filter"), "{found}");
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path());
+    let harden = repo().join("playbooks/harden.yml");
+    let first = play(&inv, &harden, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", said(&first));
+    assert!(recap(&first, "h1", "changed") >= 1);
+    assert_eq!(others(&lab), before, "harden changed other users' rules");
+    check_working(&lab, &inv, &banned, "after harden");
+    let rules = lab.sh("h1", "cat /etc/iptables/rules.v4 /etc/iptables/rules.v6");
+    for theirs in [
+        "f2b-sshd",
+        "DOCKER-ISOLATION",
+        "-j DNAT",
+        ":FORWARD",
+        ":INPUT",
+    ] {
+        assert!(!rules.contains(theirs), "rules.v4/v6 hold `{theirs}`");
+    }
+
+    // Re-run: nothing to change, one session and one command.
+    std::thread::sleep(Duration::from_secs(6));
+    let again = play(&inv, &harden, &["-vv"]);
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    assert_eq!(recap(&again, "h1", "changed"), 0, "{}", said(&again));
+    let log = said(&again);
+    let count = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(" host=h1 "))
+            .count()
+    };
+    assert_eq!(count("ssh session established"), 1, "sessions");
+    assert_eq!(count(": exec host="), 1, "remote commands");
+
+    // Other users change their rules: not sesame's drift.
+    lab.sh(
+        "h1",
+        &format!(
+            "iptables -I f2b-sshd 1 -s 198.19.{k}.252/32 -j REJECT && \
+             iptables -I DOCKER-USER 2 -s 198.19.{k}.251/32 -j DROP && \
+             iptables -N f2b-recidive && iptables -I INPUT 1 -j f2b-recidive && \
+             iptables -t nat -A DOCKER -p tcp --dport 9090 -j DNAT --to-destination 198.19.{k}.242:80"
+        ),
+    );
+    let theirs = others(&lab);
+    let check = play(&inv, &harden, &["--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", said(&check));
+    assert_eq!(
+        recap(&check, "h1", "changed"),
+        0,
+        "other users' rules reported as drift"
+    );
+    // A change in sesame's own chain is drift.
+    lab.sh(
+        "h1",
+        "iptables -I SESAME-INPUT 1 -p tcp --dport 22 -j ACCEPT",
+    );
+    let check = play(&inv, &harden, &["--check"]);
+    assert_eq!(
+        recap(&check, "h1", "changed"),
+        1,
+        "drift in sesame's chain not found: {}",
+        said(&check)
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let repair = play(&inv, &harden, &[]);
+    assert_eq!(repair.status.code(), Some(0), "{}", said(&repair));
+    assert!(recap(&repair, "h1", "changed") >= 1);
+    assert!(!lab
+        .sh("h1", "iptables -S SESAME-INPUT")
+        .contains("--dport 22 -j ACCEPT"));
+    assert_eq!(
+        others(&lab),
+        theirs,
+        "the repair changed other users' rules"
+    );
+    let good = own(&lab);
+
+    // A forced rollback (the proof fails); fail2ban bans someone while it runs: the rollback
+    // puts back sesame's part and leaves the new ban alone.
+    let broken = broken_playbook(tmp.path());
+    let mut child = Command::new(SESAME)
+        .args([
+            "play",
+            "-i",
+            inv.to_str().unwrap(),
+            broken.to_str().unwrap(),
+            "--json",
+        ])
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        if line.contains("\"stage\":\"loaded\"") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("\"stage\":\"loaded\""),
+        "never loaded: {seen}"
+    );
+    lab.sh(
+        "h1",
+        &format!("iptables -I f2b-sshd 1 -s 198.19.{k}.250/32 -j REJECT"),
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let rest = rest.join("\n");
+    assert_eq!(status.code(), Some(2), "{rest}");
+    assert!(
+        rest.contains("\"rolled_back\"") && rest.contains("proof failed"),
+        "{rest}"
+    );
+    let after = others(&lab);
+    assert!(
+        after.contains(&format!("-A f2b-sshd -s 198.19.{k}.250/32 -j REJECT")),
+        "the rollback reverted the ban made during the transaction:\n{after}"
+    );
+    lab.sh(
+        "h1",
+        &format!("iptables -D f2b-sshd -s 198.19.{k}.250/32 -j REJECT"),
+    );
+    assert_eq!(
+        others(&lab),
+        theirs,
+        "the rollback changed other users' rules"
+    );
+    assert_eq!(
+        own(&lab),
+        good,
+        "the rollback did not put sesame's part back"
+    );
+    check_working(&lab, &inv, &banned, "after the rollback");
+
+    // Reboot: netfilter-persistent loads sesame's part, then the stand-in adds the others'
+    // rules again, as fail2ban and Docker would.
+    lab.reboot("h1");
+    // A lab host comes back with a new MAC address (a real one would not): the stranger must
+    // not keep sending to the old one.
+    let out = lab.stranger(&["ip", "neigh", "flush", "all"]);
+    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(
+        wait_until(20, || lab
+            .sh("h1", "iptables -S FORWARD")
+            .contains("-P FORWARD DROP")),
+        "the stand-in did not run at boot"
+    );
+    assert_eq!(
+        others(&lab),
+        before,
+        "after a reboot, other users' rules differ"
+    );
+    assert_eq!(own(&lab), good, "after a reboot, sesame's part differs");
+    check_working(&lab, &inv, &banned, "after a reboot");
+    std::thread::sleep(Duration::from_secs(6));
+    let after_boot = play(&inv, &harden, &[]);
+    assert_eq!(after_boot.status.code(), Some(0), "{}", said(&after_boot));
+    assert_eq!(
+        recap(&after_boot, "h1", "changed"),
+        0,
+        "{}",
+        said(&after_boot)
+    );
+}
