@@ -244,7 +244,10 @@ fn every_golden_rules_file_loads_on_a_lab_host() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let saved = String::from_utf8_lossy(&out.stdout);
-            let rules_in_file = text.lines().filter(|l| l.starts_with("-A ")).count();
+            let rules_in_file = text
+                .lines()
+                .filter(|l| l.starts_with("-A ") || l.starts_with("-I "))
+                .count();
             let rules_loaded = saved.lines().filter(|l| l.starts_with("-A ")).count();
             assert_eq!(
                 rules_in_file,
