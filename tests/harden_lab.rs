@@ -977,3 +977,101 @@ fn become_password_is_sent_only_when_sudo_asks() {
     assert_eq!(of("ssh session established"), 1, "{log}");
     assert_eq!(of(": exec host="), 1, "{log}");
 }
+
+/// `sesame` with `env` added (for secrets passed in the environment).
+fn sesame_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(SESAME);
+    c.args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run sesame")
+}
+
+/// One masker on every path: a `-C -D` preview of a sequence change shows neither the old
+/// sequence (read from the host's old knockd.conf and rules, unknown to the inventory) nor the
+/// new one written as `{port, proto}` mappings, in human output, `--json` and the `-vv` log;
+/// a become password from SESAME_BECOME_PASSWORD is masked in command output, logs and errors.
+#[test]
+fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
+    let lab = Lab::up("mask_paths", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    lab.sh(
+        "h1",
+        "mkdir -p /etc/iptables && \
+         printf '[options]\\n\\tUseSyslog\\n[openSSH]\\n\\tsequence        = 47101:tcp,47202:udp,47303:tcp\\n\\tseq_timeout     = 5\\n' > /etc/knockd.conf && \
+         printf '*filter\\n-A SESAME-GATE1 -p tcp -m tcp --dport 47404 --syn -m recent --set --name SESAME_AUTH1 -j DROP\\nCOMMIT\\n' > /etc/iptables/rules.v4",
+    );
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        "knock_sequence: [{port: 48101, proto: tcp}, {port: 48202, proto: udp}, {port: 48303, proto: tcp}]\n\
+         knock_step_seconds: 5\nknock_open_seconds: 5\nknock_rollback_seconds: 60\n",
+        &[],
+    );
+    let inv_s = inv.to_str().unwrap();
+    let pw = "Env-Become-Pw-93e1";
+    let env = [("SESAME_BECOME_PASSWORD", pw)];
+    let secrets = [
+        "47101", "47202", "47303", "47404", "48101", "48202", "48303", pw,
+    ];
+    let check = |what: &str, out: &Output| {
+        let text = said(out);
+        for s in secrets {
+            assert!(!text.contains(s), "{what}: {s} shown:\n{text}");
+        }
+        text
+    };
+    for json in [false, true] {
+        let mut args = vec![
+            "play",
+            "-i",
+            inv_s,
+            "playbooks/harden.yml",
+            "-C",
+            "-D",
+            "-vv",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = sesame_env(&args, &env);
+        let text = check(
+            if json {
+                "--json -C -D -vv"
+            } else {
+                "-C -D -vv"
+            },
+            &out,
+        );
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains("/etc/knockd.conf") && text.contains("********"),
+            "the preview shows the masked diff: {text}"
+        );
+        assert!(
+            text.contains(": exec host="),
+            "the -vv log is there: {text}"
+        );
+    }
+    // The env password in a command's output, the -vv log (the command line) and --json.
+    for json in [false, true] {
+        let mut args = vec!["run", "-i", inv_s, "h1", "-vv"];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["--", "echo", pw]);
+        let out = sesame_env(&args, &env);
+        let text = check("run echo", &out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("********"), "{text}");
+    }
+    // ... and in an error about the host.
+    let user = format!("ansible_user={pw}");
+    let out = sesame_env(&["run", "-i", inv_s, "h1", "-e", &user, "--", "true"], &env);
+    let text = check("error", &out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+}

@@ -234,7 +234,10 @@ impl<'a> JumpKnocks<'a> {
 }
 
 impl HostConn {
+    /// A host's connection and knock, its secrets (every form of its sequences, its passwords)
+    /// added to the run's masker first, so no message about it shows them.
     pub fn from_vars(host: &str, vars: &Vars, o: &ConnOverrides) -> crate::Result<HostConn> {
+        crate::vars::mask::register(crate::playbook::exec::secret_words(vars));
         let spec =
             ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
         let knock = preconnect_profile(host, &knock::profile::with_session_port(vars, spec.port));
@@ -242,6 +245,10 @@ impl HostConn {
             Some(k) if spec.proxy.is_none() => earlier_knocks(host, vars, k, &spec),
             _ => Vec::new(),
         };
+        // Every knock this host may be sent (current and earlier ones) is a secret of the run.
+        for p in knock.iter().chain(fallbacks.iter().map(|f| &f.profile)) {
+            crate::vars::mask::register(p.knock_ports.iter().map(|k| k.port.to_string()));
+        }
         Ok(HostConn {
             spec,
             knock,
@@ -546,6 +553,7 @@ pub fn prompt_secret(question: &str) -> crate::Result<String> {
             question.trim_end_matches([':', ' '])
         )));
     }
+    crate::vars::mask::register([&answer]);
     Ok(answer)
 }
 

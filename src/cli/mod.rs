@@ -135,6 +135,21 @@ fn prompt(label: Option<&str>) -> crate::Result<String> {
 pub fn main(cli: Cli) -> ExitCode {
     limit_malloc_arenas();
     log::init(cli.verbose);
+    // Secrets from the environment are masked from the first line on.
+    crate::vars::mask::register(
+        [
+            "SESAME_BECOME_PASSWORD",
+            "SESAME_PASSWORD",
+            "SESAME_KEY_PASSPHRASE",
+        ]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok()),
+    );
+    match &cli.command {
+        Command::Play(a) => crate::vars::mask::show_secrets(a.flags.show_secrets),
+        Command::Harden(a) => crate::vars::mask::show_secrets(a.flags.show_secrets),
+        _ => {}
+    }
     match crate::config::AnsibleConfig::find() {
         Ok(cfg) => {
             if let Some(p) = &cfg.path {

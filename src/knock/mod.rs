@@ -34,7 +34,8 @@ pub enum KnockError {
         /// the source chain).
         message: String,
     },
-    #[error("cannot open a {proto} socket to knock on {addr}: {source}")]
+    // Messages name the host's address, never the knock port: it is part of the secret.
+    #[error("cannot open a {proto} socket to knock on {}: {source}", addr.ip())]
     Socket {
         proto: &'static str,
         addr: SocketAddr,
@@ -47,7 +48,7 @@ pub enum KnockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("knock to {addr} ({proto}) failed: {source}")]
+    #[error("knock to {} ({proto}) failed: {source}", addr.ip())]
     Send {
         proto: &'static str,
         addr: SocketAddr,
@@ -69,3 +70,31 @@ pub enum KnockError {
 }
 pub mod apply;
 pub mod own;
+
+#[cfg(test)]
+mod tests {
+    use super::KnockError;
+
+    #[test]
+    fn knock_failures_name_the_address_not_the_knock_port() {
+        let addr: std::net::SocketAddr = "198.19.1.11:47101".parse().unwrap();
+        for e in [
+            KnockError::Send {
+                proto: "tcp",
+                addr,
+                source: std::io::Error::other("network is unreachable"),
+            },
+            KnockError::Socket {
+                proto: "udp",
+                addr,
+                source: std::io::Error::other("no buffer space"),
+            },
+        ] {
+            let text = e.to_string();
+            assert!(
+                text.contains("198.19.1.11") && !text.contains("47101"),
+                "{text}"
+            );
+        }
+    }
+}

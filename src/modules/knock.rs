@@ -179,6 +179,33 @@ impl Apply {
     }
 }
 
+/// The knock ports an old sesame file names: knockd.conf's `sequence = 7000:tcp,8000:udp`
+/// lines, and the knock gates of rules files (`--dport N ... --set ... -j DROP`).
+pub fn old_knock_ports(text: &str) -> Vec<String> {
+    let mut ports = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("sequence") {
+            if let Some(value) = rest.trim_start().strip_prefix('=') {
+                ports.extend(value.split(',').filter_map(|k| {
+                    let p = k.trim().split(':').next()?.trim();
+                    p.parse::<u16>().ok().map(|n| n.to_string())
+                }));
+            }
+        } else if l.contains(" --set ") && l.ends_with("-j DROP") {
+            let mut words = l.split_whitespace();
+            while let Some(w) = words.next() {
+                if w == "--dport" {
+                    if let Some(n) = words.next().and_then(|p| p.parse::<u16>().ok()) {
+                        ports.push(n.to_string());
+                    }
+                }
+            }
+        }
+    }
+    ports
+}
+
 impl Action for Apply {
     fn queries(&self) -> Vec<Query> {
         let mut q: Vec<Query> = self.files.keys().map(|p| Query::File(p.clone())).collect();
@@ -193,6 +220,13 @@ impl Action for Apply {
         let mut p = Plan::ok();
         let mut diffs = String::new();
         for (path, f) in &self.files {
+            // The host's old files name its old sequence (a `-C -D` of a sequence change shows
+            // it): the run's masker learns it before anything can show it.
+            if let Some(Some(cur)) = state.file(path) {
+                if let Some(old) = &cur.content {
+                    crate::vars::mask::register(old_knock_ports(&String::from_utf8_lossy(old)));
+                }
+            }
             match state.file(path) {
                 Some(Some(cur))
                     if cur.content.as_deref() == Some(f.content.as_bytes())
@@ -344,5 +378,34 @@ impl Action for Knock {
                 ..Plan::default()
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::old_knock_ports;
+
+    /// The golden files of every mode: the old ports found are exactly the sequences'.
+    #[test]
+    fn old_files_reveal_their_knock_ports_and_nothing_else() {
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/knock");
+        let read = |case: &str, file: &str| {
+            std::fs::read_to_string(format!("{data}/{case}/{file}")).unwrap()
+        };
+        let mut knockd = old_knock_ports(&read("knockd_close_udp", "etc_knockd.conf"));
+        knockd.sort();
+        assert_eq!(knockd, ["7000", "7100", "8000", "8100", "9000", "9100"]);
+        assert!(old_knock_ports(&read("knockd_close_udp", "etc_iptables_rules.v4")).is_empty());
+        for case in ["iptables_gates", "iptables_compact"] {
+            let mut found = old_knock_ports(&read(case, "etc_iptables_rules.v4"));
+            found.sort();
+            found.dedup();
+            assert_eq!(found, ["7000", "8000", "9000"], "{case}");
+        }
+        let sp = old_knock_ports(&read("single_port", "etc_iptables_rules.v4"));
+        assert!(
+            sp.is_empty(),
+            "single_port knocks on the protected port: {sp:?}"
+        );
     }
 }

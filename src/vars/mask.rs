@@ -124,8 +124,18 @@ where
     }
 }
 
+static SHOW_SECRETS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--show-secrets`: the run's masker shows everything (set once, before any host is touched).
+pub fn show_secrets(on: bool) {
+    SHOW_SECRETS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// `text` with every secret of the run masked.
 pub fn mask_run(text: &str) -> std::borrow::Cow<'_, str> {
+    if SHOW_SECRETS.load(std::sync::atomic::Ordering::Relaxed) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     match run_secrets().read() {
         Ok(run) if !run.masker.is_empty() => std::borrow::Cow::Owned(run.masker.mask(text)),
         _ => std::borrow::Cow::Borrowed(text),
