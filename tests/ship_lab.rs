@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{printed, sesame_in, Lab};
+use common::{printed, sesame_in, Flavour, Init, Lab, Os, Provider};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -190,6 +190,11 @@ fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
     );
     let xml = std::fs::read_to_string(dir.path().join("wrong.xml")).unwrap();
     assert!(!xml.contains("7901") && !xml.contains("7903"), "{xml}");
+    // A host that is down fails verify the same way (exit 2), not silently.
+    lab.link("h1", false);
+    let (code, text) = run(&["verify", "-i", "inv", "-l", "h1"]);
+    lab.link("h1", true);
+    assert_eq!(code, Some(2), "{text}");
 }
 
 /// Copy a local file onto a lab host over SSH (scp).
@@ -205,6 +210,21 @@ fn upload(lab: &Lab, host: &str, local: &Path, remote: &str, mode: i32) {
     ch.wait_eof().unwrap();
     ch.close().unwrap();
     ch.wait_close().unwrap();
+}
+
+/// The package, built once per test run (both package tests share it; deb.sh's work files
+/// are not made for two builds at once).
+fn deb() -> PathBuf {
+    static DEB: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut d = DEB.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = d.as_ref() {
+        return p.clone();
+    }
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ship-lab-deb");
+    let _ = std::fs::remove_dir_all(&out);
+    let p = build_deb(&out);
+    *d = Some(p.clone());
+    p
 }
 
 /// Build the package from the binary this test run built (same layout as a release package).
@@ -230,9 +250,26 @@ fn build_deb(out: &Path) -> PathBuf {
 
 #[test]
 fn the_deb_installs_on_a_lab_host_which_then_hardens_and_verifies_another() {
-    let lab = Lab::up("ship_lab::deb", 2);
+    deb_controller(Lab::up("ship_lab::deb", 2));
+}
+
+/// Debian 13 names the library libssl3t64 (it provides libssl3, which the package depends on),
+/// and boots systemd here: the package from the Debian 12 build machine installs and works.
+#[test]
+fn the_deb_installs_and_works_on_debian_13_with_systemd() {
+    let flavour = Flavour {
+        os: Os::Trixie,
+        init: Init::Systemd,
+        provider: Provider::Default,
+    };
+    deb_controller(Lab::up_with("ship_lab::deb13", 2, flavour));
+}
+
+/// Install the package on h1 with dpkg, then from h1 as the controller harden h2, re-run with
+/// --fail-on-change, verify.
+fn deb_controller(lab: Lab) {
     let work = tempfile::tempdir().unwrap();
-    let deb = build_deb(work.path());
+    let deb = deb();
     upload(&lab, "h1", &deb, "/root/sesame.deb", 0o644);
     // dpkg -i, with the dependencies the lab host already has (Depends: libc6, libssl3, zlib1g).
     lab.sh("h1", "dpkg -i /root/sesame.deb && apt-get check");

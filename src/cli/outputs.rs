@@ -68,6 +68,17 @@ impl ReportFiles {
     }
 }
 
+/// The test suite's name: the playbook's file stem, or `sesame play` for several.
+pub fn suite_name(playbooks: &[PathBuf]) -> String {
+    match playbooks {
+        [one] => one
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        _ => "sesame play".into(),
+    }
+}
+
 fn write(path: &Path, text: &str) -> crate::Result<()> {
     std::fs::write(path, text).map_err(|e| crate::Error::Write {
         path: path.to_path_buf(),

@@ -150,25 +150,7 @@ pub fn run_books(
     for e in &args.extra_vars {
         merge_into(&mut extra, &parse_extra_vars(e)?);
     }
-    let mut roles_path = extra_roles.to_vec();
-    let configured = crate::config::installed().pathspec(crate::config::ROLES_PATH);
-    if configured.is_empty() {
-        roles_path.extend(crate::playbook::embedded::default_roles_path());
-    } else {
-        roles_path.extend(configured);
-    }
-    roles_path.extend(embedded.map(Extracted::roles_dir));
-    let mut books = Vec::new();
-    for p in playbooks {
-        books.push(load_playbook(p, &roles_path)?);
-    }
-    for line in outputs::role_sources(&books, embedded) {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
+    let books = load_books(playbooks, extra_roles, embedded, args.json)?;
     if args.syntax_check {
         for b in &books {
             println!("\nplaybook: {}", b.path.display());
@@ -374,16 +356,43 @@ pub fn run_books(
         .iter()
         .map(|(h, v)| (h.clone(), outputs::host_info(v, conns.get(h))))
         .collect();
-    let suite = match playbooks {
-        [one] => one
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        _ => "sesame play".into(),
-    };
-    args.files
-        .write(record.as_ref(), &suite, &info, args.fail_on_change)?;
+    args.files.write(
+        record.as_ref(),
+        &outputs::suite_name(playbooks),
+        &info,
+        args.fail_on_change,
+    )?;
     Ok(outputs::exit_code(&summary, args.fail_on_change))
+}
+
+/// Load the playbooks with their roles, and say where each role came from (stderr with
+/// `--json`, whose stdout holds only events).
+fn load_books(
+    playbooks: &[PathBuf],
+    extra_roles: &[PathBuf],
+    embedded: Option<&Extracted>,
+    json: bool,
+) -> crate::Result<Vec<crate::playbook::Playbook>> {
+    let mut roles_path = extra_roles.to_vec();
+    let configured = crate::config::installed().pathspec(crate::config::ROLES_PATH);
+    if configured.is_empty() {
+        roles_path.extend(crate::playbook::embedded::default_roles_path());
+    } else {
+        roles_path.extend(configured);
+    }
+    roles_path.extend(embedded.map(Extracted::roles_dir));
+    let mut books = Vec::new();
+    for p in playbooks {
+        books.push(load_playbook(p, &roles_path)?);
+    }
+    for line in outputs::role_sources(&books, embedded) {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(books)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -14,6 +14,12 @@ use std::path::PathBuf;
 
 /// Arguments of `sesame verify`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes (for scheduled checks): 0 every host proven; 2 a host is not: \
+it answers without a knock, the knock does not open it (also a host that is down: a dead host \
+and a closed port look alike), the close sequence does not close it, or its knock settings are \
+missing or invalid; 1 bad input before any host (inventory, flags); 99 interrupted."
+)]
 pub struct Args {
     /// Inventory file or directory (repeatable).
     #[arg(short = 'i', long = "inventory")]

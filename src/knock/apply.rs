@@ -378,14 +378,32 @@ fn port_answers(addr: IpAddr, port: u16, t: Duration) -> bool {
 /// A door opened by a recent knock (ours, at connect time) stays open for the open window:
 /// wait that long for the port to go silent before calling it unprotected.
 fn closes_within(addr: IpAddr, port: u16, profile: &KnockProfile) -> bool {
-    let end = std::time::Instant::now() + Duration::from_secs(u64::from(profile.open_seconds) + 2);
-    while std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(500));
+    let start = std::time::Instant::now();
+    let window = Duration::from_secs(u64::from(profile.open_seconds) + 2);
+    for at in probe_times(window) {
+        std::thread::sleep(at.saturating_sub(start.elapsed()));
         if !port_answers(addr, port, Duration::from_millis(1000)) {
             return true;
         }
     }
     false
+}
+
+/// When to probe an open door while waiting for it to close: 1 s, then three times as far out
+/// each time, the last at the end of the window. Every probe that reaches sshd is a connection
+/// without authentication, which OpenSSH 9.8+ (Debian 13) counts against the source
+/// (PerSourcePenalties noauth:1, refused from 15 s on): a probe every half second locked the
+/// controller out of a host it had just opened, and the knocked proof then failed. Nine probes
+/// at most for the longest window.
+fn probe_times(window: Duration) -> Vec<Duration> {
+    let mut times = Vec::new();
+    let mut at = Duration::from_secs(1);
+    while at < window {
+        times.push(at);
+        at = at * 3 + Duration::from_secs(1);
+    }
+    times.push(window);
+    times
 }
 
 fn allow_listed(profile: &KnockProfile, ip: Option<IpAddr>) -> bool {
@@ -579,6 +597,20 @@ fn prove_through_proxy(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_open_door_is_probed_a_few_times_not_every_half_second() {
+        let secs = |w: u64| -> Vec<u64> {
+            super::probe_times(Duration::from_secs(w))
+                .iter()
+                .map(Duration::as_secs)
+                .collect()
+        };
+        assert_eq!(secs(32), [1, 4, 13, 32]);
+        assert_eq!(secs(1), [1]);
+        let long = secs(3602);
+        assert!(long.len() <= 9 && long.last() == Some(&3602), "{long:?}");
+    }
+
     use super::*;
 
     #[test]
