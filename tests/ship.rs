@@ -299,3 +299,19 @@ fn the_junit_report_parses_with_a_real_parser_and_lists_every_host() {
     assert_eq!(suite.failures, 4, "{xml}");
     assert!(!xml.contains("7101") && !xml.contains("7202"), "{xml}");
 }
+
+#[test]
+fn completions_into_a_closed_pipe_exit_cleanly_instead_of_panicking() {
+    let mut child = std::process::Command::new(SESAME)
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before sesame writes (`sesame completions bash | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

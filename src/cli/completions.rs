@@ -13,6 +13,10 @@ pub struct Args {
 /// Run `sesame completions`.
 pub fn run(args: Args) -> crate::Result<u8> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "sesame", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a write error (`| head` closing the pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "sesame", &mut script);
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(&script);
     Ok(0)
 }
