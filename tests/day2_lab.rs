@@ -343,3 +343,158 @@ fn rotate_single_port_hit_timing() {
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(recap(&again, "h1", "changed"), 0);
 }
+
+fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
+    lab.stranger(&[
+        "timeout",
+        "2",
+        "bash",
+        "-c",
+        &format!("echo > /dev/tcp/{ip}/22"),
+    ])
+    .status
+    .success()
+}
+
+/// `knock_state: absent` in every knock mode: hardened hosts get sesame taken off in one proven
+/// transaction (previewed first with --check: nothing touched), after which a plain SSH
+/// connection works for anyone, no sesame chain is live (another user's rule stays), knockd is
+/// stopped and purged with the packages sesame installed, its files are gone, its backups kept,
+/// the state file forgets the hosts; a re-run changes nothing with one session and one command
+/// per host.
+#[test]
+fn knock_state_absent_takes_sesame_off_every_mode() {
+    let lab = Lab::up("day2_absent", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = Controller::new(tmp.path(), "ctl");
+    let hosts = [
+        ("h1", host_vars("knockd", SEQ_A)),
+        ("h2", host_vars("iptables", SEQ_B)),
+        (
+            "h3",
+            "knock_mode: single_port\nknock_hitcount: 2\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 5\n"
+                .to_string(),
+        ),
+    ];
+    let with = |extra: &str| -> Vec<(&str, String)> {
+        hosts
+            .iter()
+            .map(|(h, v)| (*h, format!("{v}{extra}")))
+            .collect()
+    };
+    let inventory = |vars: &[(&str, String)]| {
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(h, v)| (*h, v.as_str())).collect();
+        ctl.inventory(&lab, COMMON_VARS, &refs)
+    };
+    let inv = inventory(&with(""));
+    let first = ctl.play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    for h in &lab.hosts {
+        assert!(
+            wait_until(20, || !open_from_controller(&h.ip)),
+            "{} answers without a knock",
+            h.name
+        );
+    }
+    // Another user's rule (a fail2ban-like ban) added after sesame: it must survive.
+    let ban = "-A INPUT -s 203.0.113.7/32 -j DROP";
+    for h in &lab.hosts {
+        lab.sh(&h.name, "iptables -I INPUT 1 -s 203.0.113.7/32 -j DROP");
+    }
+    let inv = inventory(&with("knock_state: absent\n"));
+    let before: Vec<String> = lab
+        .hosts
+        .iter()
+        .map(|h| live_rules(&lab, &h.name))
+        .collect();
+    let preview = ctl.play(&inv, &["--check"]);
+    assert_eq!(
+        preview.status.code(),
+        Some(0),
+        "{}",
+        common::printed(&preview)
+    );
+    for (i, h) in lab.hosts.iter().enumerate() {
+        assert!(recap(&preview, &h.name, "changed") >= 1);
+        assert_eq!(
+            before[i],
+            live_rules(&lab, &h.name),
+            "--check touched {}",
+            h.name
+        );
+    }
+    let off = ctl.play(&inv, &[]);
+    let text = common::printed(&off);
+    assert_eq!(off.status.code(), Some(0), "{text}");
+    assert!(text.contains("new session without a knock"), "{text}");
+    assert_no_ports(&text, ALL_PORTS);
+    for h in &lab.hosts {
+        assert!(recap(&off, &h.name, "changed") >= 1, "{}", h.name);
+        let rules = lab.sh(&h.name, "iptables-save; ip6tables-save");
+        assert!(!rules.contains("SESAME"), "{}: {rules}", h.name);
+        assert!(
+            rules.contains(ban),
+            "{}: another user's rule is gone: {rules}",
+            h.name
+        );
+        assert!(
+            open_from_controller(&h.ip),
+            "{} closed after absent",
+            h.name
+        );
+        assert!(
+            open_from_stranger(&lab, &h.ip),
+            "{} closed to the stranger",
+            h.name
+        );
+        assert!(
+            !lab.exec(&h.name, &["pgrep", "-x", "knockd"])
+                .status
+                .success(),
+            "knockd runs on {}",
+            h.name
+        );
+        for pkg in ["knockd", "iptables-persistent", "netfilter-persistent"] {
+            assert!(
+                !lab.sh(
+                    &h.name,
+                    &format!("dpkg-query -W -f '${{Status}}' {pkg} 2>/dev/null; true")
+                )
+                .contains("ok installed"),
+                "{pkg} left on {} (sesame installed it)",
+                h.name
+            );
+        }
+        let left = lab.sh(
+            &h.name,
+            "ls -d /etc/knockd.conf /etc/default/knockd /etc/iptables/rules.v4 \
+             /etc/default/netfilter-persistent \
+             /etc/systemd/system/knockd.service.d /var/lib/sesame/firewall.sha256 \
+             /var/lib/sesame/installed-packages 2>/dev/null; true",
+        );
+        assert_eq!(left.trim(), "", "{}: sesame's files left", h.name);
+        assert!(
+            !lab.sh(&h.name, "ls /var/backups/sesame").trim().is_empty(),
+            "{}: backups not kept",
+            h.name
+        );
+    }
+    let state = std::fs::read_to_string(ctl.state_file()).unwrap();
+    for h in &lab.hosts {
+        assert!(!state.contains(&format!("\"{}:22\"", h.ip)), "{state}");
+    }
+    // A re-run: nothing to take off, one plain session and one command per host.
+    let again = ctl.play(&inv, &["-vv"]);
+    let log = common::printed(&again);
+    assert_eq!(again.status.code(), Some(0), "{log}");
+    for h in &lab.hosts {
+        assert_eq!(recap(&again, &h.name, "changed"), 0, "{}", h.name);
+        let of = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
+        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
+    }
+}

@@ -157,6 +157,9 @@ pub struct HostConn {
     pub fallbacks: Vec<Fallback>,
     /// Which knock opened the first session: 0 the current one, `i + 1` `fallbacks[i]`.
     opened_with: Arc<AtomicUsize>,
+    /// `knock_state: absent`: the host should end up reachable without a knock, so the
+    /// current "knock" is none and the host's knock settings are earlier knocks.
+    pub absent: bool,
 }
 
 /// Which knocks a connection may use.
@@ -240,21 +243,39 @@ impl HostConn {
         crate::vars::mask::register(crate::playbook::exec::secret_words(vars));
         let spec =
             ConnSpec::from_vars(host, vars, o).map_err(|e| crate::Error::Usage(e.to_string()))?;
-        let knock = preconnect_profile(host, &knock::profile::with_session_port(vars, spec.port));
-        let fallbacks = match &knock {
-            Some(k) if spec.proxy.is_none() => earlier_knocks(host, vars, k, &spec),
-            _ => Vec::new(),
-        };
+        let vars = knock::profile::with_session_port(vars, spec.port);
+        let absent = knock::removal::wanted(host, &vars) == Ok(knock::removal::KnockState::Absent);
+        let profile = preconnect_profile(host, &vars);
+        let mut fallbacks = Vec::new();
+        if spec.proxy.is_none() {
+            // Earlier knocks are built on the host's profile; with no valid one (settings
+            // dropped along with sesame) on a stand-in that is never knocked itself.
+            let base = profile.clone().or_else(|| {
+                let mut v = vars.clone().into_owned();
+                v.insert("knock_sequence".into(), serde_json::json!([1, 2]));
+                preconnect_profile(host, &v)
+            });
+            if let (true, Some(p)) = (absent, &profile) {
+                fallbacks.push(Fallback {
+                    label: rotation::current_label(p).to_string(),
+                    profile: p.clone(),
+                });
+            }
+            if let Some(base) = &base {
+                fallbacks.extend(earlier_knocks(host, &vars, base, profile.as_ref(), &spec));
+            }
+        }
         // Every knock this host may be sent (current and earlier ones) is a secret of the run.
-        for p in knock.iter().chain(fallbacks.iter().map(|f| &f.profile)) {
+        for p in profile.iter().chain(fallbacks.iter().map(|f| &f.profile)) {
             crate::vars::mask::register(p.knock_ports.iter().map(|k| k.port.to_string()));
         }
         Ok(HostConn {
             spec,
-            knock,
+            knock: if absent { None } else { profile },
             jump_knock: None,
             fallbacks,
             opened_with: Arc::new(AtomicUsize::new(0)),
+            absent,
         })
     }
 
@@ -291,7 +312,7 @@ impl HostConn {
     }
 
     /// Keep the state file in step with a transaction on this host: once its rules are
-    /// persisted, record the knock they open to. Returns a warning when the file cannot be
+    /// persisted, record the knock they open to (or forget the host sesame took itself off). Returns a warning when the file cannot be
     /// written (the host itself is fine).
     pub fn note_knock_event(&self, e: &crate::runner::Event) -> Option<String> {
         use crate::runner::{Event, KnockStage};
@@ -303,78 +324,82 @@ impl HostConn {
         else {
             return None;
         };
-        let knock = self.knock.as_ref()?;
         let key = knock::state_file::HostKey::for_spec(&self.spec);
-        let past = rotation::PastKnock::from_profile(knock);
-        knock::state_file::record(&key, &self.spec.name, &[past])
-            .err()
-            .map(|err| {
-                format!(
-                    "{err}: the next rotation from this controller needs knock_previous_sequences"
-                )
-            })
+        let done = if self.absent {
+            // sesame took itself off: nothing of it is left to knock.
+            knock::state_file::forget(&key)
+        } else {
+            let past = rotation::PastKnock::from_profile(self.knock.as_ref()?);
+            knock::state_file::record(&key, &self.spec.name, &[past])
+        };
+        done.err().map(|err| {
+            format!("{err}: the next rotation from this controller needs knock_previous_sequences")
+        })
     }
 
     fn connect_with(&self, knocks: Knocks) -> Result<Box<dyn Transport>, TransportError> {
-        // Through a proxy the knock would have to come from the jump host, which sesame does not
-        // drive: such hosts allow their jump host (knock_allow_sources) and are not knocked.
-        let knock = match &self.knock {
-            Some(p) if knocks != Knocks::None && self.spec.proxy.is_none() => {
-                match crate::transport::spec::resolve_ip(&self.spec.address, self.spec.port) {
-                    Some(ip) => Some((p, ip)),
-                    None => {
-                        tracing::warn!(host = %self.spec.name, address = %self.spec.address, "cannot resolve the address to knock; connecting without a knock");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
         if let (Some((profile, ip)), true) = (&self.jump_knock, knocks != Knocks::None) {
             return self.connect_through_knocked_jump(profile, *ip);
         }
-        let Some((current, ip)) = knock else {
+        // Through a proxy the knock would have to come from the jump host, which sesame does not
+        // drive: such hosts allow their jump host (knock_allow_sources) and are not knocked.
+        let knocking = knocks != Knocks::None
+            && self.spec.proxy.is_none()
+            && (self.knock.is_some() || !self.fallbacks.is_empty());
+        let ip = match knocking {
+            true => crate::transport::spec::resolve_ip(&self.spec.address, self.spec.port),
+            false => None,
+        };
+        let Some(ip) = ip else {
+            if knocking {
+                tracing::warn!(host = %self.spec.name, address = %self.spec.address, "cannot resolve the address to knock; connecting without a knock");
+            }
             return SshTransport::connect(&self.spec).map(|t| Box::new(t) as Box<dyn Transport>);
         };
-        let all: Vec<(&str, &KnockProfile)> =
-            std::iter::once((rotation::current_label(current), current))
+        // 0: the current knock (none for a host sesame is taken off); then the earlier ones.
+        let current_label = self
+            .knock
+            .as_ref()
+            .map_or("a plain connection", rotation::current_label);
+        let all: Vec<(&str, Option<&KnockProfile>)> =
+            std::iter::once((current_label, self.knock.as_ref()))
                 .chain(
                     self.fallbacks
                         .iter()
-                        .map(|f| (f.label.as_str(), &f.profile)),
+                        .map(|f| (f.label.as_str(), Some(&f.profile))),
                 )
                 .collect();
-        let candidates: Vec<(usize, &str, &KnockProfile)> = match knocks {
-            Knocks::Any => all
-                .iter()
-                .enumerate()
-                .map(|(i, (l, p))| (i, *l, *p))
-                .collect(),
-            Knocks::AsBefore => {
-                let i = self.opened_with.load(Ordering::SeqCst).min(all.len() - 1);
-                vec![(i, all[i].0, all[i].1)]
-            }
-            _ => vec![(0, all[0].0, all[0].1)],
+        let candidates: Vec<usize> = match knocks {
+            Knocks::Any => (0..all.len()).collect(),
+            Knocks::AsBefore => vec![self.opened_with.load(Ordering::SeqCst).min(all.len() - 1)],
+            _ => vec![0],
         };
         let mut tried: Vec<&str> = Vec::new();
         let mut knocks_sent = 0;
-        for (n, (i, label, profile)) in candidates.iter().enumerate() {
+        for (n, &i) in candidates.iter().enumerate() {
+            let (label, profile) = all[i];
             let last = n + 1 == candidates.len();
             if n > 0 {
-                tracing::warn!(host = %self.spec.name, "{} did not open the port; trying {label}", tried.join(", "));
-                let prev = candidates[n - 1].2;
-                if prev.mode == KnockMode::SinglePort || profile.mode == KnockMode::SinglePort {
+                tracing::warn!(host = %self.spec.name, "{} did not get in; trying {label}", tried.join(", "));
+                let prev = all[candidates[n - 1]].1;
+                let single = |p: Option<&KnockProfile>| {
+                    p.filter(|p| p.mode == KnockMode::SinglePort)
+                        .map_or(0, |p| p.hit_max_seconds)
+                };
+                let wait = single(prev).max(single(profile));
+                if wait > 0 {
                     // The unanswered hits still count: let them leave both windows first.
-                    let w = prev.hit_max_seconds.max(profile.hit_max_seconds);
-                    std::thread::sleep(Duration::from_secs(u64::from(w) + 1));
+                    std::thread::sleep(Duration::from_secs(u64::from(wait) + 1));
                 }
             }
             match self.knock_and_connect(profile, ip, last) {
                 Ok(t) => {
                     if knocks == Knocks::Any {
-                        self.opened_with.store(*i, Ordering::SeqCst);
-                        if *i > 0 {
-                            tracing::warn!(host = %self.spec.name, "opened with {label}: the host still has rules from before knock_sequence");
+                        self.opened_with.store(i, Ordering::SeqCst);
+                        if i > 0 && self.absent {
+                            tracing::warn!(host = %self.spec.name, "opened with {label}: sesame's rules are still on the host");
+                        } else if i > 0 {
+                            tracing::warn!(host = %self.spec.name, "opened with {label}: the host still has rules from before {current_label}");
                         }
                     }
                     return Ok(t);
@@ -402,15 +427,33 @@ impl HostConn {
         unreachable_knock()
     }
 
-    /// Knock with `profile` and connect, knocking again `knock_retries` times while the port
-    /// stays silent. `last`: this is the last knock to try, whose last attempt waits the whole
-    /// connect timeout (the others give up after `KNOCK_ANSWER_WAIT`).
+    /// Knock with `profile` (none: just connect) and connect, knocking again `knock_retries`
+    /// times while the port stays silent. `last`: this is the last knock to try, whose last
+    /// attempt waits the whole connect timeout (the others give up after `KNOCK_ANSWER_WAIT`).
     fn knock_and_connect(
         &self,
-        profile: &KnockProfile,
+        profile: Option<&KnockProfile>,
         ip: IpAddr,
         last: bool,
     ) -> Result<Box<dyn Transport>, TransportError> {
+        let Some(profile) = profile else {
+            let mut spec = self.spec.clone();
+            if !last {
+                spec.tcp_timeout = Some(KNOCK_ANSWER_WAIT);
+            }
+            return match SshTransport::connect(&spec) {
+                Ok(t) => Ok(Box::new(t)),
+                Err(TransportError::ConnectTimeout { addr, timeout }) if !last => {
+                    Err(TransportError::KnockedButSilent {
+                        addr,
+                        timeout,
+                        knocks: 0,
+                        tried: String::new(),
+                    })
+                }
+                Err(e) => Err(e),
+            };
+        };
         let attempts = 1 + self.spec.knock_retries;
         let mut knocks = 0;
         let mut attempt = 1;
@@ -473,12 +516,13 @@ fn unreachable_knock() -> Result<Box<dyn Transport>, TransportError> {
 fn earlier_knocks(
     host: &str,
     vars: &Vars,
-    current: &KnockProfile,
+    base: &KnockProfile,
+    current: Option<&KnockProfile>,
     spec: &ConnSpec,
 ) -> Vec<Fallback> {
     let mut out: Vec<Fallback> = Vec::new();
     let mut push = |label: String, p: KnockProfile| {
-        let dup = rotation::PastKnock::same_knock(&p, current)
+        let dup = current.is_some_and(|c| rotation::PastKnock::same_knock(&p, c))
             || out
                 .iter()
                 .any(|f| rotation::PastKnock::same_knock(&f.profile, &p));
@@ -493,12 +537,12 @@ fn earlier_knocks(
     {
         push(
             format!("{}[{i}]", rotation::PREVIOUS_VAR),
-            past.profile(current),
+            past.profile(base),
         );
     }
     if let Some(entry) = knock::state_file::lookup(&knock::state_file::HostKey::for_spec(spec)) {
         for past in &entry.knocks {
-            push(entry.label(), past.profile(current));
+            push(entry.label(), past.profile(base));
         }
     }
     out

@@ -91,6 +91,9 @@ if [ "$kd" = 1 ]; then
 fi >/dev/null 2>&1
 date +%s > "$B/rolled-back"
 RB
+# The first transaction's backup is the host as it was before sesame (knock_state: absent
+# puts that back): kept apart from the pruned ones.
+[ -e @BACKUP@/first ] || cp -a "$B" @BACKUP@/first 2>/dev/null
 ls -1d @BACKUP@/[0-9]* 2>/dev/null | sort | head -n -@KEEP@ | while IFS= read -r x; do rm -rf -- "$x"; done
 echo "STAGE backed_up $B"
 if [ "$mgr" = systemd ]; then

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod profile;
+pub mod removal;
 pub mod render;
 pub mod rotation;
 pub mod state_file;

@@ -60,6 +60,12 @@ impl PastKnock {
         };
         p.sequence = self.sequence.clone();
         p.close_sequence = Vec::new();
+        p.knock_ports = Vec::new();
+        for k in &p.sequence {
+            if !p.knock_ports.contains(k) {
+                p.knock_ports.push(*k);
+            }
+        }
         if let Some(h) = self.hitcount {
             p.hitcount = h;
             p.prior_hits = h.saturating_sub(1);
@@ -448,6 +454,11 @@ mod tests {
         let p = past.profile(&cur);
         assert_eq!(p.mode, KnockMode::Knockd);
         assert_eq!(p.sequence[0].port, 7501);
+        assert_eq!(
+            p.knock_ports.len(),
+            2,
+            "the knock ports are the earlier ones"
+        );
         assert!(!PastKnock::same_knock(&p, &cur));
         assert!(PastKnock::same_knock(
             &PastKnock::from_profile(&cur).profile(&cur),

@@ -5,6 +5,7 @@
 use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
 use crate::facts::{Query, State};
 use crate::knock::apply::{Transaction, Vantage};
+use crate::knock::removal::{self, KnockState};
 use crate::knock::{self, KnockMode, KnockProfile, NetFacts, RenderedFiles};
 use crate::transport::Transport;
 use std::net::IpAddr;
@@ -120,8 +121,26 @@ struct Validate {
     warnings: Vec<String>,
 }
 
+/// `knock_state` of the host, an invalid value being a validation failure.
+fn wanted(ctx: &Ctx) -> Result<KnockState, ModuleError> {
+    removal::wanted(ctx.host, ctx.vars).map_err(|e| ModuleError::Failed {
+        module: "knock_validate",
+        msg: e.to_string(),
+    })
+}
+
 fn prepare_validate(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
     args.check_known()?;
+    if wanted(ctx)? == KnockState::Absent {
+        // Taking sesame off needs no valid knock profile; the earlier knocks must be readable.
+        knock::rotation::previous(ctx.host, ctx.vars).map_err(|e| ModuleError::Failed {
+            module: "knock_validate",
+            msg: e.to_string(),
+        })?;
+        return Ok(Box::new(Validate {
+            warnings: Vec::new(),
+        }));
+    }
     let p = profile(ctx)?;
     Ok(Box::new(Validate {
         warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
@@ -167,6 +186,19 @@ fn templates_dir(args: &Args, ctx: &Ctx) -> Result<PathBuf, ModuleError> {
 
 fn prepare_apply(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
     args.check_known()?;
+    if wanted(ctx)? == KnockState::Absent {
+        let rollback = ctx
+            .vars
+            .get("knock_rollback_seconds")
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            })
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (10..=knock::profile::MAX_SECONDS).contains(n))
+            .unwrap_or(60);
+        return Ok(Box::new(Remove { rollback }));
+    }
     let profile = profile(ctx)?;
     let files = knock::render(&profile, &templates_dir(args, ctx)?)
         .map_err(|e| ModuleError::failed("knock_apply", e.to_string()))?;
@@ -176,6 +208,66 @@ fn prepare_apply(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError>
 impl Apply {
     fn knockd(&self) -> bool {
         self.profile.mode == KnockMode::Knockd
+    }
+
+    /// The new content of the record of packages sesame installed, when it changes: the
+    /// packages the role installs that the host lacked when the play started (facts).
+    fn package_record(&self, state: &State, ctx: &Ctx) -> Option<String> {
+        let existing = match state.file(removal::PACKAGES_RECORD) {
+            Some(Some(f)) => f.content.clone().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let gathered = (!ctx.facts.os_id.is_empty()).then_some(&ctx.facts.packages);
+        let record = removal::record_after(&existing, gathered, self.knockd());
+        (record.as_bytes() != existing.as_slice() && !record.is_empty()).then_some(record)
+    }
+}
+
+/// `knock_state: absent`: sesame's rules, files, knockd and packages off the host, proven with
+/// a plain SSH session (see `knock::removal`).
+struct Remove {
+    rollback: u32,
+}
+
+impl Action for Remove {
+    fn queries(&self) -> Vec<Query> {
+        removal::queries()
+    }
+
+    fn plan(&self, state: &State, _ctx: &Ctx) -> Result<Plan, ModuleError> {
+        let mut p = Plan::ok();
+        p.changes = removal::RemovalPlan::from_state(state).changes;
+        Ok(p)
+    }
+
+    fn apply(
+        &self,
+        _p: &Plan,
+        state: &State,
+        conn: &mut dyn Transport,
+        ctx: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        let plan = removal::RemovalPlan::from_state(state);
+        let r = removal::Removal {
+            host: ctx.host,
+            plan: &plan,
+            rollback_seconds: self.rollback,
+            systemd: ctx.facts.service_mgr == "systemd",
+            ipv6_rules: ctx.facts.ip6tables_usable,
+            events: ctx.events,
+        };
+        let out = r.run(conn, ctx.connector, ctx.escalate.clone())?;
+        let mut a = Applied::default();
+        a.data.insert("rolled_back".into(), out.rolled_back.into());
+        if let Some(b) = out.backup {
+            a.data.insert("backup".into(), b.into());
+        }
+        a.failed = out.failure.map(|f| ctx.masker.mask(&f));
+        Ok(a)
+    }
+
+    fn stale(&self) -> Stale {
+        Stale::All
     }
 }
 
@@ -209,6 +301,7 @@ pub fn old_knock_ports(text: &str) -> Vec<String> {
 impl Action for Apply {
     fn queries(&self) -> Vec<Query> {
         let mut q: Vec<Query> = self.files.keys().map(|p| Query::File(p.clone())).collect();
+        q.push(Query::File(removal::PACKAGES_RECORD.into()));
         q.push(Query::Firewall(self.profile.names.door_chain.clone()));
         if self.knockd() {
             q.push(Query::Service("knockd".into()));
@@ -219,6 +312,12 @@ impl Action for Apply {
     fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError> {
         let mut p = Plan::ok();
         let mut diffs = String::new();
+        if self.package_record(state, ctx).is_some() {
+            p.changes.push(format!(
+                "record the packages sesame installed in {}",
+                removal::PACKAGES_RECORD
+            ));
+        }
         for (path, f) in &self.files {
             // The host's old files name its old sequence (a `-C -D` of a sequence change shows
             // it): the run's masker learns it before anything can show it.
@@ -273,16 +372,27 @@ impl Action for Apply {
     fn apply(
         &self,
         _p: &Plan,
-        _s: &State,
+        state: &State,
         conn: &mut dyn Transport,
         ctx: &Ctx,
     ) -> Result<Applied, ModuleError> {
+        // The package record rides along with the transaction (and is rolled back with it).
+        let mut files = self.files.clone();
+        if let Some(record) = self.package_record(state, ctx) {
+            files.insert(
+                removal::PACKAGES_RECORD.into(),
+                knock::RenderedFile {
+                    content: record,
+                    mode: 0o644,
+                },
+            );
+        }
         let tx = Transaction {
             host: ctx.host,
             addr: host_addr(ctx)?,
             ssh_port: ssh_port(ctx),
             profile: &self.profile,
-            files: &self.files,
+            files: &files,
             systemd: ctx.facts.service_mgr == "systemd",
             ipv6_rules: ctx.facts.ip6tables_usable,
             vantage: Vantage {

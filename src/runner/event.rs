@@ -53,6 +53,8 @@ pub enum KnockStage {
     /// Reached through a jump host: a new session over the same path works with the new rules
     /// (the knock itself cannot be proven from the controller).
     ProxySession,
+    /// Taking sesame off (`knock_state: absent`): a new session without any knock works.
+    PlainSession,
     ClosedAfter,
     Disarmed,
     RolledBack,

@@ -95,10 +95,12 @@ impl HostRecord {
         {
             return Err(format!("rolled back: {}", rb.detail));
         }
-        let opened = self
-            .knock
-            .iter()
-            .any(|k| matches!(k.stage, KnockStage::Opened | KnockStage::ProxySession));
+        let opened = self.knock.iter().any(|k| {
+            matches!(
+                k.stage,
+                KnockStage::Opened | KnockStage::ProxySession | KnockStage::PlainSession
+            )
+        });
         if opened {
             return Ok(self.knock.iter().collect());
         }

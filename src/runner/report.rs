@@ -681,6 +681,7 @@ fn stage_words(stage: KnockStage) -> &'static str {
         KnockStage::NotProvenClosed => "not proven closed",
         KnockStage::Opened => "opened by knock",
         KnockStage::ProxySession => "new session through the proxy",
+        KnockStage::PlainSession => "new session without a knock",
         KnockStage::ClosedAfter => "closed after",
         KnockStage::Disarmed => "disarmed",
         KnockStage::RolledBack => "rolled back",
