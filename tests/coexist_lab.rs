@@ -29,10 +29,14 @@ fn repo() -> PathBuf {
 }
 
 fn inventory(lab: &Lab, dir: &Path) -> PathBuf {
+    inventory_with(lab, dir, VARS)
+}
+
+fn inventory_with(lab: &Lab, dir: &Path, vars: &str) -> PathBuf {
     let inv = dir.join("inventory.ini");
     std::fs::copy(&lab.inventory, &inv).unwrap();
     std::fs::create_dir_all(dir.join("group_vars")).unwrap();
-    std::fs::write(dir.join("group_vars/lab.yml"), VARS).unwrap();
+    std::fs::write(dir.join("group_vars/lab.yml"), vars).unwrap();
     inv
 }
 
@@ -126,14 +130,18 @@ fn from_stranger(lab: &Lab, source: &str, ip: &str, port: u16) -> String {
 /// v6, each chain's rules in order and its policy unless ACCEPT (an empty table and a missing
 /// one are the same firewall), sorted by family, table and chain, counters left out.
 fn others(lab: &Lab) -> String {
-    const AWK: &str = r#"/SESAME/ { next }
-/^\*/ { t = substr($0, 2); next }
+    firewall(lab, "/SESAME/ { next }")
+}
+
+/// The whole firewall, normalized as `others` does, after the awk filter `skip`.
+fn firewall(lab: &Lab, skip: &str) -> String {
+    const AWK: &str = r#"/^\*/ { t = substr($0, 2); next }
 /^:/ { c = substr($1, 2); if ($2 != "ACCEPT") printf "%s %s %s 0000 %s\n", f, t, c, $1 " " $2; next }
 /^-A / { n[f t $2]++; printf "%s %s %s %04d %s\n", f, t, $2, n[f t $2], $0 }"#;
     lab.sh(
         "h1",
         &format!(
-            "{{ iptables-save | awk -v f=v4 '{AWK}'; ip6tables-save | awk -v f=v6 '{AWK}'; }} | sort"
+            "{{ iptables-save | awk -v f=v4 '{skip}\n{AWK}'; ip6tables-save | awk -v f=v6 '{skip}\n{AWK}'; }} | sort"
         ),
     )
 }
@@ -463,5 +471,118 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         0,
         "{}",
         said(&after_boot)
+    );
+}
+
+/// A host hardened by an earlier sesame, which wrote its rules straight into INPUT (the old
+/// layout, here with the controller as an allowed source; iptables-persistent installed, as it
+/// left it), and fail2ban's jump inserted above them. A first run of this sesame whose proof fails rolls back to exactly that firewall; a
+/// good run replaces the old rules by sesame's chain and leaves fail2ban's alone.
+#[test]
+fn harden_migrates_rules_of_the_old_layout_and_its_rollback_restores_them() {
+    let lab = Lab::up("coexist_migrate", 1);
+    let data = repo().join("tests/data/coexist");
+    let allow = format!(
+        "-A INPUT -s {}/32 -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j SESAME-DOOR\n",
+        lab.controller_ip
+    );
+    let v4 = std::fs::read_to_string(data.join("old-layout-rules.v4"))
+        .unwrap()
+        .replace("-A INPUT -j SESAME-DOOR\n", &allow);
+    let v6 = std::fs::read_to_string(data.join("old-layout-rules.v6")).unwrap();
+    use base64::Engine as _;
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    lab.sh(
+        "h1",
+        &format!(
+            "export DEBIAN_FRONTEND=noninteractive && apt-get update -q >/dev/null && \
+             echo 'iptables-persistent iptables-persistent/autosave_v4 boolean false' | debconf-set-selections && \
+             echo 'iptables-persistent iptables-persistent/autosave_v6 boolean false' | debconf-set-selections && \
+             apt-get install -y -q iptables-persistent >/dev/null && \
+             mkdir -p /etc/iptables && echo {} | base64 -d > /etc/iptables/rules.v4 && \
+             echo {} | base64 -d > /etc/iptables/rules.v6 && chmod 600 /etc/iptables/rules.v* && \
+             iptables-restore /etc/iptables/rules.v4 && ip6tables-restore /etc/iptables/rules.v6 && \
+             iptables -N f2b-sshd && iptables -A f2b-sshd -j RETURN && \
+             iptables -I INPUT 1 -p tcp -m multiport --dports 22 -j f2b-sshd",
+            b64(&v4),
+            b64(&v6)
+        ),
+    );
+    let old = firewall(&lab, "");
+    assert!(
+        old.contains("v4 filter INPUT 0009 -A INPUT -j DROP"),
+        "{old}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path());
+    let broken = broken_playbook(tmp.path());
+    let out = play(&inv, &broken, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("proof failed"), "{}", said(&out));
+    // knockd restarted by the transaction is not part of the firewall: compare rules only.
+    assert_eq!(
+        firewall(&lab, "/^-A SESAME-DOOR -s/ { next }"),
+        old,
+        "the rollback did not restore the old layout exactly"
+    );
+
+    let out = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let input = lab.sh("h1", "iptables -S INPUT; ip6tables -S INPUT");
+    assert_eq!(
+        input,
+        "-P INPUT ACCEPT\n-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd\n\
+         -A INPUT -j SESAME-INPUT\n-P INPUT ACCEPT\n-A INPUT -j SESAME-INPUT\n",
+        "the old rules were not all replaced by sesame's chain"
+    );
+    let again = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    assert_eq!(recap(&again, "h1", "changed"), 0, "{}", said(&again));
+}
+
+/// The iptables (xt_recent) mode gates a published port too: the last knock's flag lets the
+/// knocker's next new connection through DOCKER-USER once; fail2ban's ban still rejects.
+#[test]
+fn harden_iptables_mode_gates_a_published_port() {
+    let lab = Lab::up("coexist_ipt", 1);
+    let banned = format!("198.19.{}.253", lab.index);
+    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
+    assert!(out.status.success(), "{}", common::printed(&out));
+    install_stand_in(&lab, &banned);
+    let ip = lab.hosts[0].ip.clone();
+    assert!(
+        wait_until(10, || answers(&ip, PUBLISHED)),
+        "the stand-in container is not published"
+    );
+    let before = others(&lab);
+    let tmp = tempfile::tempdir().unwrap();
+    let vars =
+        format!("{VARS}knock_mode: iptables\nknock_sequence: [7101, \"7202:udp\", 7101, 7303]\n");
+    let inv = inventory_with(&lab, tmp.path(), &vars);
+    let out = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let mut expected: Vec<&str> = before.lines().collect();
+    expected.extend([
+        "v6 filter DOCKER-USER 0000 :DOCKER-USER -",
+        "v6 filter FORWARD 0001 -A FORWARD -j DOCKER-USER",
+    ]);
+    expected.sort_unstable();
+    assert_eq!(others(&lab), expected.join("\n") + "\n");
+    assert_eq!(from_stranger(&lab, &banned, &ip, 22), "refused");
+    assert!(
+        wait_until(15, || !answers(&ip, PUBLISHED)),
+        "the published port answers without a knock"
+    );
+    let k = sesame(&["knock", "h1", "-i", inv.to_str().unwrap()]);
+    assert!(k.status.success(), "{}", said(&k));
+    assert!(
+        answers(&ip, PUBLISHED),
+        "the knock did not open the published port"
+    );
+    // The flag is used up: without a new knock the next connection is dropped.
+    assert!(!answers(&ip, PUBLISHED), "the knock opened the port twice");
+    assert_eq!(
+        from_stranger(&lab, &lab.stranger_ip, &ip, PUBLISHED),
+        "silent"
     );
 }

@@ -18,14 +18,28 @@
 
 /// POSIX shell functions; `$1` is `iptables` or `ip6tables`.
 pub const OWN_SH: &str = r#"# Written by sesame: how it saves, removes, loads and restores its own part of the firewall.
-# Builtin-chain rules of an earlier sesame rules file ($1) that are not jumps to SESAME-*.
-own_legacy() { [ -n "${1:-}" ] && [ -f "$1" ] && grep -E '^-A (INPUT|FORWARD|OUTPUT) ' "$1" | grep -v -E ' -[jg] SESAME-'; return 0; }
+# Builtin-chain rules of an earlier sesame rules file ($2) that are not jumps to SESAME-*, as
+# iptables-save prints them (`--syn` becomes `--tcp-flags ...`): loaded into scratch chains and
+# read back, so they compare equal to the live ones; as written if they do not load.
+own_legacy() {
+  [ -n "${2:-}" ] && [ -f "$2" ] || return 0
+  raw=$(grep -E '^-A (INPUT|FORWARD|OUTPUT) ' "$2" | grep -v -E ' -[jg] SESAME-')
+  [ -n "$raw" ] || return 0
+  sc='SESAME-OLD-INPUT SESAME-OLD-FORWARD SESAME-OLD-OUTPUT'
+  if { echo '*filter'; for c in $sc; do echo ":$c - [0:0]"; done
+       printf '%s\n' "$raw" | sed 's/^-A /-A SESAME-OLD-/'; echo COMMIT; } | "$1-restore" --noflush 2>/dev/null; then
+    "$1-save" -t filter 2>/dev/null | sed -n 's/^-A SESAME-OLD-\([A-Z]*\) /-A \1 /p'
+    { echo '*filter'; for c in $sc; do echo "-F $c"; done; for c in $sc; do echo "-X $c"; done; echo COMMIT; } |
+      "$1-restore" --noflush 2>/dev/null
+  else printf '%s\n' "$raw"; fi
+  return 0
+}
 # sesame's live part as `iptables-restore --noflush` input that recreates it: the SESAME-*
 # chains and their rules, then sesame's rules in other chains as `-I CHAIN POSITION ...`.
 # knockd's per-knocker door rules are left out: the knockd that would close them again is
 # restarted by a rollback, so a restored one would stay open for good.
 own_save() {
-  { own_legacy "${2:-}"; echo '@@live'; "$1-save" -t filter 2>/dev/null; } | awk '
+  { own_legacy "$1" "${2:-}"; echo '@@live'; "$1-save" -t filter 2>/dev/null; } | awk '
     !live && $0 == "@@live" { live = 1; next }
     !live { legacy[$0]++; next }
     /^:SESAME-/ { print $1 " - [0:0]"; next }
@@ -37,7 +51,7 @@ own_save() {
 }
 # Remove sesame's live part in one atomic restore: its rules in other chains, then its chains.
 own_unload() {
-  { own_legacy "${2:-}"; echo '@@live'; "$1-save" -t filter 2>/dev/null; } | awk '
+  { own_legacy "$1" "${2:-}"; echo '@@live'; "$1-save" -t filter 2>/dev/null; } | awk '
     !live && $0 == "@@live" { live = 1; print "*filter"; next }
     !live { legacy[$0]++; next }
     /^:SESAME-/ { c[++n] = substr($1, 2); next }
@@ -121,7 +135,8 @@ COMMIT
         std::fs::write(dir.join("live"), live).unwrap();
         let save = format!("#!/bin/sh\ncat '{}'\n", dir.join("live").display());
         let restore = format!(
-            "#!/bin/sh\necho \"args $*\" >> '{0}'; cat >> '{0}'\n",
+            "#!/bin/sh\nin=$(cat)\ncase \"$in\" in *SESAME-OLD*) exit 1 ;; esac\n\
+             echo \"args $*\" >> '{0}'; printf '%s\\n' \"$in\" >> '{0}'\n",
             dir.join("restored").display()
         );
         for (name, text) in [("iptables-save", save), ("iptables-restore", restore)] {
