@@ -11,6 +11,8 @@ use super::command::BecomeTokens;
 pub struct SudoGate {
     tokens: BecomeTokens,
     prompts_answered: usize,
+    /// stderr's length when the password was sent: a prompt after it means "try again".
+    answered_at: Option<usize>,
     opened: bool,
 }
 
@@ -32,6 +34,7 @@ impl SudoGate {
         SudoGate {
             tokens,
             prompts_answered: 0,
+            answered_at: None,
             opened: false,
         }
     }
@@ -56,11 +59,17 @@ impl SudoGate {
             return GateStep::Open;
         }
         let prompts = count(stderr, self.tokens.prompt.as_bytes());
-        if prompts > self.prompts_answered {
-            self.prompts_answered = prompts;
-            return if prompts == 1 {
+        // A sudoers `passprompt_override` replaces our prompt by its own: a stderr that ends
+        // in "password:" is a prompt too, or sudo would wait for the password until timeout.
+        let since = self.answered_at.unwrap_or(0);
+        let own_prompt = prompts == 0 && ends_with_password_prompt(&stderr[since..]);
+        if prompts > self.prompts_answered || own_prompt {
+            self.prompts_answered = prompts.max(self.prompts_answered + 1);
+            return if self.answered_at.is_none() {
+                self.answered_at = Some(stderr.len());
                 GateStep::SendPassword
             } else {
+                self.answered_at = Some(stderr.len());
                 GateStep::Refused
             };
         }
@@ -74,6 +83,15 @@ impl SudoGate {
             stderr.drain(at..at + p.len());
         }
     }
+}
+
+/// Whether `text` ends with a password prompt sudo wrote in its own words (`Password:`,
+/// `[sudo] password for ops: `).
+fn ends_with_password_prompt(text: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(text);
+    let last = t.rsplit('\n').next().unwrap_or("");
+    let last = last.trim_end_matches(' ').to_ascii_lowercase();
+    last.ends_with(':') && last.contains("password")
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -113,6 +131,23 @@ mod tests {
         assert!(g.is_open());
         // Later output that looks like the prompt is the command's: never answered.
         err.extend_from_slice(t.prompt.as_bytes());
+        assert_eq!(g.step(&mut err), GateStep::Wait);
+    }
+
+    #[test]
+    fn a_prompt_in_sudos_own_words_is_answered_once_too() {
+        let (mut g, t) = gate();
+        let mut err = b"[sudo] password for ops: ".to_vec();
+        assert_eq!(g.step(&mut err), GateStep::SendPassword);
+        assert_eq!(g.step(&mut err), GateStep::Wait);
+        err.extend_from_slice(b"\nSorry, try again.\n[sudo] password for ops: ");
+        assert_eq!(g.step(&mut err), GateStep::Refused);
+        let (mut g, _) = gate();
+        let mut err = b"[sudo] password for ops: \n".to_vec();
+        err.extend_from_slice(format!("{}\n", t.marker).as_bytes());
+        assert_eq!(g.step(&mut err), GateStep::Open);
+        // A command's own output after the marker is never a prompt.
+        err.extend_from_slice(b"Password:");
         assert_eq!(g.step(&mut err), GateStep::Wait);
     }
 
