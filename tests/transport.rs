@@ -679,6 +679,10 @@ fn lab_host_keys_and_unreachable() {
         other => panic!("expected UnknownHostKey, got {other}"),
     }
     assert!(e.to_string().contains("SHA256:"), "{e}");
+    assert!(
+        e.is_unreachable(),
+        "an unknown key is unreachable, as in Ansible"
+    );
     assert_eq!(fs::read_to_string(&empty).unwrap(), "");
 
     // A system-wide file (GlobalKnownHostsFile) vouches for the host: known, and accept-new

@@ -176,13 +176,15 @@ pub enum TransportError {
 impl TransportError {
     /// Whether the host counts as unreachable (Ansible's `unreachable=`) rather than failed.
     /// An unknown host key is unreachable, as Ansible reports ssh's "Host key verification
-    /// failed"; a changed or revoked key stays a failure, the louder of the two.
+    /// failed"; a changed or revoked key, or a certificate sesame cannot check, stays a
+    /// failure (the louder of the two: something is wrong with what the host presents).
     pub fn is_unreachable(&self) -> bool {
         !matches!(
             self,
             TransportError::HostKeyChanged { .. }
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::KnownHosts { .. }
+                | TransportError::HostCertificateUnsupported { .. }
                 | TransportError::Upload { .. }
                 | TransportError::Become { .. }
                 | TransportError::CommandTimeout { .. }
