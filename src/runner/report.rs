@@ -201,6 +201,8 @@ impl Reporter {
         match self.opts.format {
             Format::Json => match serde_json::to_value(event) {
                 Ok(mut line) => {
+                    // Masked inside the strings, so the line stays valid JSON.
+                    mask_json_strings(&mut line);
                     if let Some(map) = line.as_object_mut() {
                         let t = self.started.elapsed().as_millis() as f64 / 1000.0;
                         map.insert("t".into(), serde_json::json!(t));
@@ -637,10 +639,12 @@ impl Reporter {
         // diff of its files, its banner inside an error) is escaped here, after capture and
         // before colouring; JSON lines keep their value.
         // The run's secrets are masked here too, on every path (human, JSON, errors).
-        let masked = crate::vars::mask::mask_run(text);
         let safe = match self.opts.format {
-            Format::Json => crate::text::json_for_terminal(&masked).into_owned(),
-            Format::Human => crate::text::for_terminal(&masked).into_owned(),
+            // JSON events had their strings masked (`mask_json_strings`).
+            Format::Json => crate::text::json_for_terminal(text).into_owned(),
+            Format::Human => {
+                crate::text::for_terminal(&crate::vars::mask::mask_run(text)).into_owned()
+            }
         };
         let text = safe.as_ref();
         let painted;
@@ -660,6 +664,20 @@ impl Reporter {
             Some(bar) => bar.suspend(write),
             None => write(),
         }
+    }
+}
+
+/// Every string in `v` with the run's secrets masked (numbers stay numbers: JSON stays valid).
+fn mask_json_strings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(m) = crate::vars::mask::mask_run(s) {
+                *s = m;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(mask_json_strings),
+        serde_json::Value::Object(o) => o.values_mut().for_each(mask_json_strings),
+        _ => {}
     }
 }
 
@@ -922,6 +940,27 @@ mod tests {
         let golden = include_str!("../../tests/data/runner/playbook-human.txt");
         assert_eq!(out, golden, "stdout differs:\n{out}");
         assert_eq!(err, "[WARNING]: h3: no knock sequence set\n");
+    }
+
+    #[test]
+    fn json_masks_secrets_inside_strings_and_stays_valid() {
+        crate::vars::mask::register(["91357"]);
+        let ev = Event::Command {
+            host: "h1".into(),
+            status: Status::Changed,
+            rc: 91357,
+            stdout: "knock 91357\u{1b}[2J\n".into(),
+            stderr: String::new(),
+            stdout_raw: None,
+            stderr_raw: None,
+            msg: None,
+        };
+        let (out, _) = run(ReportOptions::plain(Format::Json, Style::AdHoc), &[ev]);
+        let first = out.lines().next().unwrap();
+        let v: serde_json::Value = serde_json::from_str(first).expect("valid JSON");
+        assert_eq!(v["stdout"], "knock ********\u{1b}[2J\n");
+        assert_eq!(v["rc"], 91357, "a number is not a string to mask");
+        assert!(!first.contains('\u{1b}'), "{first}");
     }
 
     #[test]
