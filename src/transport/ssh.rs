@@ -274,18 +274,7 @@ impl SshTransport {
         tracing::debug!(host = %self.name, cmd = %cmd.display(), "exec");
         let timeout = cmd.get_timeout().or(self.command_timeout);
         let line = remote_line(cmd.render_with(&self.tokens), cmd, timeout);
-        let data = cmd.stdin_bytes().unwrap_or_default();
-        // With a become password, nothing is written until sudo asks (the password) or lets
-        // the command run (its stdin): see `sudo::SudoGate`.
-        let mut gate = cmd
-            .become_password()
-            .map(|_| SudoGate::new(self.tokens.clone()));
-        let mut stdin = if gate.is_some() {
-            Vec::new()
-        } else {
-            data.clone()
-        };
-        let mut may_close_stdin = gate.is_none();
+        let mut feed = Feed::new(cmd, &self.tokens);
         let started = Instant::now();
         // A timeout too large to add to the clock is no timeout.
         let deadline = timeout.and_then(|t| started.checked_add(t));
@@ -317,33 +306,8 @@ impl SshTransport {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut written = 0usize;
-        let mut stdin_done = false;
         loop {
-            let mut progress = false;
-            if !stdin_done {
-                if written < stdin.len() {
-                    match ch.write(&stdin[written..]) {
-                        Ok(n) => {
-                            written += n;
-                            progress |= n > 0;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        // The command closed its stdin or exited: stop feeding, keep reading.
-                        Err(_) => written = stdin.len(),
-                    }
-                }
-                if written >= stdin.len() && may_close_stdin {
-                    match ch.send_eof() {
-                        Ok(()) => {
-                            stdin_done = true;
-                            progress = true;
-                        }
-                        Err(e) if e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {}
-                        Err(_) => stdin_done = true,
-                    }
-                }
-            }
+            let mut progress = feed.pump(&mut ch);
             let limit = self.output_limit;
             progress |= drain(&mut ch, 0, &mut buf, &mut out, limit)
                 .map_err(|e| self.session_err("reading stdout", Stop::Io(e)))?;
@@ -364,28 +328,7 @@ impl SshTransport {
                     command: cmd.display(),
                 });
             }
-            if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
-                match g.step(&mut err) {
-                    GateStep::Wait => {}
-                    GateStep::SendPassword => {
-                        let pw = cmd.become_password().unwrap_or_default();
-                        stdin.extend_from_slice(pw.as_bytes());
-                        stdin.push(b'\n');
-                        progress = true;
-                    }
-                    // A second prompt: the password was wrong. Close stdin so sudo gives up
-                    // rather than read the command's data as further attempts.
-                    GateStep::Refused => {
-                        may_close_stdin = true;
-                        progress = true;
-                    }
-                    GateStep::Open => {
-                        stdin.extend_from_slice(&data);
-                        may_close_stdin = true;
-                        progress = true;
-                    }
-                }
-            }
+            progress |= feed.after_stderr(&mut err);
             if ch.eof() {
                 break;
             }
@@ -419,9 +362,7 @@ impl SshTransport {
                 .exit_status()
                 .map_err(|e| self.session_err("reading the exit status", Stop::Ssh(e)))?,
         };
-        if let Some(g) = &gate {
-            g.clean(&mut err);
-        }
+        feed.clean(&mut err);
         let output = Output {
             status,
             stdout: out,
@@ -511,6 +452,102 @@ fn upload_cmd(file: &Upload<'_>, escalate: Option<&Become>) -> Cmd {
         .arg(file.group.unwrap_or_default())
         .stdin(file.content.to_vec())
         .escalate(escalate.cloned())
+}
+
+/// What one command's stdin gets, and when. Without a become password: its data, then EOF.
+/// With one, nothing until sudo asks (then the password, once) or lets the command run (then
+/// its data and EOF); a second prompt closes stdin so sudo gives up. See `sudo::SudoGate`.
+struct Feed<'a> {
+    cmd: &'a Cmd,
+    gate: Option<SudoGate>,
+    /// Bytes to write so far (grows as the gate opens) and how many are written.
+    bytes: Vec<u8>,
+    written: usize,
+    may_close: bool,
+    closed: bool,
+}
+
+impl<'a> Feed<'a> {
+    fn new(cmd: &'a Cmd, tokens: &BecomeTokens) -> Self {
+        let gate = cmd.become_password().map(|_| SudoGate::new(tokens.clone()));
+        let bytes = match gate {
+            Some(_) => Vec::new(),
+            None => cmd.stdin_bytes().unwrap_or_default(),
+        };
+        Feed {
+            cmd,
+            may_close: gate.is_none(),
+            gate,
+            bytes,
+            written: 0,
+            closed: false,
+        }
+    }
+
+    /// Write what may be written now, then EOF when allowed. `true` if anything moved.
+    fn pump(&mut self, ch: &mut ssh2::Channel) -> bool {
+        if self.closed {
+            return false;
+        }
+        let mut progress = false;
+        if self.written < self.bytes.len() {
+            match ch.write(&self.bytes[self.written..]) {
+                Ok(n) => {
+                    self.written += n;
+                    progress |= n > 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The command closed its stdin or exited: stop feeding, keep reading.
+                Err(_) => self.written = self.bytes.len(),
+            }
+        }
+        if self.written >= self.bytes.len() && self.may_close {
+            match ch.send_eof() {
+                Ok(()) => {
+                    self.closed = true;
+                    progress = true;
+                }
+                Err(e) if e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {}
+                Err(_) => self.closed = true,
+            }
+        }
+        progress
+    }
+
+    /// Let the sudo gate look at new stderr. `true` if there is something new to write.
+    fn after_stderr(&mut self, err: &mut Vec<u8>) -> bool {
+        let Some(g) = self.gate.as_mut().filter(|g| !g.is_open()) else {
+            return false;
+        };
+        match g.step(err) {
+            GateStep::Wait => false,
+            GateStep::SendPassword => {
+                let pw = self.cmd.become_password().unwrap_or_default();
+                self.bytes.extend_from_slice(pw.as_bytes());
+                self.bytes.push(b'\n');
+                true
+            }
+            // The password was wrong: close stdin rather than let sudo read the command's
+            // data as further attempts.
+            GateStep::Refused => {
+                self.may_close = true;
+                true
+            }
+            GateStep::Open => {
+                self.bytes
+                    .extend_from_slice(&self.cmd.stdin_bytes().unwrap_or_default());
+                self.may_close = true;
+                true
+            }
+        }
+    }
+
+    /// stderr without sudo's prompts.
+    fn clean(&self, err: &mut Vec<u8>) {
+        if let Some(g) = &self.gate {
+            g.clean(err);
+        }
+    }
 }
 
 /// The line the host runs. A user's command with a timeout runs under `timeout`, a little
