@@ -498,3 +498,76 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
         assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
     }
 }
+
+/// One door per person (`knock_doors`) in knockd and both iptables styles: each door opens
+/// with its owner's sequence (`sesame knock --door`), sesame uses the first; removing a door
+/// revokes it while the other still opens; sequences never printed; re-run unchanged.
+#[test]
+fn knock_doors_each_open_and_a_removed_door_is_revoked() {
+    let lab = Lab::up("day2_doors", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = Controller::new(tmp.path(), "ctl");
+    let alice = "{name: alice, sequence: [7811, 7822, 7811, 7833]}";
+    let bob = "{name: bob, sequence: [7911, 7922, 7911, 7933]}";
+    let modes = [
+        ("h1", "knock_mode: knockd\n"),
+        ("h2", "knock_mode: iptables\n"),
+        (
+            "h3",
+            "knock_mode: iptables\nknock_iptables_style: compact\n",
+        ),
+    ];
+    let inv_with = |doors: &str| {
+        let vars: Vec<(&str, String)> = modes
+            .iter()
+            .map(|(h, m)| (*h, format!("{m}knock_doors: [{doors}]\n")))
+            .collect();
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(h, v)| (*h, v.as_str())).collect();
+        ctl.inventory(&lab, COMMON_VARS, &refs)
+    };
+    let secret = ["7822", "7833", "7922", "7933"];
+    let mut printed = String::new();
+    let inv = inv_with(&format!("{alice}, {bob}"));
+    let first = ctl.play(&inv, &[]);
+    printed += &common::printed(&first);
+    assert_eq!(first.status.code(), Some(0), "{printed}");
+    let invs = inv.to_str().unwrap();
+    let door_opens = |h: &str, door: &str| {
+        let ip = lab.host(h).ip.clone();
+        assert!(
+            wait_until(20, || !open_from_controller(&ip)),
+            "{h} stays open"
+        );
+        let k = ctl.sesame(&["knock", h, "-i", invs, "--door", door]);
+        assert!(k.status.success(), "{}", common::printed(&k));
+        wait_until(3, || open_from_controller(&ip))
+    };
+    for (h, _) in modes {
+        assert!(door_opens(h, "alice"), "alice's door does not open {h}");
+        assert!(door_opens(h, "bob"), "bob's door does not open {h}");
+    }
+    let nodoor = ctl.sesame(&["knock", "h1", "-i", invs, "--door", "carol"]);
+    assert!(!nodoor.status.success());
+    assert!(common::printed(&nodoor).contains("its doors: alice, bob"));
+
+    // Bob leaves: his door is revoked, alice's still opens.
+    let inv = inv_with(alice);
+    let revoke = ctl.play(&inv, &[]);
+    printed += &common::printed(&revoke);
+    assert_eq!(revoke.status.code(), Some(0), "{printed}");
+    for (h, _) in modes {
+        assert!(recap(&revoke, h, "changed") >= 1, "{h}");
+        let bob_seq = "{\"knock_sequence\": [7911, 7922, 7911, 7933]}";
+        assert!(
+            !knock_opens(&ctl, &lab, &inv, h, bob_seq),
+            "bob's removed door still opens {h}"
+        );
+        assert!(door_opens(h, "alice"), "alice's door no longer opens {h}");
+    }
+    let again = ctl.play(&inv, &[]);
+    printed += &common::printed(&again);
+    for (h, _) in modes {
+        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+    }
+    assert_no_ports(&printed, &secret);
+}

@@ -104,7 +104,7 @@ pub fn host_vars(inv: &Inventory, host: &str, extra: &Vars) -> crate::Result<Var
 /// play's validation reports the problem).
 pub fn preconnect_profile(host: &str, vars: &Vars) -> Option<KnockProfile> {
     let single = vars.get("knock_mode").and_then(|m| m.as_str()) == Some("single_port");
-    if !single {
+    if !single && vars.get("knock_doors").is_none_or(|d| d.is_null()) {
         vars.get("knock_sequence")?;
     }
     let facts = NetFacts {
@@ -113,7 +113,7 @@ pub fn preconnect_profile(host: &str, vars: &Vars) -> Option<KnockProfile> {
         controller_ip: None,
         forwarded_ports: Vec::new(),
     };
-    KnockProfile::from_vars(host, vars, &facts).ok()
+    knock::doors::profile_from_vars(host, vars, &facts).ok()
 }
 
 /// Send a host's knock (sequence, or single-port hits) to `addr`.

@@ -36,6 +36,9 @@ pub struct Args {
     /// Bind the knocks to this local address.
     #[arg(long = "source")]
     pub source: Option<IpAddr>,
+    /// Knock this door of knock_doors (default: the door sesame uses, knock_door).
+    #[arg(long = "door", value_name = "NAME")]
+    pub door: Option<String>,
 }
 
 /// One host, ready to knock on.
@@ -49,7 +52,7 @@ pub struct Target {
 
 /// Whether a host's variables ask for knocking at all.
 fn has_knock_settings(vars: &Map<String, Value>) -> bool {
-    ["knock_mode", "knock_sequence"]
+    ["knock_mode", "knock_sequence", "knock_doors"]
         .iter()
         .any(|k| vars.get(*k).is_some_and(|v| !v.is_null()))
 }
@@ -74,7 +77,7 @@ pub fn target(
             forwarded_ports: Vec::new(),
         };
         Some(
-            KnockProfile::from_vars(host, &vars, &facts)
+            crate::knock::doors::profile_from_vars(host, &vars, &facts)
                 .map_err(|e| crate::Error::Usage(e.to_string()))?,
         )
     } else {
@@ -134,6 +137,34 @@ pub fn knock(t: &Target, source: Option<IpAddr>, close: bool) -> crate::Result<(
     }
 }
 
+/// Make `t` knock door `name` of its knock_doors instead of the door sesame uses.
+fn choose_door(t: &mut Target, name: &str) -> crate::Result<()> {
+    let host = t.host.clone();
+    let Some(p) = t.profile.as_mut() else {
+        return Err(crate::Error::Usage(format!(
+            "host {host} has no knock settings"
+        )));
+    };
+    let main = p
+        .door
+        .clone()
+        .unwrap_or_else(|| crate::knock::doors::MAIN_DOOR.into());
+    if name == main {
+        return Ok(());
+    }
+    let Some(d) = p.doors.iter().find(|d| d.name == name).cloned() else {
+        let mut names = vec![main];
+        names.extend(p.doors.iter().map(|d| d.name.clone()));
+        return Err(crate::Error::Usage(format!(
+            "host {host} has no door `{name}` (its doors: {})",
+            names.join(", ")
+        )));
+    };
+    p.sequence = d.sequence;
+    p.close_sequence = d.close_sequence;
+    Ok(())
+}
+
 /// Gap between knocks: keeps their order on the wire, far below any step timeout.
 const KNOCK_GAP: Duration = Duration::from_millis(50);
 const KNOCKD_SETTLE: Duration = Duration::from_millis(200);
@@ -172,7 +203,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
             .parse()
             .map_err(|_| crate::Error::Usage(format!("--proxy: bad port `{port}`")))?;
         let host = proxy_host(&inv, h)?;
-        let t = target(&inv, &host, &extra)?;
+        let mut t = target(&inv, &host, &extra)?;
+        if let Some(d) = &args.door {
+            choose_door(&mut t, d)?;
+        }
         if t.profile.is_some() {
             knock(&t, args.source, args.close)?;
         }
@@ -192,7 +226,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
         )));
     }
     for host in hosts {
-        let t = target(&inv, &host, &extra)?;
+        let mut t = target(&inv, &host, &extra)?;
+        if let Some(d) = &args.door {
+            choose_door(&mut t, d)?;
+        }
         knock(&t, args.source, args.close)?;
         if let Some(p) = &t.profile {
             let what = if args.close { "closed" } else { "knocked" };

@@ -3,6 +3,7 @@
 //! apply on a host lives beside them (`apply`, owned by the playbook side). Nothing here prints.
 
 pub mod client;
+pub mod doors;
 pub mod profile;
 pub mod removal;
 pub mod render;

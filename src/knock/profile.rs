@@ -254,6 +254,10 @@ pub struct KnockProfile {
     /// those the host's nat table forwards, or all of them with `knock_protect_forwarded`.
     pub forwarded_ports: Vec<KnockPort>,
     pub names: Names,
+    /// `knock_doors`: the name of the door sesame knocks (`None` without doors) and the other
+    /// doors, rendered beside it (see `knock::doors`).
+    pub door: Option<String>,
+    pub doors: Vec<super::doors::Door>,
     #[serde(skip)]
     pub warnings: Vec<KnockWarning>,
 }
@@ -289,6 +293,15 @@ impl fmt::Debug for KnockProfile {
             .field("rollback_seconds", &self.rollback_seconds)
             .field("drop_unlisted", &self.drop_unlisted)
             .field("forwarded_ports", &self.forwarded_ports)
+            .field("door", &self.door)
+            .field(
+                "other_doors",
+                &self
+                    .doors
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("warnings", &self.warnings.len())
             .finish()
     }
@@ -890,6 +903,8 @@ impl Collector<'_> {
             drop_unlisted,
             forwarded_ports: forwarded,
             names,
+            door: None,
+            doors: Vec::new(),
             warnings: Vec::new(),
         };
         profile.id = profile_id(&profile);

@@ -72,7 +72,7 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
     };
     // Every invalid variable at once, the earlier sequences' included.
     let earlier = knock::rotation::previous(ctx.host, &vars);
-    let profile = KnockProfile::from_vars(ctx.host, &vars, &facts);
+    let profile = knock::doors::profile_from_vars(ctx.host, &vars, &facts);
     let errors = match (profile, earlier) {
         (Ok(p), Ok(_)) => return Ok(p),
         (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,

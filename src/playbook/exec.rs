@@ -120,6 +120,7 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
         }
     }
     words.extend(crate::knock::rotation::secret_words(vars));
+    words.extend(crate::knock::doors::secret_words(vars));
     for k in [
         "ansible_password",
         "ansible_ssh_pass",
