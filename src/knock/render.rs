@@ -18,6 +18,7 @@ const COMMON: &[&str] = &[
     "rules.v4.tera",
     "rules.v6.tera",
     "default-netfilter-persistent.tera",
+    "netfilter-persistent-systemd-override.conf.tera",
 ];
 const KNOCKD: &[&str] = &[
     "knockd.conf.tera",
@@ -51,6 +52,8 @@ pub const RULES_V4: &str = "/etc/iptables/rules.v4";
 pub const RULES_V6: &str = "/etc/iptables/rules.v6";
 /// netfilter-persistent's settings: load sesame's files without a flush, never save over them.
 pub const NETFILTER_DEFAULT: &str = "/etc/default/netfilter-persistent";
+pub const NETFILTER_OVERRIDE: &str =
+    "/etc/systemd/system/netfilter-persistent.service.d/sesame.conf";
 pub const KNOCKD_CONF: &str = "/etc/knockd.conf";
 pub const KNOCKD_DEFAULT: &str = "/etc/default/knockd";
 pub const KNOCKD_OVERRIDE: &str = "/etc/systemd/system/knockd.service.d/sesame.conf";
@@ -90,6 +93,13 @@ pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, 
         NETFILTER_DEFAULT.into(),
         RenderedFile {
             content: one("default-netfilter-persistent.tera")?,
+            mode: 0o644,
+        },
+    );
+    files.insert(
+        NETFILTER_OVERRIDE.into(),
+        RenderedFile {
+            content: one("netfilter-persistent-systemd-override.conf.tera")?,
             mode: 0o644,
         },
     );
