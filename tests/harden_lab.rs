@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Lab;
+use common::{Flavour, Lab, Os, Provider};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -209,7 +209,11 @@ fn assert_systemd_pieces(lab: &Lab, host: &str) {
                     .status
                     .success()
         }),
-        "{host}: a killed knockd did not come back"
+        "{host}: a killed knockd did not come back:\n{}",
+        lab.sh(
+            host,
+            "systemctl status --no-pager knockd; journalctl --no-pager -n 20 -u knockd; true"
+        )
     );
 }
 
@@ -1074,4 +1078,148 @@ fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
     let out = sesame_env(&["run", "-i", inv_s, "h1", "-e", &user, "--", "true"], &env);
     let text = check("error", &out);
     assert_ne!(out.status.code(), Some(0), "{text}");
+}
+
+/// Whether `ip` (IPv4 or IPv6) accepts TCP on port 22 from the controller.
+fn open_tcp(ip: &str) -> bool {
+    let addr = SocketAddr::new(ip.parse().expect("lab address"), 22);
+    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+}
+
+/// Whether the stranger reaches `ip` (IPv4 or IPv6) on port 22.
+fn stranger_reaches(lab: &Lab, ip: &str) -> bool {
+    lab.stranger(&[
+        "timeout",
+        "2",
+        "bash",
+        "-c",
+        &format!("echo > /dev/tcp/{ip}/22"),
+    ])
+    .status
+    .success()
+}
+
+// Provider images (Debian 13 with systemd, as providers ship it). These tests choose their
+// flavour themselves: the CI matrix runs the rest of this file on every flavour and skips them
+// (`--skip provider_`).
+
+/// Debian's cloud images ship without iptables: the first run installs it and closes SSH over
+/// IPv4 and IPv6 alike, to the controller and to a stranger; a knock opens it.
+///
+/// KNOWN FAILURE, ignored until the fix lands: on a bare host the facts see no ip6tables (it
+/// comes with the iptables package sesame installs), so no IPv6 rules are written and SSH
+/// stays open over IPv6 (IPv4 is closed). The fix is being made in src/knock/apply.rs by
+/// another change; remove the `ignore` with it. Run it: `cargo test --test harden_lab
+/// provider_bare -- --ignored`.
+#[test]
+#[ignore = "fails until the IPv6-on-bare-hosts fix (src/knock/apply.rs) lands: SSH stays open over IPv6"]
+fn provider_bare_first_run_closes_ssh_over_v4_and_v6() {
+    let lab = Lab::up_with(
+        "provider_bare",
+        1,
+        Flavour::provider(Os::Trixie, Provider::Bare),
+    );
+    assert!(
+        !lab.exec("h1", &["sh", "-c", "command -v iptables"])
+            .status
+            .success(),
+        "the bare image has iptables"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", said(&first));
+    assert!(recap(&first, "h1", "changed") >= 1);
+    std::thread::sleep(Duration::from_secs(6));
+    let h = lab.host("h1");
+    for ip in [&h.ip, &h.ip6] {
+        assert!(!open_tcp(ip), "{ip} answers the controller without a knock");
+        assert!(!stranger_reaches(&lab, ip), "{ip} answers the stranger");
+    }
+    let k = sesame(&["knock", "h1", "-i", inv.to_str().unwrap()]);
+    assert!(k.status.success(), "{}", said(&k));
+    assert!(wait_until(3, || open_tcp(&h.ip)), "knock did not open h1");
+    assert_systemd_pieces(&lab, "h1");
+}
+
+/// nftables.service loads Debian's /etc/nftables.conf (`flush ruleset`) at every boot: sesame's
+/// rules must still be the live ones after each of three reboots, whatever the unit order.
+#[test]
+fn provider_nftables_rules_survive_three_reboots() {
+    let lab = Lab::up_with(
+        "provider_nftables",
+        1,
+        Flavour::provider(Os::Trixie, Provider::Nftables),
+    );
+    assert_eq!(lab.sh("h1", "systemctl is-enabled nftables"), "enabled\n");
+    assert!(lab
+        .sh("h1", "grep -v '^#' /etc/nftables.conf | grep -m1 .")
+        .starts_with("flush ruleset"));
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let invs = inv.to_str().unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", said(&first));
+    let ip = lab.host("h1").ip.clone();
+    for boot in 1..=3 {
+        if boot == 2 {
+            // The unlucky order: nftables.service (no ordering against netfilter-persistent)
+            // finishing last, its `flush ruleset` after the saved rules were loaded.
+            lab.sh(
+                "h1",
+                "mkdir -p /etc/systemd/system/nftables.service.d && printf '[Service]\\nExecStartPre=/bin/sleep 3\\n' >/etc/systemd/system/nftables.service.d/slow.conf",
+            );
+        }
+        lab.reboot("h1");
+        assert!(
+            wait_until(10, || lab
+                .exec("h1", &["systemctl", "is-system-running", "--wait"])
+                .status
+                .success()),
+            "boot {boot}: h1 not running: {}",
+            lab.sh("h1", "systemctl --failed --no-legend; true")
+        );
+        assert!(
+            lab.sh("h1", "iptables -S").contains("SESAME"),
+            "boot {boot}: sesame's rules are not live:\n{}",
+            lab.sh("h1", "nft list ruleset")
+        );
+        assert!(!open_tcp(&ip), "boot {boot}: h1 answers without a knock");
+        assert!(
+            !stranger_reaches(&lab, &ip),
+            "boot {boot}: h1 answers the stranger"
+        );
+        let v = sesame(&["verify", "-i", invs]);
+        assert_eq!(v.status.code(), Some(0), "boot {boot}: {}", said(&v));
+    }
+}
+
+/// A provider image with ufw enabled: harden refuses, names the variable that allows it, and
+/// leaves ufw as it was and the host reachable.
+#[test]
+fn provider_ufw_is_refused_with_a_clear_message() {
+    let lab = Lab::up_with(
+        "provider_ufw",
+        1,
+        Flavour::provider(Os::Trixie, Provider::Ufw),
+    );
+    assert!(
+        lab.sh("h1", "ufw status").contains("Status: active"),
+        "ufw is not active on the ufw flavour"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let out = play(&inv, &[]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("ufw is installed on h1") && text.contains("knock_replace_ufw: true"),
+        "{text}"
+    );
+    assert!(lab.sh("h1", "ufw status").contains("Status: active"));
+    assert!(!lab.exec("h1", &["dpkg", "-s", "knockd"]).status.success());
+    assert!(
+        open_tcp(&lab.host("h1").ip),
+        "h1 unreachable after the refusal"
+    );
 }
