@@ -951,6 +951,12 @@ teardown_index() {
         kill_ns $nss
         printf 'netns del %s\n' $nss | ip -force -batch - 2>/dev/null || true
     fi
+    local h c
+    for h in "${CGROUP_TREES[@]}"; do
+        for c in "$h"/sesame-lab/sl"$k"-h*; do
+            [[ -d $c ]] && rm_cgroup "$c"
+        done
+    done
     local l n
     for ((n = 0; n < 100; n++)); do
         l=$(find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' | grep -E "^(sl$k-(h[0-9]+|s)|slbr$k)\$" || true)
@@ -1056,6 +1062,30 @@ cmd_boot() {
     exec env -i PATH="$HOST_PATH" TERM=dumb chroot "$root" /sbin/sesame-lab-init
 }
 
+# Where systemd hosts get their own cgroups (see cmd_boot_nspawn): the named systemd hierarchy
+# of a cgroup-v1/hybrid machine and the unified one (at /sys/fs/cgroup on a cgroup-v2 machine).
+CGROUP_TREES=()
+for _t in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    case $(stat -fc %T "$_t" 2>/dev/null) in cgroup2fs | cgroupfs) CGROUP_TREES+=("$_t") ;; esac
+done
+unset _t
+
+# Removes an (emptied) cgroup tree, deepest first; cgroups still in use stay.
+rm_cgroup() {
+    [[ -d $1 ]] || return 0
+    find "$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+}
+
+# The cgroups of the named hosts' namespaces, once their processes are gone.
+rm_host_cgroups() {
+    local h ns
+    for h in "${CGROUP_TREES[@]}"; do
+        for ns in "$@"; do
+            rm_cgroup "$h/sesame-lab/$ns"
+        done
+    done
+}
+
 # Internal: runs in a private mount namespace (the host's netns is configured already); builds
 # the host's root and execs systemd-nspawn on it, systemd as its PID 1. This machine's PID 1 is not systemd, so
 # the container is neither registered nor given a unit of its own.
@@ -1070,6 +1100,17 @@ cmd_boot_nspawn() {
     fi
     # Debian's ssh.service does not make host keys: first boot gets them here.
     chroot "$root" ssh-keygen -A >/dev/null
+    # A cgroup of its own in the hierarchies systemd tracks services with: nspawn (--keep-unit)
+    # puts the host under the cgroup it is started in, and hosts sharing one would share their
+    # services' cgroups (a unit of one host would never see its cgroup empty while another
+    # host's unit of the same name runs).
+    local h d
+    for h in "${CGROUP_TREES[@]}"; do
+        d=$h/sesame-lab/$ns
+        rm_cgroup "$d"
+        mkdir -p "$d"
+        echo $$ >"$d/cgroup.procs"
+    done
     exec systemd-nspawn --quiet --directory="$root" --boot --register=no --keep-unit \
         --machine="$ns" --hostname="$host" --network-namespace-path="/run/netns/$ns" \
         --capability=CAP_NET_ADMIN,CAP_NET_RAW --bind-ro="$repo:/srv/sesame-repo" \
