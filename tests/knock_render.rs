@@ -118,3 +118,38 @@ fn golden_files_match() {
         failures.join("\n")
     );
 }
+
+/// In iptables mode every door of `knock_doors` opens a forwarded (published) port too: the
+/// forwarded gate checks each door's last flag, not only the main sequence's.
+#[test]
+fn every_door_opens_forwarded_ports_in_iptables_mode() {
+    let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({
+        "knock_mode": "iptables", "knock_protected_ports": [22, 8080],
+        "knock_doors": [{"name": "alice", "sequence": [7101, 7202, 7101]},
+                        {"name": "bob", "sequence": [7301, 7402, 7301]}]
+    }))
+    .unwrap();
+    let facts = NetFacts {
+        default_interface: Some("eth0".into()),
+        forwarded_ports: vec![sesame::knock::KnockPort {
+            port: 8080,
+            proto: sesame::knock::Proto::Tcp,
+        }],
+        ..NetFacts::default()
+    };
+    let p = sesame::knock::doors::profile_from_vars("h", &vars, &facts).unwrap();
+    assert_eq!(p.doors.len(), 1);
+    let files = render(&p, &role_dir()).unwrap();
+    let v4 = &files["/etc/iptables/rules.v4"].content;
+    let gate: Vec<&str> = v4
+        .lines()
+        .filter(|l| l.starts_with("-A SESAME-DOOR-FWD ") && l.contains("--rcheck"))
+        .collect();
+    assert_eq!(gate.len(), 2, "{v4}");
+    let bob_last = &p.doors[0].steps.last().unwrap().list;
+    assert!(
+        gate.iter()
+            .any(|l| l.contains(&format!("--name {bob_last} "))),
+        "{gate:?}"
+    );
+}
