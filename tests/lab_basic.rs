@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::ssh::{connect, connect_password, run};
-use common::Lab;
+use common::{Flavour, Init, Lab};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -145,7 +145,20 @@ fn apt_installs_from_the_local_repo_and_boot_restores_firewall_and_knockd() {
 
 #[test]
 fn down_leaves_no_namespace_link_process_or_mount() {
-    let lab = Lab::up("lab_basic_down", 2);
+    down_leaves_nothing(Lab::up("lab_basic_down", 2));
+}
+
+/// systemd hosts too: no systemd-nspawn or unshare left, and their own cgroups removed.
+#[test]
+fn down_of_systemd_hosts_leaves_no_nspawn_process_or_cgroup() {
+    let flavour = Flavour {
+        init: Init::Systemd,
+        ..Flavour::from_env()
+    };
+    down_leaves_nothing(Lab::up_with("lab_basic_down_sd", 2, flavour));
+}
+
+fn down_leaves_nothing(lab: Lab) {
     let k = lab.index;
     let fleet_dir = lab.inventory.parent().expect("fleet dir").to_path_buf();
     let prefix = format!("sl{k}-");
@@ -195,6 +208,47 @@ fn down_leaves_no_namespace_link_process_or_mount() {
         }
         found
     };
+    let booters = || {
+        // Processes that boot systemd hosts (in this machine's netns): named by their netns.
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| {
+                a.strip_prefix("--machine=")
+                    .unwrap_or(a)
+                    .starts_with(&prefix)
+                    && a.contains("-h")
+            }) && args.iter().any(|a| a.contains("nspawn"))
+            {
+                found.push(args.join(" "));
+            }
+        }
+        found
+    };
+    let cgroups = || {
+        let mut found = Vec::new();
+        for tree in [
+            "/sys/fs/cgroup/systemd",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ] {
+            if let Ok(dir) = std::fs::read_dir(format!("{tree}/sesame-lab")) {
+                for e in dir.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if n.starts_with(&prefix) {
+                        found.push(format!("{tree}/sesame-lab/{n}"));
+                    }
+                }
+            }
+        }
+        found
+    };
     let mounts = || {
         let all = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         all.lines()
@@ -213,7 +267,13 @@ fn down_leaves_no_namespace_link_process_or_mount() {
     let links_up = ours(links());
     assert!(links_up.contains(&bridge), "{links_up:?}");
     assert!(links_up.contains(&format!("{prefix}h2")), "{links_up:?}");
-    assert!(!procs().is_empty(), "no host process found while up");
+    if !lab.systemd() {
+        // (nspawn pivots into the root: its processes' root reads as `/` from here.)
+        assert!(!procs().is_empty(), "no host process found while up");
+    } else {
+        assert!(!booters().is_empty(), "no systemd-nspawn found while up");
+        assert!(!cgroups().is_empty(), "no host cgroup found while up");
+    }
     assert!(
         mounts()
             .iter()
@@ -225,6 +285,12 @@ fn down_leaves_no_namespace_link_process_or_mount() {
     assert_eq!(ours(netns()), Vec::<String>::new(), "namespaces left");
     assert_eq!(ours(links()), Vec::<String>::new(), "links left");
     assert_eq!(procs(), Vec::<String>::new(), "processes left");
+    assert_eq!(
+        booters(),
+        Vec::<String>::new(),
+        "systemd-nspawn/unshare left"
+    );
+    assert_eq!(cgroups(), Vec::<String>::new(), "cgroups left");
     assert_eq!(mounts(), Vec::<String>::new(), "mounts left");
     assert!(!fleet_dir.exists(), "{} left", fleet_dir.display());
 }
