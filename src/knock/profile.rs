@@ -1076,7 +1076,6 @@ fn parse_uint(v: &Value) -> Option<u64> {
     }
 }
 
-/// Split an INI-style list string: `7000,8000:udp`, `[7000, "8000:udp"]` or `a b c`.
 /// A host's variables with the port its sessions really use (an ssh_config `Port`) standing in
 /// for an unset `ansible_port`, so that port is protected (and knocked in single_port mode).
 pub fn with_session_port(
@@ -1092,6 +1091,7 @@ pub fn with_session_port(
     }
 }
 
+/// Split an INI-style list string: `7000,8000:udp`, `[7000, "8000:udp"]` or `a b c`.
 pub fn split_list_string(s: &str) -> Vec<Value> {
     let t = s.trim();
     if t.starts_with('[') {

@@ -56,7 +56,8 @@ impl EventSender {
         let _ = self.tx.send(Msg::Event(event));
     }
 
-    /// A copy of the counters so far (for `max_fail_percentage`, `any_errors_fatal`).
+    /// A copy of the counters so far (what the recap and the exit code are computed from;
+    /// serial batches count their failures from `run_hosts`' outcomes instead).
     pub fn stats(&self) -> Stats {
         lock(&self.stats).clone()
     }

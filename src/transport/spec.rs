@@ -1,7 +1,9 @@
 //! Connection settings for one host, read from Ansible's connection variables
 //! (`ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_common_args`, …) and the CLI,
-//! and the become settings (`ansible_become*`). Pure: it reads values it is given (and the
-//! process environment for documented `SESAME_*` secrets), never connects, never logs a secret.
+//! and the become settings (`ansible_become*`). Not pure: besides the values it is given it
+//! reads ssh_config files, `HOME`/`USER` and the documented `SESAME_*` secrets from the process
+//! environment, and `resolve_ip` asks the system resolver. It never connects and never logs a
+//! secret.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -638,7 +640,6 @@ pub fn expand_tilde(p: &str) -> PathBuf {
     }
 }
 
-/// The local user name, ssh's default login name.
 /// The IP address of `address` (an IP, `[v6]`, or a name resolved as ssh resolves it).
 pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
     use std::net::ToSocketAddrs;
@@ -691,6 +692,7 @@ fn expand_config_tokens(value: &str, destination: &str) -> String {
     })
 }
 
+/// The local user name, ssh's default login name.
 fn local_user() -> String {
     ["USER", "LOGNAME"]
         .iter()
