@@ -9,9 +9,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can stop a command before or instead of a normal run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A feature that is not built yet. Said plainly, never faked.
-    #[error("`sesame {0}` is not implemented yet")]
-    NotImplemented(&'static str),
     /// Bad command-line usage found after clap's own parsing.
     #[error("{0}")]
     Usage(String),
@@ -46,6 +43,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The retry file (`--retry-file`) could not be written.
+    #[error(transparent)]
+    RetryFile(#[from] crate::runner::stats::RetryFileError),
+    /// The worker threads could not be started (a resource limit, not a usage error).
+    #[error(transparent)]
+    Pool(#[from] crate::runner::pool::PoolError),
     /// Reading a local file failed.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -1,6 +1,7 @@
 //! ansible.cfg through the command line: found where Ansible finds it, its settings used as
-//! defaults under the flags, bad values named by file and line. Nothing here connects: runs
-//! that use the connection settings are lab-tested (`runner.rs`).
+//! defaults under the flags, bad values named by file and line. Nothing here reaches a host
+//! (the runs that must fail to connect dial 127.0.0.1 port 1, refused at once): runs that use
+//! the connection settings are lab-tested (`runner.rs`).
 
 mod common;
 
@@ -215,4 +216,66 @@ fn help_never_suggests_a_secret_on_the_command_line() {
     .to_string();
     assert!(!inline_secret(&hint), "{hint}");
     assert!(hint.contains("vault"), "{hint}");
+}
+
+/// Issue 16: a retry file that cannot be written was reported as "cannot read". The host is
+/// 127.0.0.1 port 1 (refused at once, nothing is sent anywhere), so it lands in the retry file.
+#[test]
+fn retry_file_write_failure_is_not_reported_as_cannot_read() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("hosts"),
+        "[all]\nh1 ansible_host=127.0.0.1 ansible_port=1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+    )
+    .unwrap();
+    let retry = d.path().join("no/such/dir/site.retry");
+    let retry = retry.to_str().unwrap();
+    for args in [
+        vec![
+            "run",
+            "-i",
+            "hosts",
+            "all",
+            "--retry-file",
+            retry,
+            "--",
+            "true",
+        ],
+        vec!["play", "-i", "hosts", "site.yml", "--retry-file", retry],
+    ] {
+        let out = sesame(d.path(), &args, &[]);
+        let printed = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {printed}");
+        assert!(
+            printed.contains(&format!("cannot write retry file {retry}")),
+            "{args:?}: {printed}"
+        );
+        assert!(!printed.contains("cannot read"), "{args:?}: {printed}");
+    }
+}
+
+/// Issue 16: a bastion whose vars or settings fail to resolve was used unknocked with no word
+/// (`JumpKnocks::resolve` dropped the error), so hosts behind it just timed out. The jump is
+/// 127.0.0.1 port 1 (refused at once); the bastion's bad `ansible_port` must be named.
+#[test]
+fn jump_host_knock_that_fails_to_resolve_is_warned() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("hosts"),
+        "[all]\nbastion ansible_host=127.0.0.1 ansible_port=notaport knock_sequence=[7000,8000,9000]\n\
+         web1 ansible_host=198.19.250.1 ansible_ssh_common_args=\"-o ProxyJump=127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let out = sesame(d.path(), &["run", "-i", "hosts", "web1", "--", "true"], &[]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{printed}");
+    assert!(
+        printed.contains("[WARNING]: jump host 127.0.0.1: cannot work out its knock (host bastion: ansible_port=\"notaport\""),
+        "{printed}"
+    );
 }

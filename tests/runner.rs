@@ -4,14 +4,14 @@
 mod common;
 
 use common::Lab;
-use sesame::cli::run::{run_command, Target};
+use sesame::cli::run::{run_command, CommandTarget};
 use sesame::runner::report::{self, Capture, Format, ReportOptions, Reporter, Style};
 use sesame::runner::{Cancel, HostOutcome};
 use sesame::transport::{ConnOverrides, ConnSpec, SshTransport};
 
 /// Connection settings of every host of a fleet, built from the same variables the fleet's
 /// inventory sets.
-fn targets(lab: &Lab) -> Vec<Target<ConnSpec>> {
+fn targets(lab: &Lab) -> Vec<CommandTarget<ConnSpec>> {
     lab.hosts
         .iter()
         .map(|h| {
@@ -25,7 +25,7 @@ fn targets(lab: &Lab) -> Vec<Target<ConnSpec>> {
                 ),
             });
             let vars = vars.as_object().expect("object");
-            Target {
+            CommandTarget {
                 host: h.name.clone(),
                 conn: ConnSpec::from_vars(&h.name, vars, &ConnOverrides::default())
                     .expect("lab vars are valid"),

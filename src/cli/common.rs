@@ -183,6 +183,8 @@ pub struct JumpKnocks<'a> {
     /// Inventory host by its `ansible_host`, built on first use.
     by_address: Option<std::collections::HashMap<String, String>>,
     found: std::collections::HashMap<String, Option<(KnockProfile, IpAddr)>>,
+    /// Jump hosts whose knock could not be worked out, not yet warned about.
+    unresolved: Vec<String>,
 }
 
 impl<'a> JumpKnocks<'a> {
@@ -193,6 +195,7 @@ impl<'a> JumpKnocks<'a> {
             overrides,
             by_address: None,
             found: std::collections::HashMap::new(),
+            unresolved: Vec::new(),
         }
     }
 
@@ -201,7 +204,15 @@ impl<'a> JumpKnocks<'a> {
     pub fn for_spec(&mut self, spec: &ConnSpec) -> Option<(KnockProfile, IpAddr)> {
         let name = spec.proxy.as_ref()?.last_hop_host()?;
         if !self.found.contains_key(name) {
-            let knock = self.resolve(name);
+            // A bastion whose vars or settings are broken is connected through unknocked: if it
+            // is knock-protected the hosts behind it time out, so say why (`warn_unresolved`).
+            let knock = self.resolve(name).unwrap_or_else(|e| {
+                self.unresolved.push(format!(
+                    "jump host {name}: cannot work out its knock ({e}); hosts behind it are \
+                     reached without knocking it and time out if it is knock-protected"
+                ));
+                None
+            });
             self.found.insert(name.to_string(), knock);
         }
         let knock = self.found.get(name)?.clone();
@@ -211,7 +222,15 @@ impl<'a> JumpKnocks<'a> {
         knock
     }
 
-    fn resolve(&mut self, name: &str) -> Option<(KnockProfile, IpAddr)> {
+    /// Send one warning per jump host `for_spec` could not resolve since the last call.
+    pub fn warn_unresolved(&mut self, events: &crate::runner::EventSender) {
+        for msg in self.unresolved.drain(..) {
+            events.send(crate::runner::Event::Warning { host: None, msg });
+        }
+    }
+
+    /// `Ok(None)`: not an inventory host, or one without a knock.
+    fn resolve(&mut self, name: &str) -> Result<Option<(KnockProfile, IpAddr)>, String> {
         let jump = if self.inv.has_host(name) {
             name.to_string()
         } else {
@@ -226,13 +245,19 @@ impl<'a> JumpKnocks<'a> {
                     })
                     .collect()
             });
-            index.get(name)?.clone()
+            match index.get(name) {
+                Some(h) => h.clone(),
+                None => return Ok(None),
+            }
         };
-        let vars = host_vars(self.inv, &jump, self.extra).ok()?;
-        let conn = HostConn::from_vars(&jump, &vars, self.overrides).ok()?;
-        let profile = conn.knock?;
-        let ip = crate::transport::spec::resolve_ip(&conn.spec.address, conn.spec.port)?;
-        Some((profile, ip))
+        let vars = host_vars(self.inv, &jump, self.extra).map_err(|e| e.to_string())?;
+        let conn = HostConn::from_vars(&jump, &vars, self.overrides).map_err(|e| e.to_string())?;
+        let Some(profile) = conn.knock else {
+            return Ok(None);
+        };
+        let ip = crate::transport::spec::resolve_ip(&conn.spec.address, conn.spec.port)
+            .ok_or_else(|| format!("cannot resolve its address `{}`", conn.spec.address))?;
+        Ok(Some((profile, ip)))
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Args {
 }
 
 /// One host, ready to knock on.
-pub struct Target {
+pub struct KnockTarget {
     pub host: String,
     pub spec: ConnSpec,
     pub addr: IpAddr,
@@ -62,7 +62,7 @@ pub fn target(
     inv: &crate::inventory::Inventory,
     host: &str,
     extra: &crate::vars::Vars,
-) -> crate::Result<Target> {
+) -> crate::Result<KnockTarget> {
     let vars = common::host_vars(inv, host, extra)?;
     let spec = ConnSpec::from_vars(host, &vars, &ConnOverrides::from_env())
         .map_err(|e| crate::Error::Usage(e.to_string()))?;
@@ -83,7 +83,7 @@ pub fn target(
     } else {
         None
     };
-    Ok(Target {
+    Ok(KnockTarget {
         host: host.to_string(),
         spec,
         addr,
@@ -98,7 +98,7 @@ fn resolve(address: &str, port: u16) -> crate::Result<IpAddr> {
 
 /// Send the host's knock so that the next connection to a protected port gets through. In
 /// single_port mode this returns when that connection is due.
-pub fn knock(t: &Target, source: Option<IpAddr>, close: bool) -> crate::Result<()> {
+pub fn knock(t: &KnockTarget, source: Option<IpAddr>, close: bool) -> crate::Result<()> {
     let Some(p) = &t.profile else {
         return Err(crate::Error::Usage(format!(
             "host {} has no knock_mode or knock_sequence: nothing to knock",

@@ -5,7 +5,7 @@
 use super::common::{self, HostConn};
 use super::outputs;
 use crate::playbook::embedded::Extracted;
-use crate::playbook::exec::{HostMemory, HostOutcome as ExecOutcome, HostRun, RunOpts};
+use crate::playbook::exec::{HostMemory, HostPlay, PlayOutcome, RunOpts};
 use crate::playbook::{load_playbook, Play, Serial};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::record;
@@ -287,6 +287,7 @@ pub fn run_books(
                 }
             }
             let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
+            jump_knocks.warn_unresolved(&events);
             common::warn_unchecked_host_keys(
                 hosts.iter().filter_map(|h| conns.get(h).map(|c| &c.spec)),
                 &mut host_keys_warned,
@@ -302,8 +303,7 @@ pub fn run_books(
                         host, play, &b.dir, &all_vars, &conns, &sessions, &memories, &opts, ev,
                         keep,
                     )
-                })
-                .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                })?;
                 let mut failed = 0;
                 for r in &runs {
                     if matches!(
@@ -338,19 +338,7 @@ pub fn run_books(
     drop(sessions);
     let (summary, record) = handle.finish(cancel.is_cancelled());
     if let Some(path) = &args.retry_file {
-        let mut bad: Vec<&String> = summary
-            .stats
-            .hosts()
-            .iter()
-            .filter(|(_, s)| s.failed > 0 || s.unreachable > 0)
-            .map(|(h, _)| h)
-            .collect();
-        bad.sort();
-        let text: String = bad.iter().map(|h| format!("{h}\n")).collect();
-        std::fs::write(path, text).map_err(|e| crate::Error::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        summary.stats.write_retry_file(path)?;
     }
     let info = all_vars
         .iter()
@@ -445,8 +433,8 @@ fn run_host(
         }
     };
     let vars = all_vars.get(host).cloned().unwrap_or_default();
-    let outcome: ExecOutcome = {
-        let mut run = HostRun::new(host, play, dir, vars, opts, &sink, &mut memory);
+    let outcome: PlayOutcome = {
+        let mut run = HostPlay::new(host, play, dir, vars, opts, &sink, &mut memory);
         run.extra_secrets = crate::knock::rotation::fallback_words(&hc.fallbacks);
         run.connector = Some(connector_ref);
         run.proxy = hc.spec.proxy.as_ref().map(ToString::to_string);

@@ -71,7 +71,7 @@ pub const TASK: &str = "command";
 /// One host to run on, resolved on the main thread: how to connect (`P`: a `ConnSpec` for
 /// SSH, anything for tests) and whether to become.
 #[derive(Debug, Clone)]
-pub struct Target<P> {
+pub struct CommandTarget<P> {
     pub host: String,
     pub conn: P,
     pub escalate: Option<Become>,
@@ -80,7 +80,7 @@ pub struct Target<P> {
 /// Run `argv` on every target, at most `forks` at once; each host's result becomes an event.
 /// `connect` opens a transport from a target's connection settings.
 pub fn run_command<P, T, C>(
-    targets: &[Target<P>],
+    targets: &[CommandTarget<P>],
     argv: &[String],
     forks: usize,
     cancel: &Cancel,
@@ -93,7 +93,7 @@ where
     C: Fn(&P) -> Result<T, TransportError> + Sync,
 {
     let names: Vec<String> = targets.iter().map(|t| t.host.clone()).collect();
-    let by_name: std::collections::HashMap<&str, &Target<P>> =
+    let by_name: std::collections::HashMap<&str, &CommandTarget<P>> =
         targets.iter().map(|t| (t.host.as_str(), t)).collect();
     pool::run_hosts(&names, forks, cancel, events, |host, ev| {
         let Some(target) = by_name.get(host) else {
@@ -194,7 +194,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 become_password.as_ref().map(|h| h.0.clone()),
             )
             .map_err(|e| crate::Error::Usage(e.to_string()))?;
-            Ok(Target {
+            Ok(CommandTarget {
                 host: host.clone(),
                 conn,
                 escalate,
@@ -211,6 +211,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             }
         }
     }
+    jump_knocks.warn_unresolved(&events);
     common::warn_unchecked_host_keys(targets.iter().map(|t| &t.conn.spec), &mut false, &events);
     run_command(
         &targets,
@@ -219,17 +220,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
         &cancel,
         &events,
         |c: &HostConn| c.connect_first().map(Boxed),
-    )
-    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+    )?;
     let summary = handle.finish(cancel.is_cancelled());
     if let Some(path) = &args.retry_file {
-        summary
-            .stats
-            .write_retry_file(path)
-            .map_err(|e| crate::Error::Io {
-                path: e.path,
-                source: e.source,
-            })?;
+        summary.stats.write_retry_file(path)?;
     }
     Ok(summary.exit_code)
 }
@@ -265,10 +259,10 @@ mod tests {
 
     const NAMES: [&str; 5] = ["h1", "h2", "h3", "h4", "h5"];
 
-    fn targets(n: usize) -> Vec<Target<&'static str>> {
+    fn targets(n: usize) -> Vec<CommandTarget<&'static str>> {
         NAMES[..n]
             .iter()
-            .map(|&name| Target {
+            .map(|&name| CommandTarget {
                 host: name.to_string(),
                 conn: name,
                 escalate: None,
@@ -350,7 +344,7 @@ mod tests {
         let render = |escalate: Option<Become>| {
             let (events, _rx) = EventSender::channel();
             let seen = std::sync::Mutex::new(Vec::new());
-            let t = vec![Target {
+            let t = vec![CommandTarget {
                 host: "h1".to_string(),
                 conn: (),
                 escalate,

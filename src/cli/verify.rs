@@ -84,6 +84,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         name: "verify".into(),
         hosts: hosts.clone(),
     });
+    jump_knocks.warn_unresolved(&events);
     common::warn_unchecked_host_keys(
         conns
             .values()
@@ -151,8 +152,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             }
             Err(e) => fail(e),
         }
-    })
-    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+    })?;
     let (summary, record) = handle.finish(cancel.is_cancelled());
     let info = conns
         .iter()

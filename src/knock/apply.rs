@@ -165,14 +165,6 @@ pub struct Outcome {
     pub backup: Option<String>,
 }
 
-/// What the proof found.
-#[derive(Debug, Default, Clone)]
-pub struct Proof {
-    pub closed_before: Option<bool>,
-    pub opened: bool,
-    pub closed_after: Option<bool>,
-}
-
 /// Everything the transaction needs besides the session.
 pub struct Transaction<'a> {
     pub host: &'a str,
@@ -361,7 +353,7 @@ impl Transaction<'_> {
 
     /// The controller's view: closed before knocking, open after, closed again after the close
     /// sequence. Read-only on the host (used alone by `sesame verify`).
-    pub fn prove(&self, connect: Option<&Connector<'_>>) -> Result<Proof, String> {
+    pub fn prove(&self, connect: Option<&Connector<'_>>) -> Result<(), String> {
         prove(
             self.host,
             self.addr,
@@ -450,7 +442,7 @@ pub fn prove(
     vantage: &Vantage,
     connect: Option<&Connector<'_>>,
     events: Option<&(dyn Fn(Event) + Sync)>,
-) -> Result<Proof, String> {
+) -> Result<(), String> {
     let ev = |stage, ok, detail: String| {
         if let Some(e) = events {
             e(Event::Knock {
@@ -462,7 +454,6 @@ pub fn prove(
         }
     };
     let probe_t = Duration::from_millis(1500);
-    let mut proof = Proof::default();
     if let Some(proxy) = &vantage.proxy {
         return prove_through_proxy(proxy, connect, &ev);
     }
@@ -482,7 +473,6 @@ pub fn prove(
             "port {ssh_port} answers before knocking: the rules do not protect it"
         ));
     } else {
-        proof.closed_before = Some(true);
         ev(
             KnockStage::ClosedBefore,
             true,
@@ -499,7 +489,6 @@ pub fn prove(
     // `connect(true)` knocks exactly as every later run will, then opens a full SSH session.
     match connect(true).and_then(|mut t| t.exec(&Cmd::new("true"))) {
         Ok(o) if o.ok() => {
-            proof.opened = true;
             ev(
                 KnockStage::Opened,
                 true,
@@ -527,7 +516,6 @@ pub fn prove(
             .map_err(|e| e.to_string())?;
         std::thread::sleep(Duration::from_millis(500));
         let closed = !port_answers(addr, ssh_port, probe_t);
-        proof.closed_after = Some(closed);
         ev(
             KnockStage::ClosedAfter,
             closed,
@@ -541,7 +529,7 @@ pub fn prove(
             return Err("the close sequence does not close the port".into());
         }
     }
-    Ok(proof)
+    Ok(())
 }
 
 /// A host reached through a jump host: the packets that matter come from the jump host, so the
@@ -552,7 +540,7 @@ fn prove_through_proxy(
     proxy: &str,
     connect: Option<&Connector<'_>>,
     ev: &dyn Fn(KnockStage, bool, String),
-) -> Result<Proof, String> {
+) -> Result<(), String> {
     ev(
         KnockStage::NotProvenClosed,
         true,
@@ -571,10 +559,7 @@ fn prove_through_proxy(
                 true,
                 format!("{proxy}, with the new rules"),
             );
-            Ok(Proof {
-                opened: true,
-                ..Proof::default()
-            })
+            Ok(())
         }
         Ok(o) => {
             ev(

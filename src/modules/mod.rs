@@ -35,7 +35,6 @@ pub struct Ctx<'a> {
     pub vars: &'a Vars,
     pub facts: &'a HostFacts,
     pub escalate: Option<Become>,
-    pub check: bool,
     pub diff: bool,
     /// Where `src:` files and templates are looked up, in order (role dir, playbook dir).
     pub search_dirs: &'a [PathBuf],
@@ -303,7 +302,6 @@ pub(crate) mod testutil {
                 vars: &self.vars,
                 facts: &self.facts,
                 escalate: None,
-                check: false,
                 diff: true,
                 search_dirs: &self.dirs,
                 templater: Templater,

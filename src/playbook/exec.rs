@@ -34,7 +34,7 @@ pub struct RunOpts {
 
 /// How a host ended a play.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostOutcome {
+pub struct PlayOutcome {
     pub failed: bool,
     pub unreachable: bool,
 }
@@ -55,7 +55,7 @@ enum Stop {
 }
 
 /// Executes one play on one host.
-pub struct HostRun<'a> {
+pub struct HostPlay<'a> {
     pub host: &'a str,
     pub play: &'a Play,
     pub playbook_dir: &'a Path,
@@ -180,7 +180,7 @@ fn item_label(v: &Value) -> String {
     }
 }
 
-impl<'a> HostRun<'a> {
+impl<'a> HostPlay<'a> {
     pub fn new(
         host: &'a str,
         play: &'a Play,
@@ -190,7 +190,7 @@ impl<'a> HostRun<'a> {
         sink: &'a (dyn Fn(Event) + Sync),
         memory: &'a mut HostMemory,
     ) -> Self {
-        HostRun {
+        HostPlay {
             host,
             play,
             playbook_dir,
@@ -267,7 +267,7 @@ impl<'a> HostRun<'a> {
     }
 
     /// Run the play on this host. `conn` is the host's one session.
-    pub fn run(&mut self, conn: &mut dyn Transport) -> HostOutcome {
+    pub fn run(&mut self, conn: &mut dyn Transport) -> PlayOutcome {
         let base = self.base_vars();
         let mut secrets = secret_words(&self.task_vars(&base, &dummy_task()));
         if let Some(pw) = &self.opts.cli_become_password {
@@ -327,15 +327,15 @@ impl<'a> HostRun<'a> {
         self.outcome(None)
     }
 
-    fn outcome(&mut self, stop: Option<Stop>) -> HostOutcome {
+    fn outcome(&mut self, stop: Option<Stop>) -> PlayOutcome {
         // The pool reports HostDone once the host's work returns.
         match stop {
-            None => HostOutcome::default(),
-            Some(Stop::Failed) => HostOutcome {
+            None => PlayOutcome::default(),
+            Some(Stop::Failed) => PlayOutcome {
                 failed: true,
                 unreachable: false,
             },
-            Some(Stop::Unreachable) => HostOutcome {
+            Some(Stop::Unreachable) => PlayOutcome {
                 failed: false,
                 unreachable: true,
             },
@@ -400,7 +400,6 @@ impl<'a> HostRun<'a> {
                 self.play,
                 self.opts,
             ),
-            check: task.check_mode.unwrap_or(self.opts.check),
             diff: self.opts.diff,
             search_dirs: dirs,
             templater: Templater,
@@ -843,7 +842,8 @@ impl<'a> HostRun<'a> {
         let queries = action.queries();
         self.ensure_state(conn, &queries)?;
         let ctx = self.ctx(task, vars, &dirs);
-        let check = ctx.check;
+        // The runner, not the module, decides check mode (a task's `check_mode` beats --check).
+        let check = task.check_mode.unwrap_or(self.opts.check);
         let plan = match action.plan(&self.state, &ctx) {
             Ok(p) => p,
             Err(e) => return fail(self, e.to_string()),
@@ -1026,13 +1026,13 @@ mod tests {
         pb: &crate::playbook::Playbook,
         fake: &mut FakeTransport,
         opts: &RunOpts,
-    ) -> (HostOutcome, Vec<Event>) {
+    ) -> (PlayOutcome, Vec<Event>) {
         let events = Mutex::new(Vec::new());
         let sink = |e: Event| events.lock().unwrap().push(e);
         let mut mem = HostMemory::default();
         let mut vars = Vars::new();
         vars.insert("inventory_hostname".into(), json!("h1"));
-        let out = HostRun::new("h1", &pb.plays[0], &pb.dir, vars, opts, &sink, &mut mem).run(fake);
+        let out = HostPlay::new("h1", &pb.plays[0], &pb.dir, vars, opts, &sink, &mut mem).run(fake);
         (out, events.into_inner().unwrap())
     }
 
@@ -1055,7 +1055,7 @@ mod tests {
         );
         let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
         let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
-        assert_eq!(out, HostOutcome::default());
+        assert_eq!(out, PlayOutcome::default());
         assert_eq!(fake.commands.len(), 1, "{:#?}", fake.commands);
         assert_eq!(
             statuses(&ev),
