@@ -138,7 +138,7 @@ pub fn knock(t: &KnockTarget, source: Option<IpAddr>, close: bool) -> crate::Res
 }
 
 /// Make `t` knock door `name` of its knock_doors instead of the door sesame uses.
-fn choose_door(t: &mut Target, name: &str) -> crate::Result<()> {
+fn choose_door(t: &mut KnockTarget, name: &str) -> crate::Result<()> {
     let host = t.host.clone();
     let Some(p) = t.profile.as_mut() else {
         return Err(crate::Error::Usage(format!(
