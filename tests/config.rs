@@ -279,3 +279,44 @@ fn jump_host_knock_that_fails_to_resolve_is_warned() {
         "{printed}"
     );
 }
+
+/// Issue 16: `sesame ssh` and `sesame knock` ignored ansible.cfg (they built their connection
+/// from the environment only), so `remote_user`, `private_key_file`, `ssh_common_args` and
+/// `host_key_checking` there were lost. A stand-in `ssh` on PATH prints the arguments it got.
+#[test]
+fn ssh_and_knock_read_ansible_cfg() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = project(
+        "[defaults]\ninventory = inv/hosts.ini\nremote_user = deploy\n\
+         private_key_file = /keys/fleet_key\nhost_key_checking = False\n\
+         [ssh_connection]\nssh_common_args = -o HostKeyAlias=web-alias\n",
+    );
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("ssh"), "#!/bin/sh\nprintf 'ARG %s\\n' \"$@\"\n").unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = sesame(d.path(), &["ssh", "web1"], &[("PATH", &path)]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    for want in [
+        "ARG User=deploy",
+        "ARG /keys/fleet_key",
+        "ARG HostKeyAlias=web-alias",
+        "ARG StrictHostKeyChecking=no",
+        "ARG 198.19.200.11",
+    ] {
+        assert!(printed.contains(want), "{want}: {printed}");
+    }
+    // knock reads the same file: a bad value there is named, as for every other subcommand.
+    let d = project("[defaults]\ninventory = inv/hosts.ini\nhost_key_checking = maybe\n");
+    for args in [&["knock", "web1"][..], &["ssh", "web1"][..]] {
+        let out = sesame(d.path(), args, &[("PATH", &path)]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("ansible.cfg:3 (host_key_checking in [defaults])"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}

@@ -710,14 +710,33 @@ pub struct ConnArgs {
     pub no_state: bool,
 }
 
+/// ansible.cfg's connection settings (`remote_user`, `private_key_file`, `timeout`,
+/// `host_key_checking`, `ssh_common_args`, `ssh_extra_args`, and their `ANSIBLE_*` variables)
+/// over the environment's: what `sesame knock` and `sesame ssh`, which have no connection
+/// flags, use, so they reach a host as `play` and `run` do. Never prompts.
+pub fn cfg_overrides() -> crate::Result<ConnOverrides> {
+    ConnArgs::default().settings()
+}
+
 impl ConnArgs {
     /// The flags on top of ansible.cfg (and its `ANSIBLE_*` variables) and the environment's
     /// secrets (`ConnOverrides::from_env`).
     pub fn overrides(&self) -> crate::Result<ConnOverrides> {
-        use crate::config::{self as cfg_keys, installed};
-        let cfg = installed();
         // Process-wide, set here once on the main thread before any host is worked on.
         knock::state_file::configure(!self.no_state);
+        let mut o = self.settings()?;
+        let ask_pass = crate::config::installed().boolean(crate::config::ASK_PASS)?;
+        if self.ask_pass || ask_pass.unwrap_or(false) {
+            o.password = Some(prompt_secret("SSH password: ")?);
+        }
+        Ok(o)
+    }
+
+    /// The flags on top of ansible.cfg and the environment, without side effects (no state
+    /// file switch, no password prompt).
+    fn settings(&self) -> crate::Result<ConnOverrides> {
+        use crate::config::{self as cfg_keys, installed};
+        let cfg = installed();
         let mut o = ConnOverrides::from_env();
         o.user = self
             .user
@@ -735,9 +754,6 @@ impl ConnArgs {
         o.host_key_checking = cfg.boolean(cfg_keys::HOST_KEY_CHECKING)?;
         o.ssh_common_args = cfg.string(cfg_keys::SSH_COMMON_ARGS);
         o.ssh_extra_args = cfg.string(cfg_keys::SSH_EXTRA_ARGS);
-        if self.ask_pass || cfg.boolean(cfg_keys::ASK_PASS)?.unwrap_or(false) {
-            o.password = Some(prompt_secret("SSH password: ")?);
-        }
         o.ssh_strict = match &self.ssh_strict {
             None => None,
             Some(s) => Some(

@@ -57,14 +57,16 @@ fn has_knock_settings(vars: &Map<String, Value>) -> bool {
         .any(|k| vars.get(*k).is_some_and(|v| !v.is_null()))
 }
 
-/// Resolve `host`'s address and knock profile from the inventory.
+/// Resolve `host`'s address and knock profile from the inventory, connection settings as
+/// `overrides` (ansible.cfg's: `common::cfg_overrides`) give them.
 pub fn target(
     inv: &crate::inventory::Inventory,
     host: &str,
     extra: &crate::vars::Vars,
+    overrides: &ConnOverrides,
 ) -> crate::Result<KnockTarget> {
     let vars = common::host_vars(inv, host, extra)?;
-    let spec = ConnSpec::from_vars(host, &vars, &ConnOverrides::from_env())
+    let spec = ConnSpec::from_vars(host, &vars, overrides)
         .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let addr = resolve(&spec.address, spec.port)?;
     let profile = if has_knock_settings(&vars) {
@@ -197,13 +199,14 @@ fn proxy_host(inv: &crate::inventory::Inventory, h: &str) -> crate::Result<Strin
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let extra = common::extra_vars(&args.extra_vars)?;
+    let overrides = common::cfg_overrides()?;
     if let Some(p) = &args.proxy {
         let (h, port) = (&p[0], &p[1]);
         let port: u16 = port
             .parse()
             .map_err(|_| crate::Error::Usage(format!("--proxy: bad port `{port}`")))?;
         let host = proxy_host(&inv, h)?;
-        let mut t = target(&inv, &host, &extra)?;
+        let mut t = target(&inv, &host, &extra, &overrides)?;
         if let Some(d) = &args.door {
             choose_door(&mut t, d)?;
         }
@@ -226,7 +229,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         )));
     }
     for host in hosts {
-        let mut t = target(&inv, &host, &extra)?;
+        let mut t = target(&inv, &host, &extra, &overrides)?;
         if let Some(d) = &args.door {
             choose_door(&mut t, d)?;
         }

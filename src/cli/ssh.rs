@@ -104,7 +104,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
             args.host
         )));
     }
-    let t = target(&inv, &args.host, &common::extra_vars(&args.extra_vars)?)?;
+    let extra = common::extra_vars(&args.extra_vars)?;
+    let t = target(&inv, &args.host, &extra, &common::cfg_overrides()?)?;
     let ssh = which::which("ssh")
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
     if let Some(p) = &t.spec.proxy {
