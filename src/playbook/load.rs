@@ -229,6 +229,7 @@ fn load_play(
             return Err(src.invalid(&format!("{k}:"), format!("unknown play keyword `{k}`")));
         }
     }
+    refuse_unsupported(src, &m)?;
     let name = m
         .get("name")
         .and_then(Value::as_str)
@@ -464,10 +465,46 @@ fn kv_args(s: &str) -> Option<Map<String, Value>> {
     Some(m)
 }
 
+/// Keywords sesame parses but cannot honour are refused with their file and line, never
+/// silently ignored: `become_method` other than sudo (sesame would run it with sudo),
+/// `strategy` other than linear, and a play's `remote_user` (connections are opened from the
+/// inventory's `ansible_user` / `-u` / ansible.cfg's `remote_user` before any play).
+fn refuse_unsupported(src: &Src, m: &Map<String, Value>) -> Result<(), PlaybookError> {
+    let literal = |k: &str| {
+        m.get(k)
+            .map(|v| v.as_str().unwrap_or_default().trim().to_string())
+    };
+    if let Some(method) = literal("become_method") {
+        if method != "sudo" {
+            return Err(src.invalid(
+                "become_method:",
+                format!("become_method `{method}` is not supported: sesame becomes with sudo only"),
+            ));
+        }
+    }
+    if let Some(strategy) = literal("strategy") {
+        if strategy != "linear" {
+            return Err(src.invalid(
+                "strategy:",
+                format!("strategy `{strategy}` is not supported: sesame runs plays linear only"),
+            ));
+        }
+    }
+    if m.contains_key("remote_user") {
+        return Err(src.invalid(
+            "remote_user:",
+            "a play's `remote_user` is not supported: set ansible_user in the inventory, \
+             remote_user in ansible.cfg, or pass -u",
+        ));
+    }
+    Ok(())
+}
+
 fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, PlaybookError> {
     let Value::Object(m) = t else {
         return Err(src.invalid("", format!("a task must be a mapping, got {t}")));
     };
+    refuse_unsupported(src, m)?;
     let name = m
         .get("name")
         .and_then(Value::as_str)
@@ -689,5 +726,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("role `nope` not found"));
+    }
+
+    /// Issue 16: `remote_user`, `become_method` and `strategy` were accepted and ignored
+    /// (`become_method: su` ran with sudo). Each is refused with its file and line, or works.
+    #[test]
+    fn ignored_play_keys_are_refused_with_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            ("- hosts: all\n  become_method: su\n  tasks: []\n", "pb.yml:2", "become_method `su`"),
+            (
+                "- hosts: all\n  tasks:\n    - name: t\n      become_method: su\n      debug: msg=x\n",
+                "pb.yml:4",
+                "become_method `su`",
+            ),
+            ("- hosts: all\n  strategy: free\n  tasks: []\n", "pb.yml:2", "strategy `free`"),
+            ("- hosts: all\n  remote_user: root\n  tasks: []\n", "pb.yml:2", "remote_user"),
+        ];
+        for (text, at, what) in cases {
+            let pb = write(d.path(), "pb.yml", text);
+            let e = load_playbook(&pb, &[]).unwrap_err().to_string();
+            assert!(e.contains(at) && e.contains(what), "{text}: {e}");
+        }
+        // What sesame does anyway is accepted.
+        let pb = write(
+            d.path(),
+            "pb.yml",
+            "- hosts: all\n  become_method: sudo\n  strategy: linear\n  tasks:\n    - debug: msg=x\n      become_method: sudo\n",
+        );
+        load_playbook(&pb, &[]).unwrap();
     }
 }
