@@ -379,10 +379,37 @@ impl KnockProfile {
             }
         }
         Err(KnockVarErrors {
-            host: host.to_string(),
+            host: shown_host(host),
             errors: c.errors,
         })
     }
+}
+
+/// A host name as errors show it: quoted and escaped when it holds control characters, so an
+/// error about a hostile name cannot itself carry the line break or escape sequence.
+fn shown_host(host: &str) -> String {
+    if host.chars().any(char::is_control) {
+        format!("{host:?}")
+    } else {
+        host.to_string()
+    }
+}
+
+/// A value as errors show it: control characters escaped (`\n`, `\u{1b}`), so a hostile value
+/// cannot break the error's lines or reach the terminal as an escape sequence.
+fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Gathers errors and warnings while reading variables.
@@ -401,9 +428,9 @@ fn show(v: &Value) -> String {
 impl Collector<'_> {
     fn err(&mut self, variable: &str, value: impl Into<String>, problem: impl Into<String>) {
         self.errors.push(KnockVarError {
-            host: self.host.to_string(),
+            host: shown_host(self.host),
             variable: variable.to_string(),
-            value: value.into(),
+            value: escape_controls(&value.into()),
             problem: problem.into(),
         });
     }
@@ -525,6 +552,12 @@ impl Collector<'_> {
                 _ => None,
             };
             match parsed {
+                Some((_, 0)) => self.err(
+                    &format!("{name}[{i}]"),
+                    show(item),
+                    "allows every address (prefix length 0): the protected ports would be open to \
+                     anyone without knocking",
+                ),
                 Some((IpAddr::V4(a), len)) => v4.push(format!("{a}/{len}")),
                 Some((IpAddr::V6(a), len)) => v6.push(format!("{a}/{len}")),
                 None => self.err(
@@ -534,10 +567,31 @@ impl Collector<'_> {
                 ),
             }
         }
+        for (family, list) in [("IPv4", &v4), ("IPv6", &v6)] {
+            if list.len() > 1 && covers_everything(list) {
+                self.err(
+                    name,
+                    list.join(", "),
+                    format!(
+                        "together these allow every {family} address: the protected ports would be \
+                         open to anyone without knocking"
+                    ),
+                );
+            }
+        }
         (v4, v6)
     }
 
     fn build(&mut self, facts: &NetFacts) -> Option<KnockProfile> {
+        // The name is written into comments of knockd.conf and the rules files: a line break
+        // in it would start a line of its own there (a knockd command, an iptables rule).
+        if self.host.chars().any(char::is_control) {
+            self.err(
+                "inventory_hostname",
+                format!("{:?}", self.host),
+                "contains control characters: refused, it would break out of the comment lines it is written into",
+            );
+        }
         // Mode and style first: they decide which other variables matter.
         let mode = match self.string("knock_mode").as_deref() {
             None => Some(KnockMode::Knockd),
@@ -1159,6 +1213,51 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     Some((addr, len))
 }
 
+/// Whether CIDRs of one family (as `cidrs` normalizes them) together cover the whole address
+/// space, like `0.0.0.0/1` with `128.0.0.0/1`.
+fn covers_everything(cidrs: &[String]) -> bool {
+    let mut ranges: Vec<(u128, u128)> = cidrs
+        .iter()
+        .filter_map(|c| parse_cidr(c))
+        .map(|(net, len)| {
+            let (bits, n) = match net {
+                IpAddr::V4(a) => (32u32, u128::from(u32::from(a))),
+                IpAddr::V6(a) => (128u32, u128::from(a)),
+            };
+            let host_bits = bits - u32::from(len);
+            let size = if host_bits >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << host_bits) - 1
+            };
+            let start = if host_bits >= 128 { 0 } else { n & !size };
+            (start, start.saturating_add(size))
+        })
+        .collect();
+    let Some(top) = cidrs
+        .first()
+        .and_then(|c| parse_cidr(c))
+        .map(|(a, _)| match a {
+            IpAddr::V4(_) => u128::from(u32::MAX),
+            IpAddr::V6(_) => u128::MAX,
+        })
+    else {
+        return false;
+    };
+    ranges.sort();
+    let mut next = 0u128; // first address not yet covered
+    for (start, end) in ranges {
+        if start > next {
+            return false;
+        }
+        if end >= top {
+            return true;
+        }
+        next = next.max(end + 1);
+    }
+    false
+}
+
 fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     let Some((net, len)) = parse_cidr(cidr) else {
         return false;
@@ -1264,6 +1363,60 @@ mod tests {
             assert!(msg.contains(part), "message {msg:?} lacks {part:?}");
         }
         e
+    }
+
+    /// Issue 11 item 10: an allow-list that lets everyone in defeats knocking.
+    #[test]
+    fn allow_sources_that_cover_everything_are_refused() {
+        for all in [
+            json!(["0.0.0.0/0"]),
+            json!(["::/0"]),
+            json!(["0::0/0"]),
+            json!(["10.1.2.3/0"]),
+            json!(" 0.0.0.0/0 , 10.0.0.0/8"),
+            json!(["0.0.0.0/1", "128.0.0.0/1"]),
+            json!(["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"]),
+            json!(["::/1", "8000::/1"]),
+        ] {
+            let e = KnockProfile::from_vars(
+                "web1",
+                &vars(json!({"knock_sequence": [7000, 7001, 7002], "knock_allow_sources": all})),
+                &facts(),
+            )
+            .expect_err(&all.to_string())
+            .to_string();
+            assert!(e.contains("knock_allow_sources"), "{e}");
+            assert!(e.contains("anyone without knocking"), "{e}");
+        }
+        for fine in [
+            json!(["0.0.0.0/1"]),
+            json!(["198.19.0.0/16", "fd5e::/16"]),
+            json!(["0.0.0.0/1", "128.0.0.0/2"]),
+            json!(["0.0.0.0/1", "::/1"]),
+        ] {
+            KnockProfile::from_vars(
+                "web1",
+                &vars(json!({"knock_sequence": [7000, 7001, 7002], "knock_allow_sources": fine})),
+                &facts(),
+            )
+            .unwrap_or_else(|e| panic!("{fine}: {e}"));
+        }
+    }
+
+    /// Issue 11 item 3: a host name with a line break would start a line of its own in the
+    /// knockd.conf comment it is written into.
+    #[test]
+    fn host_names_with_control_characters_are_refused_escaped() {
+        let e = KnockProfile::from_vars(
+            "web1\n\tstart_command = /bin/sh",
+            &vars(json!({"knock_sequence": [7000, 7001, 7002]})),
+            &facts(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("inventory_hostname"), "{e}");
+        assert!(e.contains(r#""web1\n\tstart_command = /bin/sh""#), "{e}");
+        assert!(!e.lines().any(|l| l.starts_with('\t')), "{e}");
     }
 
     #[test]

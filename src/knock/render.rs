@@ -20,6 +20,8 @@ const COMMON: &[&str] = &[
     "default-netfilter-persistent.tera",
     "netfilter-persistent-systemd-override.conf.tera",
 ];
+/// The modes that keep state in xt_recent lists (iptables, single_port).
+const RECENT: &[&str] = &["xt_recent.conf.tera"];
 const KNOCKD: &[&str] = &[
     "knockd.conf.tera",
     "default-knockd.tera",
@@ -57,9 +59,11 @@ pub const NETFILTER_OVERRIDE: &str =
 pub const KNOCKD_CONF: &str = "/etc/knockd.conf";
 pub const KNOCKD_DEFAULT: &str = "/etc/default/knockd";
 pub const KNOCKD_OVERRIDE: &str = "/etc/systemd/system/knockd.service.d/sesame.conf";
+pub const XT_RECENT_CONF: &str = "/etc/modprobe.d/sesame-xt_recent.conf";
 
 /// Render every file the profile's mode needs, from `<role_dir>/templates/`. Rules files and
-/// knockd.conf hold knock ports and are mode 0600; the others 0644.
+/// knockd.conf hold knock ports and are mode 0600; the others 0644. The xt_recent modes also
+/// get a modprobe option that keeps their lists of knockers root-only.
 pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, KnockError> {
     let knockd = profile.mode == KnockMode::Knockd;
     let tera = templates(role_dir, knockd).map_err(|e| match e {
@@ -126,6 +130,15 @@ pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, 
             },
         );
     }
+    if !knockd {
+        files.insert(
+            XT_RECENT_CONF.into(),
+            RenderedFile {
+                content: one("xt_recent.conf.tera")?,
+                mode: 0o644,
+            },
+        );
+    }
     Ok(files)
 }
 
@@ -144,7 +157,7 @@ fn templates(role_dir: &Path, knockd: bool) -> Result<Arc<tera::Tera>, Templates
         // Nothing here is HTML.
         tera.autoescape_on(vec![]);
         let mut sources = Vec::new();
-        for name in COMMON.iter().chain(if knockd { KNOCKD } else { &[] }) {
+        for name in COMMON.iter().chain(if knockd { KNOCKD } else { RECENT }) {
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).map_err(|e| TemplatesError::Read(path, e))?;
             sources.push((*name, text));
