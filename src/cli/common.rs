@@ -604,9 +604,7 @@ impl HostConn {
     }
 }
 
-/// How long a connection attempt right after a knock waits for the TCP connect before knocking
-/// again (the last attempt waits the whole connect timeout).
-const KNOCK_ANSWER_WAIT: Duration = Duration::from_secs(3);
+use crate::knock::client::KNOCK_ANSWER_WAIT;
 
 /// Ask for a secret on the terminal (not stdin), without echo; empty answers are refused.
 pub fn prompt_secret(question: &str) -> crate::Result<String> {

@@ -4,6 +4,7 @@
 
 use super::common::{self, HostConn};
 use super::outputs;
+use crate::knock::preflight::{aliases, check_host_name, check_knock, PreflightError};
 use crate::playbook::embedded::Extracted;
 use crate::playbook::exec::{HostMemory, HostPlay, PlayOutcome, RunOpts};
 use crate::playbook::{load_playbook, Play, Serial};
@@ -286,6 +287,19 @@ pub fn run_books(
                     }
                 }
             }
+            for (h, e) in preflight(&hosts, &dead, &all_vars, &conns) {
+                // Refused before anything connects: the host fails alone.
+                events.send(Event::TaskResult(TaskResult {
+                    msg: Some(e.to_string()),
+                    ..TaskResult::new(
+                        h.as_str(),
+                        "check the host's name and settings",
+                        Status::Failed,
+                    )
+                }));
+                events.send(Event::HostDone { host: h.clone() });
+                dead.push(h);
+            }
             let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
             jump_knocks.warn_unresolved(&events);
             common::warn_unchecked_host_keys(
@@ -381,6 +395,42 @@ fn load_books(
         }
     }
     Ok(books)
+}
+
+/// The controller's checks of a play's hosts before any of them is touched
+/// (`knock::preflight`): names, knock settings and rollback window, and two inventory names
+/// for one machine. Hosts already failed are left out.
+fn preflight(
+    hosts: &[String],
+    dead: &[String],
+    all_vars: &HashMap<String, Vars>,
+    conns: &HashMap<String, HostConn>,
+) -> Vec<(String, PreflightError)> {
+    let mut refused = Vec::new();
+    let mut knocking = Vec::new();
+    for h in hosts.iter().filter(|h| !dead.contains(h)) {
+        let (Some(vars), Some(c)) = (all_vars.get(h), conns.get(h)) else {
+            continue;
+        };
+        let checked = check_host_name(h).and_then(|()| {
+            let vars = crate::knock::profile::with_session_port(vars, c.spec.port);
+            check_knock(h, &vars, c.spec.connect_timeout, c.spec.knock_retries)
+        });
+        match checked {
+            Ok(Some(_)) => {
+                let ip = crate::transport::spec::resolve_ip(&c.spec.address, c.spec.port);
+                let endpoint = match ip {
+                    Some(ip) => std::net::SocketAddr::new(ip, c.spec.port).to_string(),
+                    None => c.spec.addr().to_lowercase(),
+                };
+                knocking.push((h.as_str(), endpoint));
+            }
+            Ok(None) => {}
+            Err(e) => refused.push((h.clone(), e)),
+        }
+    }
+    refused.extend(aliases(knocking));
+    refused
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -142,6 +142,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
             &Vantage {
                 controller_ip: None,
                 proxy: hc.spec.proxy.as_ref().map(ToString::to_string),
+                // verify knows only the address it connects to (no facts gathered).
+                other_addrs: Vec::new(),
             },
             Some(c),
             Some(&sink),

@@ -98,8 +98,11 @@ impl HostFacts {
         f
     }
 
+    /// Whether the host has IPv6 to protect (a global address). Not whether ip6tables works
+    /// now: on a host without iptables that is false until the role installs it, so the
+    /// firewall transaction decides that on the host at load time.
     pub fn has_ipv6(&self) -> bool {
-        !self.ipv6_addresses.is_empty() && self.ip6tables_usable
+        !self.ipv6_addresses.is_empty()
     }
 
     /// The facts as variables: Ansible's names where Ansible has one (`ansible_distribution`,

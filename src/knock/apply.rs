@@ -16,144 +16,29 @@ use std::time::Duration;
 pub const BACKUP_DIR: &str = "/var/backups/sesame";
 pub const BACKUPS_KEPT: usize = 10;
 
-/// Stage, validate, back up, arm and load in one command.
-/// `$1` id, `$2` rollback seconds, `$3` knockd (1/0), `$4` manager, `$5` ipv6 rules (1/0),
-/// `$6` door chain, then (path, mode) pairs; stdin: one base64 line per file.
-const STAGE: &str = r#"set -u
-id=$1; T=$2; kd=$3; mgr=$4; v6=$5; v=$6; shift 6
-B=@BACKUP@/$id; S=$B/new
-# Debian's knockd init script has no `status`: ask the process table too.
-kd_up() { service knockd status >/dev/null 2>&1 || pgrep -x knockd >/dev/null 2>&1; }
-umask 077
-mkdir -p "$S" "$B/old" || { echo "cannot create $B" >&2; exit 60; }
-n=0
-while [ $# -ge 2 ]; do
-  n=$((n+1))
-  IFS= read -r line || { echo "short input" >&2; exit 61; }
-  printf '%s' "$line" | base64 -d > "$S/$n" || exit 61
-  chmod "$2" "$S/$n"; printf '%s\n' "$1" > "$S/$n.path"; shift 2
-done
-for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
-  case "$p" in
-  */rules.v4) iptables-restore --test < "$i" >/dev/null 2>"$B/err" || { echo "iptables-restore --test rejects $p:" >&2; cat "$B/err" >&2; exit 62; } ;;
-  */rules.v6) if [ "$v6" = 1 ]; then ip6tables-restore --test < "$i" >/dev/null 2>"$B/err" || { echo "ip6tables-restore --test rejects $p:" >&2; cat "$B/err" >&2; exit 62; }; fi ;;
-  */knockd.conf) out=$(knockd -D -c "$i" -i sesame-none0 2>&1 </dev/null); case "$out" in *usage:*|*"config file"*|*"error"*) echo "knockd rejects $p:" >&2; printf '%s\n' "$out" | head -n 5 >&2; exit 63 ;; esac ;;
-  esac
-done
-echo "STAGE validated"
-# Only sesame's own part of the firewall is saved, replaced and, on failure, put back: every
-# other chain, rule, policy and table stays as its owners (fail2ban, Docker...) have it, even
-# if they change it during the transaction (see knock/own.rs).
-cat > "$B/own.sh" <<'OWN'
-@OWN@
-OWN
-. "$B/own.sh"
-mine() { grep -qs '^# managed by sesame' "$1" && echo "$1"; return 0; }
-own_save iptables "$(mine /etc/iptables/rules.v4)" > "$B/own.v4" || exit 64
-own_docker_state iptables > "$B/docker.v4"
-if [ "$v6" = 1 ]; then
-  own_save ip6tables "$(mine /etc/iptables/rules.v6)" > "$B/own.v6" || exit 64
-  own_docker_state ip6tables > "$B/docker.v6"
-fi
-: > "$B/created"
-for f in "$S"/*.path; do read -r p < "$f"
-  if [ -e "$p" ]; then mkdir -p "$B/old${p%/*}/" && cp -p "$p" "$B/old$p" || exit 64
-  else printf '%s\n' "$p" >> "$B/created"; fi
-done
-kw=inactive; ke=disabled
-if [ "$kd" = 1 ]; then
-  if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd && kw=active; systemctl is-enabled --quiet knockd 2>/dev/null && ke=enabled
-  else kd_up && kw=active; ls /etc/rc2.d/S??knockd >/dev/null 2>&1 && ke=enabled; fi
-fi
-echo "$kw $ke $mgr $kd $v6" > "$B/knockd.state"
-cat > "$B/rollback.sh" <<'RB'
-#!/bin/sh
-# Written by sesame: puts back the firewall, files and knockd as they were before transaction $B.
-B=$(dirname "$0")
-read kw ke mgr kd v6 < "$B/knockd.state"
-for f in "$B"/new/*.path; do read -r p < "$f"
-  if [ -e "$B/old$p" ]; then cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
-done
-. "$B/own.sh"
-own_unload iptables; own_restore iptables "$B/own.v4"; own_docker_undo iptables "$B/docker.v4"
-if [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then
-  own_unload ip6tables; own_restore ip6tables "$B/own.v6"; own_docker_undo ip6tables "$B/docker.v6"
-fi
-if [ "$kd" = 1 ]; then
-  if [ "$mgr" = systemd ]; then
-    systemctl daemon-reload
-    [ "$ke" = enabled ] || systemctl disable knockd >/dev/null 2>&1
-    if [ "$kw" = active ]; then systemctl restart knockd; else systemctl stop knockd; fi
-  else
-    [ "$ke" = enabled ] || update-rc.d knockd disable >/dev/null 2>&1
-    if [ "$kw" = active ]; then service knockd restart; else service knockd stop; fi
-  fi
-fi >/dev/null 2>&1
-date +%s > "$B/rolled-back"
-RB
-# The first transaction's backup is the host as it was before sesame (knock_state: absent
-# puts that back): kept apart from the pruned ones.
-[ -e @BACKUP@/first ] || cp -a "$B" @BACKUP@/first 2>/dev/null
-ls -1d @BACKUP@/[0-9]* 2>/dev/null | sort | head -n -@KEEP@ | while IFS= read -r x; do rm -rf -- "$x"; done
-echo "STAGE backed_up $B"
-if [ "$mgr" = systemd ]; then
-  systemd-run --quiet --unit="sesame-rollback-$id" --on-active="$T" --timer-property=AccuracySec=1s /bin/sh "$B/rollback.sh" || { echo "cannot arm the rollback timer" >&2; exit 65; }
-  echo "timer sesame-rollback-$id" > "$B/armed"
-else
-  setsid sh -c "sleep $T; exec sh '$B/rollback.sh'" </dev/null >/dev/null 2>&1 &
-  echo "pid $!" > "$B/armed"
-fi
-echo "STAGE armed $T"
-fail() { echo "$1" >&2; sh "$B/rollback.sh"; @DISARM@; exit "$2"; }
-for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
-  { [ -d "${p%/*}/" ] || mkdir -p "${p%/*}/"; } && cp -p "$i" "$p.sesame-new" && chown root:root "$p.sesame-new" && mv -f "$p.sesame-new" "$p" || fail "cannot install $p" 66
-done
-own_load iptables /etc/iptables/rules.v4 "$(mine "$B/old/etc/iptables/rules.v4")" 2>"$B/err" || fail "iptables-restore --noflush failed: $(cat "$B/err")" 67
-if [ "$v6" = 1 ]; then own_load ip6tables /etc/iptables/rules.v6 "$(mine "$B/old/etc/iptables/rules.v6")" 2>"$B/err" || fail "ip6tables-restore --noflush failed: $(cat "$B/err")" 67; fi
-iptables -w -n -L "$v" >/dev/null 2>&1 || [ "$kd" = 0 ] || fail "the loaded rules have no chain $v" 68
-if [ "$kd" = 1 ]; then
-  if [ "$mgr" = systemd ]; then
-    { systemctl daemon-reload && systemctl enable knockd && systemctl restart knockd; } >/dev/null 2>&1
-    i=0; while ! systemctl is-active --quiet knockd; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start: $(systemctl status --no-pager knockd 2>&1 | tail -n 3)" 69; sleep 0.3; done
-  else
-    { update-rc.d knockd defaults && update-rc.d knockd enable; } >/dev/null 2>&1
-    service knockd restart >/dev/null 2>&1
-    i=0; while ! kd_up; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start (see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.3; done
-  fi
-  sleep 0.5
-  if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd; else kd_up; fi || fail "knockd exited right after starting" 69
-fi
-echo "STAGE loaded"
-"#;
+/// The transaction's shell scripts, kept as files so they read (and `sh -n` check) as shell.
+/// `lib.sh` is prepended to each; `rollback.sh` is written on the host by `stage.sh`.
+const LIB: &str = include_str!("scripts/lib.sh");
+const STAGE: &str = include_str!("scripts/stage.sh");
+const ROLLBACK: &str = include_str!("scripts/rollback.sh");
+const FINALIZE: &str = include_str!("scripts/finalize.sh");
+const ROLLBACK_NOW: &str = include_str!("scripts/rollback_now.sh");
 
-/// Stops the dead-man switch of transaction `$B` (a shell snippet).
-const DISARM: &str = r#"{ read kind what < "$B/armed"; if [ "$kind" = timer ]; then systemctl stop "$what.timer" "$what.service" >/dev/null 2>&1; else kill -- "-$what" 2>/dev/null || kill "$what" 2>/dev/null; fi; rm -f "$B/armed"; }"#;
-
-/// Disarm, keep the rules at boot, record the live fingerprint. `$1` id, `$2` door chain.
-const FINALIZE: &str = r#"B=@BACKUP@/$1; v=$2
-[ -f "$B/armed" ] || { echo "the rollback already ran (the proof took longer than knock_rollback_seconds)" >&2; exit 70; }
-@DISARM@
-read kw ke mgr kd v6 < "$B/knockd.state"
-if [ "$mgr" = systemd ]; then systemctl enable netfilter-persistent >/dev/null 2>&1; else update-rc.d netfilter-persistent defaults >/dev/null 2>&1; update-rc.d netfilter-persistent enable >/dev/null 2>&1; fi
-mkdir -p "$(dirname @RECORD@)" && echo "$(@FWHASH@)" > @RECORD@
-echo "STAGE disarmed"
-"#;
-
-/// Roll back now (the proof failed). `$1` id.
-const ROLLBACK_NOW: &str = r#"B=@BACKUP@/$1
-[ -f "$B/rollback.sh" ] || exit 71
-sh "$B/rollback.sh"
-[ -f "$B/armed" ] && @DISARM@
-echo "STAGE rolled_back"
-"#;
-
-fn script(s: &str) -> String {
-    s.replace("@DISARM@", DISARM)
-        .replace("@BACKUP@", BACKUP_DIR)
+/// `body` with `lib.sh` in front and the placeholders filled in, for backups under `root`.
+fn script_in(body: &str, root: &str) -> String {
+    let mut s = String::with_capacity(LIB.len() + body.len() + ROLLBACK.len());
+    s.push_str(LIB);
+    s.push_str(body);
+    s.replace("@ROLLBACK@", ROLLBACK.trim_end())
+        .replace("@BACKUP@", root)
         .replace("@KEEP@", &BACKUPS_KEPT.to_string())
         .replace("@RECORD@", FIREWALL_RECORD)
         .replace("@FWHASH@", FIREWALL_HASH_SH)
         .replace("@OWN@", super::own::OWN_SH)
+}
+
+fn script(body: &str) -> String {
+    script_in(body, BACKUP_DIR)
 }
 
 /// The result of one transaction.
@@ -163,6 +48,9 @@ pub struct Outcome {
     pub failure: Option<String>,
     pub rolled_back: bool,
     pub backup: Option<String>,
+    /// Whether IPv6 rules were loaded (decided on the host at load time); `None` when the
+    /// transaction stopped before deciding.
+    pub ipv6: Option<bool>,
 }
 
 /// Everything the transaction needs besides the session.
@@ -173,7 +61,6 @@ pub struct Transaction<'a> {
     pub profile: &'a KnockProfile,
     pub files: &'a RenderedFiles,
     pub systemd: bool,
-    pub ipv6_rules: bool,
     /// Where the proof is made from.
     pub vantage: Vantage,
     pub events: Option<&'a (dyn Fn(Event) + Sync)>,
@@ -187,6 +74,19 @@ pub struct Vantage {
     /// The proxy (`ProxyJump=...`) the host is reached through: then the host sees the jump
     /// host, not the controller, and the knock cannot be proven from here.
     pub proxy: Option<String>,
+    /// The host's other addresses (its global IPv6 ones): the protected port must be silent
+    /// on each of them too, where the controller can reach them.
+    pub other_addrs: Vec<IpAddr>,
+}
+
+/// A transaction id as `stage.sh` makes them (mktemp under the backups root), checked before
+/// it goes back into a command: it comes from the host's output.
+fn transaction_id(backup: &str) -> Option<String> {
+    let id = backup.strip_prefix(BACKUP_DIR)?.strip_prefix('/')?;
+    let ok = !id.is_empty()
+        && !id.starts_with('-')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    ok.then(|| id.to_string())
 }
 
 impl Transaction<'_> {
@@ -201,50 +101,35 @@ impl Transaction<'_> {
         }
     }
 
-    /// Run the whole transaction over `conn` (the session in use), proving with `connect`.
-    pub fn run(
-        &self,
-        conn: &mut dyn Transport,
-        connect: Option<&Connector<'_>>,
-        escalate: Option<crate::transport::Become>,
-    ) -> Result<Outcome, TransportError> {
-        let id = format!(
-            "{}-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            std::process::id()
-        );
+    /// The STAGE command: the files travel base64-encoded on stdin, which is secret (the
+    /// files name the knock ports).
+    fn stage_cmd(&self) -> Cmd {
         let knockd = self.profile.mode == KnockMode::Knockd;
         let mut cmd = Cmd::sh(script(STAGE))
             .arg("sesame-stage")
-            .arg(&id)
             .arg(self.profile.rollback_seconds.to_string())
             .arg(if knockd { "1" } else { "0" })
             .arg(if self.systemd { "systemd" } else { "sysv" })
-            .arg(if self.ipv6_rules { "1" } else { "0" })
-            .arg(&self.profile.names.door_chain);
+            .arg(&self.profile.names.door_chain)
+            .arg(if knockd { "0" } else { "1" });
         let mut stdin = String::new();
         for (path, f) in self.files {
             cmd = cmd.arg(path.clone()).arg(format!("{:04o}", f.mode));
             stdin.push_str(&base64::engine::general_purpose::STANDARD.encode(f.content.as_bytes()));
             stdin.push('\n');
         }
-        // The files name the knock ports: stdin is secret.
-        let cmd = cmd
-            .secret_stdin(stdin)
-            .escalate(escalate.clone())
-            .timeout(Duration::from_secs(180));
-        let out = conn.exec(&cmd)?;
-        let text = out.stdout_str();
-        let mut outcome = Outcome::default();
+        cmd.secret_stdin(stdin).timeout(Duration::from_secs(180))
+    }
+
+    /// Report STAGE's progress lines; fills in the backup and the IPv6 decision.
+    fn read_stage(&self, text: &str, outcome: &mut Outcome) {
         for line in text.lines() {
             let mut w = line.split_whitespace();
             if w.next() != Some("STAGE") {
                 continue;
             }
             match w.next() {
+                Some("ipv6") => outcome.ipv6 = Some(w.next() == Some("1")),
                 Some("validated") => self.event(
                     KnockStage::Validated,
                     true,
@@ -266,10 +151,30 @@ impl Transaction<'_> {
                         self.profile.rollback_seconds
                     ),
                 ),
-                Some("loaded") => self.event(KnockStage::Loaded, true, "new rules live"),
+                Some("loaded") => self.event(
+                    KnockStage::Loaded,
+                    true,
+                    match outcome.ipv6 {
+                        Some(true) => "new rules live (IPv4 and IPv6)",
+                        _ => "new rules live (IPv4; no IPv6 on this host)",
+                    },
+                ),
                 _ => {}
             }
         }
+    }
+
+    /// Run the whole transaction over `conn` (the session in use), proving with `connect`.
+    pub fn run(
+        &self,
+        conn: &mut dyn Transport,
+        connect: Option<&Connector<'_>>,
+        escalate: Option<crate::transport::Become>,
+    ) -> Result<Outcome, TransportError> {
+        let out = conn.exec(&self.stage_cmd().escalate(escalate.clone()))?;
+        let text = out.stdout_str();
+        let mut outcome = Outcome::default();
+        self.read_stage(&text, &mut outcome);
         if !out.ok() {
             let err = out.stderr_str().trim().to_string();
             let rolled = text.contains("STAGE armed");
@@ -281,74 +186,148 @@ impl Transaction<'_> {
                 );
             }
             outcome.rolled_back = rolled;
-            outcome.failure = Some(format!(
-                "firewall transaction stopped (exit {}): {err}",
-                out.status
-            ));
+            outcome.failure = Some(if rolled {
+                format!(
+                    "firewall transaction stopped (exit {}), old rules restored: {err}",
+                    out.status
+                )
+            } else {
+                format!(
+                    "firewall transaction refused before loading anything (exit {}): {err}",
+                    out.status
+                )
+            });
             return Ok(outcome);
         }
+        let Some(id) = outcome.backup.as_deref().and_then(transaction_id) else {
+            outcome.failure = Some(format!(
+                "the host did not name its transaction (STAGE said {:?}); the dead-man switch \
+                 will restore the old rules within {}s",
+                text.trim(),
+                self.profile.rollback_seconds
+            ));
+            return Ok(outcome);
+        };
         // Prove from the controller with a new connection.
-        let proof = self.prove(connect);
-        match proof {
-            Ok(_) => {
-                let fin = Cmd::sh(script(FINALIZE))
-                    .arg("sesame-finalize")
-                    .arg(&id)
-                    .arg(&self.profile.names.door_chain)
-                    .escalate(escalate.clone());
-                let out = conn.exec(&fin)?;
-                if out.ok() {
-                    self.event(KnockStage::Disarmed, true, "rollback disarmed");
-                    self.event(KnockStage::Persisted, true, "rules kept at boot");
-                } else {
+        match self.prove(connect) {
+            Ok(_) => self.finalize(conn, &id, escalate, &mut outcome)?,
+            Err(why) => self.roll_back_now(conn, connect, &id, &why, escalate, &mut outcome),
+        }
+        Ok(outcome)
+    }
+
+    /// The proof passed: disarm and keep, unless the switch already won (then the host runs
+    /// its old rules and the run says so).
+    fn finalize(
+        &self,
+        conn: &mut dyn Transport,
+        id: &str,
+        escalate: Option<crate::transport::Become>,
+        outcome: &mut Outcome,
+    ) -> Result<(), TransportError> {
+        let fin = Cmd::sh(script(FINALIZE))
+            .arg("sesame-finalize")
+            .arg(id)
+            .arg(&self.profile.names.door_chain)
+            .escalate(escalate)
+            .timeout(Duration::from_secs(180));
+        let out = conn.exec(&fin)?;
+        let text = out.stdout_str();
+        let said = |step: &str| text.lines().find_map(|l| l.strip_prefix(step));
+        if let Some(why) = said("STAGE rolled_back") {
+            let why = why.trim();
+            let why = if why.is_empty() || why == "switch" {
+                format!(
+                    "the dead-man switch fired after knock_rollback_seconds ({}s) while the \
+                     proof was still running",
+                    self.profile.rollback_seconds
+                )
+            } else {
+                why.to_string()
+            };
+            self.event(
+                KnockStage::RolledBack,
+                true,
+                format!("the old rules were restored before the proof ended: {why}"),
+            );
+            outcome.rolled_back = true;
+            outcome.failure = Some(format!(
+                "the proof passed too late: the host already rolled back to its old rules ({why}); \
+                 raise knock_rollback_seconds"
+            ));
+            return Ok(());
+        }
+        let disarmed = said("STAGE disarmed").is_some();
+        if disarmed {
+            self.event(KnockStage::Disarmed, true, "rollback disarmed");
+        }
+        if out.ok() && said("STAGE persisted").is_some() {
+            self.event(KnockStage::Persisted, true, "rules kept at boot");
+            return Ok(());
+        }
+        let err = out.stderr_str().trim().to_string();
+        outcome.failure = Some(if disarmed {
+            format!("the new rules are proven and live but were not kept: {err}")
+        } else {
+            format!(
+                "could not disarm (exit {}): {err}; the dead-man switch restores the old rules \
+                 within {}s",
+                out.status, self.profile.rollback_seconds
+            )
+        });
+        Ok(())
+    }
+
+    /// The proof failed: roll back over the still-open session, then check a new session works.
+    fn roll_back_now(
+        &self,
+        conn: &mut dyn Transport,
+        connect: Option<&Connector<'_>>,
+        id: &str,
+        why: &str,
+        escalate: Option<crate::transport::Become>,
+        outcome: &mut Outcome,
+    ) {
+        let rb = Cmd::sh(script(ROLLBACK_NOW))
+            .arg("sesame-rollback")
+            .arg(id)
+            .arg(format!("the proof failed: {why}"))
+            .escalate(escalate)
+            .timeout(Duration::from_secs(180));
+        let res = conn.exec(&rb);
+        let ok = matches!(&res, Ok(o) if o.ok() && o.stdout_str().contains("STAGE rolled_back"));
+        self.event(
+            KnockStage::RolledBack,
+            ok,
+            if ok {
+                "old rules restored over the open session".to_string()
+            } else {
+                format!(
+                    "the dead-man switch will restore the host within {}s",
+                    self.profile.rollback_seconds
+                )
+            },
+        );
+        outcome.rolled_back = ok;
+        outcome.failure = Some(if ok {
+            format!("proof failed, rolled back: {why}")
+        } else {
+            format!(
+                "proof failed: {why}; the immediate rollback failed too, the dead-man switch \
+                 restores the host within {}s",
+                self.profile.rollback_seconds
+            )
+        });
+        // Check the host answers again on the old rules.
+        if ok {
+            if let Some(c) = connect {
+                if let Err(e) = c(false).and_then(|mut t| t.exec(&Cmd::new("true")).map(|_| ())) {
                     outcome.failure = Some(format!(
-                        "could not keep the rules: {}",
-                        out.stderr_str().trim()
+                        "proof failed, rolled back, but a new session still fails: {e}"
                     ));
-                    outcome.rolled_back = true;
-                    self.event(
-                        KnockStage::RolledBack,
-                        true,
-                        "the dead-man switch already restored the old rules",
-                    );
-                }
-            }
-            Err(why) => {
-                let rb = Cmd::sh(script(ROLLBACK_NOW))
-                    .arg("sesame-rollback")
-                    .arg(&id)
-                    .escalate(escalate.clone());
-                let res = conn.exec(&rb);
-                let ok = matches!(&res, Ok(o) if o.ok());
-                self.event(
-                    KnockStage::RolledBack,
-                    ok,
-                    if ok {
-                        "old rules restored over the open session".to_string()
-                    } else {
-                        format!(
-                            "the dead-man switch will restore the host within {}s",
-                            self.profile.rollback_seconds
-                        )
-                    },
-                );
-                outcome.rolled_back = true;
-                outcome.failure = Some(format!("proof failed, rolled back: {why}"));
-                // Check the host answers again on the old rules.
-                if ok {
-                    if let Some(c) = connect {
-                        if let Err(e) =
-                            c(false).and_then(|mut t| t.exec(&Cmd::new("true")).map(|_| ()))
-                        {
-                            outcome.failure = Some(format!(
-                                "proof failed, rolled back, but a new session still fails: {e}"
-                            ));
-                        }
-                    }
                 }
             }
         }
-        Ok(outcome)
     }
 
     /// The controller's view: closed before knocking, open after, closed again after the close
@@ -365,6 +344,61 @@ impl Transaction<'_> {
         )
     }
 }
+
+/// The proof's probe wait for one address (`prove`).
+const PROBE_WAIT: Duration = Duration::from_millis(1500);
+/// Allowances, measured generously on the lab's 2-core machine: from `STAGE armed` to the
+/// proof's start (install, load, knockd's start and its 0.5 s check, the round trip back), the
+/// proof's `true` over the new session, and FINALIZE reaching the host's lock.
+const LOAD_ALLOWANCE: Duration = Duration::from_secs(5);
+const EXEC_ALLOWANCE: Duration = Duration::from_secs(2);
+/// The SSH handshake and authentication once TCP is connected (each libssh2 step may wait up
+/// to the connection timeout, but a host that answered the connect answers these in
+/// milliseconds; a slower one makes FINALIZE report the rollback instead).
+const HANDSHAKE_ALLOWANCE: Duration = Duration::from_secs(3);
+const FINALIZE_ALLOWANCE: Duration = Duration::from_secs(2);
+
+/// The longest a successful proof keeps the switch waiting, from `STAGE armed` until FINALIZE
+/// takes the host lock, following `prove` and the connector (`HostConn::connect`) step by
+/// step: the closed-before probe, single_port's pause for that probe's hit to expire, each
+/// knock attempt (the sequence's 100 ms gaps, or single_port's spaced hits), the short wait for
+/// an answer before knocking again (plus single_port's pause), the last attempt's TCP connect
+/// (up to the connection timeout) and SSH handshake, knockd's close sequence and its check. Not counted: the wait for a door our own knock left open, since the session's own
+/// connection uses that door up.
+pub fn worst_case_proof(
+    profile: &KnockProfile,
+    connect_timeout: Duration,
+    knock_retries: u32,
+) -> Duration {
+    let attempts = 1 + knock_retries;
+    let single = profile.mode == KnockMode::SinglePort;
+    let hit_pause = Duration::from_secs(u64::from(profile.hit_max_seconds) + 1);
+    let knock = if single {
+        super::client::single_port_spacing(
+            profile.prior_hits,
+            profile.hit_min_seconds,
+            profile.hit_max_seconds,
+        ) * profile.prior_hits
+    } else {
+        // The connector's knocks go 50 ms apart, then knockd gets 150 ms to open the door.
+        KNOCK_GAP * profile.sequence.len() as u32 + Duration::from_millis(150)
+    };
+    let mut t = LOAD_ALLOWANCE + PROBE_WAIT + knock * attempts;
+    t += super::client::KNOCK_ANSWER_WAIT * knock_retries;
+    if single {
+        t += hit_pause * attempts;
+    }
+    t += connect_timeout + HANDSHAKE_ALLOWANCE + EXEC_ALLOWANCE;
+    if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
+        t += KNOCK_GAP * profile.close_sequence.len() as u32
+            + Duration::from_millis(500)
+            + PROBE_WAIT;
+    }
+    t + FINALIZE_ALLOWANCE
+}
+
+/// Gap between the knocks of a sequence (the connector's and the proof's).
+pub const KNOCK_GAP: Duration = Duration::from_millis(100);
 
 fn port_answers(addr: IpAddr, port: u16, t: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), t).is_ok()
@@ -399,6 +433,57 @@ fn probe_times(window: Duration) -> Vec<Duration> {
     }
     times.push(window);
     times
+}
+
+/// The protected port must be silent on every other address of the host the controller can
+/// reach (its IPv6 ones: a host hardened on IPv4 only stays open over IPv6). Addresses are
+/// probed at once, so the proof takes no longer with more of them. An address the controller
+/// has no route to proves nothing either way and is left out; one whose source address from
+/// here is allow-listed is left out too. Returns the first address that answers.
+fn silent_elsewhere(
+    others: &[IpAddr],
+    main: IpAddr,
+    port: u16,
+    profile: &KnockProfile,
+) -> Result<(), IpAddr> {
+    let probes: Vec<IpAddr> = others
+        .iter()
+        .copied()
+        .filter(|a| *a != main && !a.is_loopback() && !a.is_unspecified())
+        .filter(|a| !allow_listed(profile, source_towards(*a)))
+        .collect();
+    let answering: Vec<IpAddr> = std::thread::scope(|s| {
+        let handles: Vec<_> = probes
+            .iter()
+            .map(|a| {
+                let a = *a;
+                s.spawn(move || {
+                    (port_answers(a, port, Duration::from_millis(1500))
+                        && !closes_within(a, port, profile))
+                    .then_some(a)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    match answering.first() {
+        Some(a) => Err(*a),
+        None => Ok(()),
+    }
+}
+
+/// The controller's own address for packets to `dest` (what the host would see), if routable.
+fn source_towards(dest: IpAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = match dest {
+        IpAddr::V4(_) => "0.0.0.0:0".parse().ok()?,
+        IpAddr::V6(_) => "[::]:0".parse().ok()?,
+    };
+    let sock = std::net::UdpSocket::bind(bind).ok()?;
+    sock.connect(SocketAddr::new(dest, 9)).ok()?;
+    sock.local_addr().ok().map(|a| a.ip())
 }
 
 fn allow_listed(profile: &KnockProfile, ip: Option<IpAddr>) -> bool {
@@ -453,17 +538,25 @@ pub fn prove(
             });
         }
     };
-    let probe_t = Duration::from_millis(1500);
+    let probe_t = PROBE_WAIT;
     if let Some(proxy) = &vantage.proxy {
         return prove_through_proxy(proxy, connect, &ev);
     }
+    // The other addresses are probed while the main one is: the proof takes no longer.
+    let (main_answers, elsewhere) = std::thread::scope(|s| {
+        let others = s.spawn(|| silent_elsewhere(&vantage.other_addrs, addr, ssh_port, profile));
+        let main = !allow_listed(profile, vantage.controller_ip)
+            && port_answers(addr, ssh_port, probe_t)
+            && !closes_within(addr, ssh_port, profile);
+        (main, others.join().unwrap_or(Ok(())))
+    });
     if allow_listed(profile, vantage.controller_ip) {
         ev(
             KnockStage::NotProvenClosed,
             true,
             "the controller is in knock_allow_sources: closed-before not proven".into(),
         );
-    } else if port_answers(addr, ssh_port, probe_t) && !closes_within(addr, ssh_port, profile) {
+    } else if main_answers {
         ev(
             KnockStage::ClosedBefore,
             false,
@@ -478,6 +571,16 @@ pub fn prove(
             true,
             format!("port {ssh_port} silent before the knock"),
         );
+    }
+    if let Err(open) = elsewhere {
+        ev(
+            KnockStage::ClosedBefore,
+            false,
+            format!("port {ssh_port} answers on {open} without a knock"),
+        );
+        return Err(format!(
+            "port {ssh_port} answers on {open} before knocking: the rules do not protect that address"
+        ));
     }
     if profile.mode == KnockMode::SinglePort {
         // The closed-before probe counted as a hit: let it expire before knocking.
@@ -512,8 +615,7 @@ pub fn prove(
         }
     }
     if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
-        super::client::send(addr, &profile.close_sequence, Duration::from_millis(100))
-            .map_err(|e| e.to_string())?;
+        super::client::send(addr, &profile.close_sequence, KNOCK_GAP).map_err(|e| e.to_string())?;
         std::thread::sleep(Duration::from_millis(500));
         let closed = !port_answers(addr, ssh_port, probe_t);
         ev(
@@ -600,6 +702,262 @@ mod tests {
     }
 
     use super::*;
+    use std::path::Path;
+    use std::process::{Command, Output, Stdio};
+
+    /// Run one of the transaction scripts locally with its backups under `root`. Only paths
+    /// that stop before touching the firewall are exercised here (the lab runs the rest).
+    fn run_script(body: &str, root: &Path, args: &[&str]) -> Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script_in(body, root.to_str().unwrap()))
+            .arg("sesame-test")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn text(o: &Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// A transaction directory as STAGE leaves it once armed (sysvinit flavour).
+    fn armed_transaction(root: &Path, id: &str, deadline: u64) -> std::path::PathBuf {
+        let b = root.join(id);
+        std::fs::create_dir_all(b.join("new")).unwrap();
+        std::fs::write(b.join("armed"), format!("sleeper {id} {deadline}\n")).unwrap();
+        std::fs::write(b.join("knockd.state"), "inactive disabled sysv 0 0\n").unwrap();
+        std::fs::write(b.join("rollback.sh"), ROLLBACK).unwrap();
+        std::fs::write(b.join("undecided"), "").unwrap();
+        b
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[test]
+    fn transaction_scripts_parse_as_shell() {
+        for (name, body) in [
+            ("stage", STAGE),
+            ("finalize", FINALIZE),
+            ("rollback_now", ROLLBACK_NOW),
+            ("rollback", ROLLBACK),
+        ] {
+            let out = Command::new("sh")
+                .args(["-n", "-c", &script(body)])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}: {}", text(&out));
+        }
+        // rollback.sh goes into a quoted here-document: it must not end it early, and it must
+        // end with the line STAGE checks to know the file was written whole.
+        assert!(!ROLLBACK.lines().any(|l| l == "RB"));
+        assert_eq!(
+            ROLLBACK.trim_end().lines().last(),
+            Some("# end of rollback.sh")
+        );
+        assert!(script(STAGE).contains("# end of rollback.sh\nRB\n"));
+    }
+
+    /// Issue 11 item 2: the switch fired (rollback.sh wrote `rolled-back`) while the proof
+    /// ran. FINALIZE must say so and change nothing; the old script only looked for `armed`,
+    /// which the rollback never removed, and reported the transaction disarmed.
+    #[test]
+    fn finalize_after_the_switch_fired_reports_the_rollback_and_disarms_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let b = armed_transaction(root.path(), "20260101T000000Z-abc123", now() + 60);
+        std::fs::write(b.join("rolled-back"), "1700000000 switch\n").unwrap();
+        let out = run_script(
+            FINALIZE,
+            root.path(),
+            &["20260101T000000Z-abc123", "SESAME-DOOR"],
+        );
+        assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+        assert!(
+            text(&out).contains("STAGE rolled_back switch"),
+            "{}",
+            text(&out)
+        );
+        assert!(!text(&out).contains("STAGE disarmed"));
+        assert!(!b.join("disarmed").exists());
+    }
+
+    /// The rollback holds the host lock while it restores; FINALIZE waits for it, then sees it
+    /// won. Without the lock FINALIZE would disarm in the middle of a restore.
+    #[test]
+    fn finalize_waits_for_a_rollback_in_progress_under_the_host_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let b = armed_transaction(root.path(), "20260101T000000Z-lock01", now() + 60);
+        let lock = root.path().join(".lock");
+        let mut rollback = Command::new("flock")
+            .arg(&lock)
+            .args([
+                "sh",
+                "-c",
+                "sleep 1.5; echo \"$(date +%s) switch\" > \"$0/rolled-back\"",
+            ])
+            .arg(&b)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let out = run_script(
+            FINALIZE,
+            root.path(),
+            &["20260101T000000Z-lock01", "SESAME-DOOR"],
+        );
+        rollback.wait().unwrap();
+        assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+        assert!(!b.join("disarmed").exists());
+    }
+
+    /// Once disarmed, a switch firing late (its timer could not be stopped in time) does
+    /// nothing: rollback.sh checks `disarmed` under the lock before touching anything.
+    #[test]
+    fn a_late_switch_after_the_disarm_restores_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let b = armed_transaction(root.path(), "20260101T000000Z-late01", now() + 60);
+        std::fs::write(b.join("disarmed"), "").unwrap();
+        let out = Command::new("sh")
+            .arg(b.join("rollback.sh"))
+            .arg("switch")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!b.join("rolled-back").exists());
+    }
+
+    /// Issue 11 item 8: one transaction at a time on a host. STAGE refuses while another
+    /// transaction's switch is armed and undecided, and touches nothing.
+    #[test]
+    fn stage_refuses_while_another_transaction_is_in_flight() {
+        let root = tempfile::tempdir().unwrap();
+        armed_transaction(root.path(), "20260101T000000Z-other1", now() + 60);
+        let out = run_script(STAGE, root.path(), &["60", "1", "sysv", "SESAME-DOOR", "0"]);
+        assert_eq!(out.status.code(), Some(59), "{}", text(&out));
+        assert!(
+            text(&out).contains("20260101T000000Z-other1"),
+            "{}",
+            text(&out)
+        );
+        let dirs = std::fs::read_dir(root.path()).unwrap().count();
+        assert_eq!(dirs, 2, "only the other transaction and the lock file");
+    }
+
+    /// The sysvinit switch is stopped by its token: the sleeper goes, an unrelated process
+    /// (whatever holds the PID a sleeper once had) stays.
+    #[test]
+    fn stop_switch_kills_the_sleeper_by_its_token_only() {
+        let root = tempfile::tempdir().unwrap();
+        let id = format!("20260101T000000Z-t{}", std::process::id());
+        let b = armed_transaction(root.path(), &id, now() + 60);
+        let mut sleeper = Command::new("sh")
+            .args(["-c", "sleep 30; true", &format!("sesame-sleep-{id}")])
+            .spawn()
+            .unwrap();
+        let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}\nB='{}'; stop_switch",
+                script_in("", "/nonexistent"),
+                b.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while sleeper.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            sleeper.try_wait().unwrap().is_some(),
+            "the sleeper still runs"
+        );
+        assert!(
+            bystander.try_wait().unwrap().is_none(),
+            "a bystander was killed"
+        );
+        bystander.kill().unwrap();
+        let _ = bystander.wait();
+    }
+
+    /// Issue 11 item 10: the old sysvinit disarm killed the process group of the PID the
+    /// sleeper had when armed. Once the sleeper is gone (the switch fired), that PID can belong
+    /// to anything. Here, in a PID namespace of its own, the next process is given exactly the
+    /// sleeper's old PID (ns_last_pid) and made a group leader; stopping the switch must leave
+    /// it alone.
+    #[test]
+    fn stopping_the_sysvinit_switch_never_kills_a_process_that_reused_the_sleepers_pid() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "20260101T000000Z-reuse1";
+        let b = root.path().join(id);
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(b.join("rollback.sh"), "exit 0\n").unwrap();
+        let scenario = format!(
+            r#"{lib}
+B='{b}'; id='{id}'
+arm_sleeper 0 0 || exit 10
+pid=$!
+while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+echo $((pid - 1)) > /proc/sys/kernel/ns_last_pid || exit 11
+setsid sleep 30 &
+bystander=$!
+[ "$bystander" = "$pid" ] || exit 12
+sleep 0.2
+stop_switch
+sleep 0.2
+kill -0 "$bystander" 2>/dev/null || {{ echo "the process holding the sleeper's old PID was killed"; exit 13; }}
+kill "$bystander"
+"#,
+            lib = script_in("", root.path().to_str().unwrap()),
+            b = b.display()
+        );
+        let out = Command::new("unshare")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+            ])
+            .args(["sh", "-c", &scenario])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "exit {:?}: {}",
+            out.status.code(),
+            text(&out)
+        );
+    }
+
+    #[test]
+    fn transaction_ids_from_the_host_are_checked() {
+        let ok = format!("{BACKUP_DIR}/20261202T063500Z-Ab3dEf");
+        assert_eq!(
+            transaction_id(&ok).as_deref(),
+            Some("20261202T063500Z-Ab3dEf")
+        );
+        for bad in [
+            format!("{BACKUP_DIR}/../etc"),
+            format!("{BACKUP_DIR}/a b"),
+            format!("{BACKUP_DIR}/"),
+            format!("{BACKUP_DIR}/-rf"),
+            "/tmp/x".to_string(),
+            format!("{BACKUP_DIR}/x;reboot"),
+        ] {
+            assert_eq!(transaction_id(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn cidr_matching() {

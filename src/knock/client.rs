@@ -8,6 +8,10 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// How long a connection attempt right after a knock waits for the TCP connect before knocking
+/// again (the last attempt waits the whole connect timeout).
+pub const KNOCK_ANSWER_WAIT: Duration = Duration::from_secs(3);
+
 /// Send `seq` to `ip`, waiting `gap` between knocks, from whatever source address the kernel
 /// picks.
 pub fn send(ip: IpAddr, seq: &[KnockPort], gap: Duration) -> Result<(), KnockError> {

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod doors;
+pub mod preflight;
 pub mod profile;
 pub mod removal;
 pub mod render;

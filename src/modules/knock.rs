@@ -394,7 +394,6 @@ impl Action for Apply {
             profile: &self.profile,
             files: &files,
             systemd: ctx.facts.service_mgr == "systemd",
-            ipv6_rules: ctx.facts.ip6tables_usable,
             vantage: Vantage {
                 controller_ip: ctx
                     .facts
@@ -402,12 +401,21 @@ impl Action for Apply {
                     .as_deref()
                     .and_then(|s| s.parse().ok()),
                 proxy: ctx.proxy.map(str::to_string),
+                other_addrs: ctx
+                    .facts
+                    .ipv6_addresses
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .collect(),
             },
             events: ctx.events,
         };
         let out = tx.run(conn, ctx.connector, ctx.escalate.clone())?;
         let mut a = Applied::default();
         a.data.insert("rolled_back".into(), out.rolled_back.into());
+        if let Some(v6) = out.ipv6 {
+            a.data.insert("ipv6".into(), v6.into());
+        }
         if let Some(b) = out.backup {
             a.data.insert("backup".into(), b.into());
         }
