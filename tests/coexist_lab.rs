@@ -427,9 +427,13 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         seen.contains("\"stage\":\"loaded\""),
         "never loaded: {seen}"
     );
+    // ... and another jail starts: its jump goes to the top of INPUT.
     lab.sh(
         "h1",
-        &format!("iptables -I f2b-sshd 1 -s 198.19.{k}.250/32 -j REJECT"),
+        &format!(
+            "iptables -I f2b-sshd 1 -s 198.19.{k}.250/32 -j REJECT && \
+             iptables -N f2b-nginx && iptables -I INPUT 1 -j f2b-nginx"
+        ),
     );
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
@@ -444,9 +448,20 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         after.contains(&format!("-A f2b-sshd -s 198.19.{k}.250/32 -j REJECT")),
         "the rollback reverted the ban made during the transaction:\n{after}"
     );
+    let input = (
+        position(&lab, "INPUT", "f2b-nginx"),
+        position(&lab, "INPUT", "SESAME-INPUT"),
+    );
+    assert!(
+        matches!(input, (Some(a), Some(b)) if a < b),
+        "the rollback put sesame's jump before a jump inserted at the top meanwhile: {input:?}"
+    );
     lab.sh(
         "h1",
-        &format!("iptables -D f2b-sshd -s 198.19.{k}.250/32 -j REJECT"),
+        &format!(
+            "iptables -D f2b-sshd -s 198.19.{k}.250/32 -j REJECT && \
+             iptables -D INPUT -j f2b-nginx && iptables -X f2b-nginx"
+        ),
     );
     assert_eq!(
         others(&lab),

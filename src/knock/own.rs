@@ -17,7 +17,7 @@
 //! still empty.
 
 /// POSIX shell functions; `$1` is `iptables` or `ip6tables`.
-pub const OWN_SH: &str = r#"# Written by sesame: how it saves, removes, loads and restores its own part of the firewall.
+pub const OWN_SH: &str = r##"# Written by sesame: how it saves, removes, loads and restores its own part of the firewall.
 # Builtin-chain rules of an earlier sesame rules file ($2) that are not jumps to SESAME-*, as
 # iptables-save prints them (`--syn` becomes `--tcp-flags ...`): loaded into scratch chains and
 # read back, so they compare equal to the live ones; as written if they do not load.
@@ -35,8 +35,10 @@ own_legacy() {
   return 0
 }
 # sesame's live part as `iptables-restore --noflush` input that recreates it: the SESAME-*
-# chains and their rules, then sesame's rules in other chains as `-I CHAIN POSITION ...`.
-# knockd's per-knocker door rules are left out: the knockd that would close them again is
+# chains and their rules, then sesame's rules in other chains as `-I CHAIN POSITION ...`, each
+# after a `#after K` line: K other users' rules followed it in that chain. own_restore places
+# it by K, counted from the end: fail2ban and libvirt insert at the top of INPUT, so rules
+# added there during a transaction stay before sesame's jump, as they were. knockd's per-knocker door rules are left out: the knockd that would close them again is
 # restarted by a rollback, so a restored one would stay open for good.
 own_save() {
   { own_legacy "$1" "${2:-}"; echo '@@live'; "$1-save" -t filter 2>/dev/null; } | awk '
@@ -46,8 +48,10 @@ own_save() {
     /^-A / { n[$2]++
       if ($2 ~ /^SESAME-DOOR(-FWD)?$/ && $3 == "-s") next
       if ($2 ~ /^SESAME-/) own[++k] = $0
-      else if ($0 ~ / -[jg] SESAME-/ || legacy[$0]-- > 0) jump[++m] = "-I " $2 " " n[$2] substr($0, length($2) + 4) }
-    END { for (i = 1; i <= k; i++) print own[i]; for (i = 1; i <= m; i++) print jump[i] }'
+      else if ($0 ~ / -[jg] SESAME-/ || legacy[$0]-- > 0) { jump[++m] = "-I " $2 " " n[$2] substr($0, length($2) + 4); jc[m] = $2; jo[m] = o[$2] + 0 }
+      else o[$2]++ }
+    END { for (i = 1; i <= k; i++) print own[i]
+      for (i = 1; i <= m; i++) { print "#after " (o[jc[i]] - jo[i]); print jump[i] } }'
 }
 # Remove sesame's live part in one atomic restore: its rules in other chains, then its chains.
 own_unload() {
@@ -59,14 +63,16 @@ own_unload() {
     END { for (i = 1; i <= n; i++) print "-F " c[i]; for (i = 1; i <= n; i++) print "-X " c[i]; print "COMMIT" }' |
     "$1-restore" --noflush
 }
-# Put back a part saved by own_save ($2). Positions past the end of a chain (other users
-# removed rules meanwhile) become appends.
+# Put back a part saved by own_save ($2), each rule in another chain with as many of the
+# others' rules after it as it had (`#after K`), clamped to the chain.
 own_restore() {
   [ -f "$2" ] || return 0
   { "$1-save" -t filter 2>/dev/null; echo '@@own'; cat "$2"; } | awk '
     $0 == "@@own" { own = 1; print "*filter"; next }
     !own { if ($0 ~ /^-A /) len[$2]++; next }
-    /^-I / { p = $3 + 0; if (p > len[$2] + 1) p = len[$2] + 1; len[$2]++; $3 = p }
+    /^#after / { after = $2 + 0; has = 1; next }
+    /^-I / { p = has ? len[$2] + 1 - after : $3 + 0; if (p < 1) p = 1; if (p > len[$2] + 1) p = len[$2] + 1
+      len[$2]++; $3 = p; has = 0 }
     { print }
     END { print "COMMIT" }' | "$1-restore" --noflush
 }
@@ -95,7 +101,7 @@ own_docker_undo() {
   "$1" -w -X DOCKER-USER 2>/dev/null
   return 0
 }
-"#;
+"##;
 
 #[cfg(test)]
 mod tests {
@@ -192,13 +198,13 @@ COMMIT
         assert_eq!(
             saved,
             ":SESAME-DOOR - [0:0]\n:SESAME-INPUT - [0:0]\n-A SESAME-INPUT -i lo -j ACCEPT\n\
-             -A SESAME-INPUT -j SESAME-DOOR\n-A SESAME-INPUT -j DROP\n-I INPUT 3 -j SESAME-INPUT\n\
-             -I DOCKER-USER 1 -j SESAME-FORWARD\n"
+             -A SESAME-INPUT -j SESAME-DOOR\n-A SESAME-INPUT -j DROP\n#after 0\n-I INPUT 3 -j SESAME-INPUT\n\
+             #after 1\n-I DOCKER-USER 1 -j SESAME-FORWARD\n"
         );
         // With the old layout's file, its INPUT rules found live count as sesame's.
         let (saved, _) = run(dir.path(), LIVE, "own_save iptables old.v4");
         assert!(
-            saved.contains("-I INPUT 2 -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"),
+            saved.contains("#after 0\n-I INPUT 2 -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"),
             "{saved}"
         );
         assert!(!saved.contains("f2b") && !saved.contains("RETURN") && !saved.contains("198.19"));
@@ -216,13 +222,31 @@ COMMIT
     }
 
     #[test]
+    fn restore_counts_from_the_end_so_rules_inserted_at_the_top_stay_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // INPUT was [f2b, sesame, late]; during the transaction recidive was inserted at the top.
+        let live = "*filter\n-A INPUT -j f2b-recidive\n-A INPUT -j f2b-sshd\n-A INPUT -j late\n\
+                    -A DOCKER-USER -j RETURN\nCOMMIT\n";
+        std::fs::write(
+            dir.path().join("own.v4"),
+            "#after 1\n-I INPUT 2 -j SESAME-INPUT\n#after 1\n-I DOCKER-USER 1 -j SESAME-FORWARD\n",
+        )
+        .unwrap();
+        let (_, restored) = run(dir.path(), live, "own_restore iptables own.v4");
+        assert_eq!(
+            restored,
+            "args --noflush\n*filter\n-I INPUT 3 -j SESAME-INPUT\n-I DOCKER-USER 1 -j SESAME-FORWARD\nCOMMIT\n"
+        );
+    }
+
+    #[test]
     fn restore_puts_jumps_back_at_their_positions_clamped_to_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         // After the unload, with a rule of fail2ban's removed meanwhile: INPUT has one rule.
         let live = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd\nCOMMIT\n";
         std::fs::write(
             dir.path().join("own.v4"),
-            ":SESAME-INPUT - [0:0]\n-A SESAME-INPUT -j DROP\n-I INPUT 3 -j SESAME-INPUT\n",
+            ":SESAME-INPUT - [0:0]\n-A SESAME-INPUT -j DROP\n#after 0\n-I INPUT 3 -j SESAME-INPUT\n",
         )
         .unwrap();
         let (_, restored) = run(dir.path(), live, "own_restore iptables own.v4");
