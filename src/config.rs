@@ -184,10 +184,9 @@ impl AnsibleConfig {
         let Some((v, origin)) = self.text(s) else {
             return Ok(None);
         };
-        match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "yes" | "y" | "true" | "t" | "on" => Ok(Some(true)),
-            "0" | "no" | "n" | "false" | "f" | "off" => Ok(Some(false)),
-            _ => Err(ConfigError::NotBool { origin, value: v }),
+        match crate::vars::str_bool(&v) {
+            Some(b) => Ok(Some(b)),
+            None => Err(ConfigError::NotBool { origin, value: v }),
         }
     }
 

@@ -313,12 +313,7 @@ impl Data {
             };
             match p {
                 Some(p) => self.groups[g].priority = p,
-                None => {
-                    return Err(match value {
-                        Value::String(s) => s,
-                        v => v.to_string(),
-                    })
-                }
+                None => return Err(crate::vars::text(&value)),
             }
             return Ok(0);
         }

@@ -639,7 +639,7 @@ impl Collector<'_> {
         let drop_unlisted = self.boolean("knock_drop_unlisted", true);
         let protect_forwarded = self.boolean("knock_protect_forwarded", false);
         let interface = self.string("knock_interface");
-        let ansible_port = self.get("ansible_port").cloned();
+        let ansible_port = crate::vars::ansible_port(self.vars);
 
         // Protected ports: the given list (or 22), plus the port sesame itself uses over SSH,
         // unless that one is public: leaving it dropped would lock sesame out.
@@ -654,19 +654,21 @@ impl Collector<'_> {
                 }]
             }
         });
-        if let Some(v) = ansible_port {
-            match parse_uint(&v) {
-                Some(p) if (1..=65535).contains(&p) => {
-                    let p = KnockPort {
-                        port: p as u16,
-                        proto: Proto::Tcp,
-                    };
-                    if !protected.contains(&p) && !public.contains(&p) {
-                        protected.push(p);
-                    }
+        match ansible_port {
+            Some((_, Ok(port))) => {
+                let p = KnockPort {
+                    port,
+                    proto: Proto::Tcp,
+                };
+                if !protected.contains(&p) && !public.contains(&p) {
+                    protected.push(p);
                 }
-                _ => self.err("ansible_port", show(&v), "not a port number (1-65535)"),
             }
+            Some((var, Err(_))) => {
+                let shown = self.get(var).map(show).unwrap_or_default();
+                self.err(var, shown, "not a port number (1-65535)")
+            }
+            None => {}
         }
         dedup(&mut protected);
         let mut public = public;
@@ -1103,21 +1105,11 @@ fn profile_id(p: &KnockProfile) -> String {
     hex::encode(&h.finalize()[..4])
 }
 
-/// Ansible's truthy/falsy spellings, any case.
+/// A knock setting's boolean: `crate::vars::as_bool`'s rule, except that `null` is not a value.
 pub fn parse_bool(v: &Value) -> Option<bool> {
     match v {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_u64() {
-            Some(1) => Some(true),
-            Some(0) => Some(false),
-            _ => None,
-        },
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "yes" | "y" | "true" | "t" | "on" | "1" => Some(true),
-            "no" | "n" | "false" | "f" | "off" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
+        Value::Null => None,
+        v => crate::vars::as_bool(v),
     }
 }
 

@@ -107,14 +107,10 @@ fn ssh_port(ctx: &Ctx) -> u16 {
     if let Some((_, port)) = ctx.endpoint {
         return port;
     }
-    ctx.vars
-        .get("ansible_port")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(22)
+    match crate::vars::ansible_port(ctx.vars) {
+        Some((_, Ok(p))) => p,
+        _ => 22,
+    }
 }
 
 struct Validate {

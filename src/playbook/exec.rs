@@ -173,13 +173,6 @@ pub fn become_for(
     Some(Become { user, password })
 }
 
-fn item_label(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        o => o.to_string(),
-    }
-}
-
 impl<'a> HostPlay<'a> {
     pub fn new(
         host: &'a str,
@@ -279,10 +272,13 @@ impl<'a> HostPlay<'a> {
             &self.task_vars(&base, &dummy_task()),
             "knock_sequence",
         ) {
-            secrets.extend(
-                a.iter()
-                    .map(|v| item_label(v).split(':').next().unwrap_or("").to_string()),
-            );
+            secrets.extend(a.iter().map(|v| {
+                crate::vars::text(v)
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            }));
         }
         if !self.opts.show_secrets {
             // The run's masker (reporter, log, errors) knows them too.
@@ -738,7 +734,7 @@ impl<'a> HostPlay<'a> {
                 task.loop_label
                     .as_ref()
                     .and_then(|l| Templater.render_str(l, &v, "loop label").ok())
-                    .unwrap_or_else(|| item_label(i))
+                    .unwrap_or_else(|| crate::vars::text(i))
             });
             let (status, data) = self.run_one(conn, task, module, args, &v, label.clone())?;
             any_changed |= status == Status::Changed;
@@ -899,12 +895,12 @@ impl<'a> HostPlay<'a> {
                     Value::Bool(b) => Ok(*b),
                     Value::Array(a) => a.iter().try_fold(false, |acc, c| {
                         Templater
-                            .eval_bool(&item_label(c), &v, &task.origin)
+                            .eval_bool(&crate::vars::text(c), &v, &task.origin)
                             .map(|b| acc || b)
                             .map_err(|e| e.to_string())
                     }),
                     other => Templater
-                        .eval_bool(&item_label(other), &v, &task.origin)
+                        .eval_bool(&crate::vars::text(other), &v, &task.origin)
                         .map_err(|e| e.to_string()),
                 }
             };
@@ -917,7 +913,10 @@ impl<'a> HostPlay<'a> {
             if let Some(c) = &task.failed_when {
                 match eval(c) {
                     Ok(true) => {
-                        failed_msg = Some(format!("failed_when condition met: {}", item_label(c)))
+                        failed_msg = Some(format!(
+                            "failed_when condition met: {}",
+                            crate::vars::text(c)
+                        ))
                     }
                     Ok(false) => failed_msg = None,
                     Err(e) => failed_msg = Some(e),

@@ -183,13 +183,7 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
             .map(|x| x.trim().to_string())
             .filter(|x| !x.is_empty())
             .collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) => s.clone(),
-                o => o.to_string(),
-            })
-            .collect(),
+        Some(Value::Array(a)) => a.iter().map(crate::vars::text).collect(),
         Some(o) => vec![o.to_string()],
     }
 }
@@ -605,13 +599,7 @@ fn parse_task(src: &Src, t: &Value, role: Option<&Arc<Role>>) -> Result<Task, Pl
     let cond_list = |k: &str| -> Vec<String> {
         match m.get(k) {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => s.clone(),
-                    o => o.to_string(),
-                })
-                .collect(),
+            Some(Value::Array(a)) => a.iter().map(crate::vars::text).collect(),
             Some(Value::String(s)) => vec![s.clone()],
             Some(o) => vec![o.to_string()],
         }

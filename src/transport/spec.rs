@@ -291,8 +291,16 @@ impl ConnSpec {
             Some(name) => expand_config_tokens(name, &destination),
             None => destination,
         };
-        let port = match v.port(&["ansible_port", "ansible_ssh_port"])? {
-            Some(p) => p,
+        let port = match crate::vars::ansible_port(vars) {
+            Some((_, Ok(p))) => p,
+            Some((var, Err(value))) => {
+                return Err(ConnSpecError::BadValue {
+                    host: host.into(),
+                    variable: var.into(),
+                    value,
+                    reason: "a port is a number from 1 to 65535".into(),
+                })
+            }
             None => match &args.port {
                 Some((var, value)) => parse_port(host, var, value)?,
                 None => 22,
@@ -493,15 +501,6 @@ fn become_with_env(
     Ok(Some(Become { user, password }))
 }
 
-/// Ansible's boolean spellings.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "t" | "on" | "1" => Some(true),
-        "no" | "n" | "false" | "f" | "off" | "0" | "" => Some(false),
-        _ => None,
-    }
-}
-
 struct VarReader<'a> {
     host: &'a str,
     vars: &'a Map<String, Value>,
@@ -512,10 +511,7 @@ impl VarReader<'_> {
         ConnSpecError::BadValue {
             host: self.host.into(),
             variable: var.into(),
-            value: match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
+            value: crate::vars::text(value),
             reason: reason.into(),
         }
     }
@@ -540,15 +536,6 @@ impl VarReader<'_> {
         Ok(None)
     }
 
-    fn port(&self, vars: &[&str]) -> Result<Option<u16>, ConnSpecError> {
-        for var in vars {
-            if let Some(s) = self.string(var)? {
-                return parse_port(self.host, var, &s).map(Some);
-            }
-        }
-        Ok(None)
-    }
-
     fn seconds(&self, var: &str) -> Result<Option<Duration>, ConnSpecError> {
         match self.string(var)? {
             Some(s) => parse_seconds(self.host, var, &s).map(Some),
@@ -559,16 +546,9 @@ impl VarReader<'_> {
     fn boolean(&self, var: &str) -> Result<Option<bool>, ConnSpecError> {
         match self.vars.get(var) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(0) => Ok(Some(false)),
-                Some(1) => Ok(Some(true)),
-                _ => Err(self.bad(var, &Value::Number(n.clone()), "expected a boolean")),
-            },
-            Some(Value::String(s)) => parse_bool(s)
+            Some(v) => crate::vars::as_bool(v)
                 .map(Some)
-                .ok_or_else(|| self.bad(var, &Value::String(s.clone()), "expected a boolean")),
-            Some(other) => Err(self.bad(var, other, "expected a boolean")),
+                .ok_or_else(|| self.bad(var, v, "expected a boolean")),
         }
     }
 }
@@ -902,7 +882,9 @@ impl SshArgs {
             "identityagent" => {
                 self.identity_agent.get_or_insert_with(|| value.clone());
             }
-            "identitiesonly" => self.identities_only = parse_bool(&value).unwrap_or(false),
+            "identitiesonly" => {
+                self.identities_only = crate::vars::str_bool(&value).unwrap_or(false)
+            }
             "hostkeyalias" => {
                 // The alias is written as the name of a known_hosts line: whitespace would
                 // split the line, a comma or wildcard would make it match other hosts.
@@ -918,7 +900,7 @@ impl SshArgs {
             }
             "passwordauthentication" => {
                 if self.password_auth.is_none() {
-                    self.password_auth = Some(parse_bool(&value).unwrap_or(true));
+                    self.password_auth = Some(crate::vars::str_bool(&value).unwrap_or(true));
                 }
             }
             "proxycommand" => {

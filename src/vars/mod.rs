@@ -30,25 +30,63 @@ pub fn merge_into(base: &mut Vars, over: &Vars) {
     }
 }
 
-/// Ansible's truthiness for values given where a boolean is expected: `yes/no/true/false/on/off/
-/// 1/0` in any case, real booleans, numbers. Anything else is `None` (the caller reports it).
+/// The one reading of a boolean in sesame (variables, module arguments, play keywords,
+/// ansible.cfg, knock settings), with Ansible's strict rule (`boolean(value, strict=True)`, what
+/// keywords and `type=bool` module options use): a real boolean; the numbers 1 and 0; the words
+/// `yes/y/true/t/on/1` and `no/n/false/f/off/0` in any case, spaces trimmed. Anything else —
+/// `2`, `""`, `maybe`, a list — is `None`, and the caller reports it naming the value: a typo
+/// never silently turns a safety switch on or off. `null` is `false`, as an empty YAML value.
+/// Only the template filter `| bool` is lenient (Ansible's filter: other values are false).
 pub fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
         Value::String(s) => str_bool(s),
         Value::Null => Some(false),
         _ => None,
     }
 }
 
-/// Ansible's boolean words.
+/// Ansible's boolean words (see `as_bool`); `None` for anything else, the empty string too.
 pub fn str_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "yes" | "y" | "true" | "t" | "on" | "1" => Some(true),
-        "no" | "n" | "false" | "f" | "off" | "0" | "" => Some(false),
+        "no" | "n" | "false" | "f" | "off" | "0" => Some(false),
         _ => None,
     }
+}
+
+/// A value as text: a string as itself, anything else as JSON (`7000`, `true`, `[1,2]`), the
+/// one way sesame shows a value in a message, a label or a list of names.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The SSH port a host's variables give: `ansible_port`, else `ansible_ssh_port` (`null` is
+/// unset), a number or a numeric string from 1 to 65535. The one reader of these variables
+/// (connection, knock profile, knock module): `Some((variable, Err(value)))` when it is not a
+/// port, for the caller to report.
+pub fn ansible_port(vars: &Vars) -> Option<(&'static str, Result<u16, String>)> {
+    ["ansible_port", "ansible_ssh_port"]
+        .into_iter()
+        .find_map(|k| {
+            let v = vars.get(k).filter(|v| !v.is_null())?;
+            let port = match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0);
+            Some((k, port.ok_or_else(|| text(v))))
+        })
 }
 
 /// Convert a YAML value into a JSON value (YAML keys that are not strings become strings).
@@ -117,10 +155,7 @@ pub fn yaml_key(k: &yaml_serde::Value) -> String {
         yaml_serde::Value::String(s) => s.clone(),
         yaml_serde::Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         yaml_serde::Value::Null => "None".to_string(),
-        other => match yaml_to_json(other) {
-            Value::String(s) => s,
-            v => v.to_string(),
-        },
+        other => text(&yaml_to_json(other)),
     }
 }
 
@@ -221,15 +256,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ansible_port_is_read_in_one_place() {
+        use serde_json::json;
+        let vars = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(ansible_port(&vars(json!({}))), None);
+        assert_eq!(ansible_port(&vars(json!({"ansible_port": null}))), None);
+        assert_eq!(
+            ansible_port(&vars(json!({"ansible_port": " 2222 "}))),
+            Some(("ansible_port", Ok(2222)))
+        );
+        assert_eq!(
+            ansible_port(&vars(json!({"ansible_ssh_port": 2200}))),
+            Some(("ansible_ssh_port", Ok(2200)))
+        );
+        assert_eq!(
+            ansible_port(&vars(
+                json!({"ansible_port": 2222, "ansible_ssh_port": 2200})
+            )),
+            Some(("ansible_port", Ok(2222)))
+        );
+        for bad in [
+            json!(0),
+            json!(65536),
+            json!("ssh"),
+            json!(true),
+            json!([22]),
+        ] {
+            let want = Some(("ansible_port", Err(text(&bad))));
+            assert_eq!(ansible_port(&vars(json!({"ansible_port": bad}))), want);
+        }
+    }
+
+    /// Issue 16: four parsers disagreed (`2` was true in one, an error in another).
+    #[test]
     fn ansible_booleans() {
-        for t in ["yes", "Yes", "TRUE", "on", "1", "y"] {
-            assert_eq!(str_bool(t), Some(true), "{t}");
+        use serde_json::json;
+        let table = [
+            (json!(true), Some(true)),
+            (json!(false), Some(false)),
+            (json!(1), Some(true)),
+            (json!(0), Some(false)),
+            (json!(1.0), Some(true)),
+            (json!(2), None),
+            (json!(-1), None),
+            (json!("yes"), Some(true)),
+            (json!("Yes"), Some(true)),
+            (json!(" TRUE "), Some(true)),
+            (json!("on"), Some(true)),
+            (json!("1"), Some(true)),
+            (json!("y"), Some(true)),
+            (json!("t"), Some(true)),
+            (json!("no"), Some(false)),
+            (json!("False"), Some(false)),
+            (json!("OFF"), Some(false)),
+            (json!("0"), Some(false)),
+            (json!("n"), Some(false)),
+            (json!("f"), Some(false)),
+            (json!("2"), None),
+            (json!(""), None),
+            (json!("maybe"), None),
+            (json!([true]), None),
+            (json!(null), Some(false)),
+        ];
+        for (v, want) in table {
+            assert_eq!(as_bool(&v), want, "{v}");
+            if let Value::String(s) = &v {
+                assert_eq!(str_bool(s), want, "{v}");
+            }
         }
-        for f in ["no", "False", "OFF", "0", "n"] {
-            assert_eq!(str_bool(f), Some(false), "{f}");
-        }
-        assert_eq!(str_bool("maybe"), None);
-        assert_eq!(as_bool(&Value::from(0)), Some(false));
     }
 
     #[test]
