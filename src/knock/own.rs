@@ -78,10 +78,10 @@ own_restore() {
 }
 # Whether DOCKER-USER exists and FORWARD jumps to it (two words, 1 or 0), before a load.
 own_docker_state() {
-  a=0; b=0
-  "$1" -w -n -L DOCKER-USER >/dev/null 2>&1 && a=1
-  "$1" -w -C FORWARD -j DOCKER-USER >/dev/null 2>&1 && b=1
-  echo "$a $b"
+  _oa=0; _ob=0
+  "$1" -w -n -L DOCKER-USER >/dev/null 2>&1 && _oa=1
+  "$1" -w -C FORWARD -j DOCKER-USER >/dev/null 2>&1 && _ob=1
+  echo "$_oa $_ob"
 }
 # Replace sesame's live part by the rules file $2 ($3: the previous sesame file, for legacy
 # rules). DOCKER-USER is declared in the file for boot, when Docker has not made it yet: an
@@ -95,9 +95,9 @@ own_load() {
 # After a rollback: remove DOCKER-USER and its jump if this transaction made them ($2 holds
 # own_docker_state from before the load) and nothing else has put a rule in it since.
 own_docker_undo() {
-  [ -f "$2" ] && read -r a b < "$2" || return 0
-  [ "$a" = 0 ] && [ "$("$1" -w -S DOCKER-USER 2>/dev/null | wc -l)" = 1 ] || return 0
-  [ "$b" = 1 ] || "$1" -w -D FORWARD -j DOCKER-USER 2>/dev/null
+  [ -f "$2" ] && read -r _oa _ob < "$2" || return 0
+  [ "$_oa" = 0 ] && [ "$("$1" -w -S DOCKER-USER 2>/dev/null | wc -l)" = 1 ] || return 0
+  [ "$_ob" = 1 ] || "$1" -w -D FORWARD -j DOCKER-USER 2>/dev/null
   "$1" -w -X DOCKER-USER 2>/dev/null
   return 0
 }
