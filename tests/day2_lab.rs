@@ -546,6 +546,17 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
         assert!(door_opens(h, "alice"), "alice's door does not open {h}");
         assert!(door_opens(h, "bob"), "bob's door does not open {h}");
     }
+    // verify proves each door opens for its owner.
+    let v = ctl.sesame(&["verify", "-i", invs]);
+    let text = common::printed(&v);
+    printed += &text;
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("door bob: new SSH session after its knock")
+            .count(),
+        3,
+        "{text}"
+    );
     let nodoor = ctl.sesame(&["knock", "h1", "-i", invs, "--door", "carol"]);
     assert!(!nodoor.status.success());
     assert!(common::printed(&nodoor).contains("its doors: alice, bob"));
@@ -569,5 +580,32 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     for (h, _) in modes {
         assert_eq!(recap(&again, h, "changed"), 0, "{h}");
     }
+    // verify proves the removed door stays shut (the state file remembers it was there).
+    let v = ctl.sesame(&["verify", "-i", inv.to_str().unwrap()]);
+    let text = common::printed(&v);
+    printed += &text;
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("removed door bob: still shut after its knock")
+            .count(),
+        3,
+        "{text}"
+    );
+    // The check can fail: a state file that calls alice's live door removed makes verify fail.
+    let file = ctl.state_file();
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let h1 = format!("{}:22", lab.host("h1").ip);
+    for e in state["hosts"].as_array_mut().unwrap() {
+        if e["address"] == h1.as_str() {
+            e["revoked"] = e["knocks"].clone();
+        }
+    }
+    std::fs::write(&file, state.to_string()).unwrap();
+    let v = ctl.sesame(&["verify", "-i", inv.to_str().unwrap(), "-l", "h1"]);
+    let text = common::printed(&v);
+    printed += &text;
+    assert_ne!(v.status.code(), Some(0), "{text}");
+    assert!(text.contains("removed door alice still opens"), "{text}");
     assert_no_ports(&printed, &secret);
 }

@@ -336,6 +336,17 @@ impl HostConn {
         (i > 0).then(|| self.fallbacks.get(i - 1).map(|f| f.label.as_str()))?
     }
 
+    /// The same host, knocked with `profile` only (no earlier knocks): proving one door.
+    pub fn with_knock(&self, profile: KnockProfile) -> HostConn {
+        HostConn {
+            knock: Some(profile),
+            fallbacks: Vec::new(),
+            opened_with: Arc::new(AtomicUsize::new(0)),
+            absent: false,
+            ..self.clone()
+        }
+    }
+
     /// Keep the state file in step with a transaction on this host: once its rules are
     /// persisted, record the knock they open to (or forget the host sesame took itself off). Returns a warning when the file cannot be
     /// written (the host itself is fine).
@@ -354,8 +365,8 @@ impl HostConn {
             // sesame took itself off: nothing of it is left to knock.
             knock::state_file::forget(&key)
         } else {
-            let past = rotation::PastKnock::from_profile(self.knock.as_ref()?);
-            knock::state_file::record(&key, &self.spec.name, &[past])
+            let all = rotation::PastKnock::all_of(self.knock.as_ref()?);
+            knock::state_file::record(&key, &self.spec.name, &all)
         };
         done.err().map(|err| {
             format!("{err}: the next rotation from this controller needs knock_previous_sequences")

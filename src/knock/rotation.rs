@@ -19,6 +19,8 @@ pub struct PastKnock {
     pub hitcount: Option<u32>,
     pub hit_min_seconds: Option<u32>,
     pub hit_max_seconds: Option<u32>,
+    /// The door of `knock_doors` this knock opened (state file records; informational).
+    pub door: Option<String>,
 }
 
 /// An earlier knock with the name it is reported by (never its ports).
@@ -46,6 +48,22 @@ impl PastKnock {
                 ..PastKnock::default()
             },
         }
+    }
+
+    /// Every door `p` opens to: its main knock (named by `knock_door` when it has doors) and
+    /// each other door of `knock_doors`.
+    pub fn all_of(p: &KnockProfile) -> Vec<PastKnock> {
+        let mut out = vec![PastKnock {
+            door: p.door.clone(),
+            ..PastKnock::from_profile(p)
+        }];
+        out.extend(p.doors.iter().map(|d| PastKnock {
+            mode: Some(p.mode),
+            sequence: d.sequence.clone(),
+            door: Some(d.name.clone()),
+            ..PastKnock::default()
+        }));
+        out
     }
 
     /// The profile a client knocks with to send this earlier knock to the host of `current`.
@@ -95,6 +113,9 @@ impl PastKnock {
         if let Some(mode) = self.mode {
             m.insert("mode".into(), mode.as_str().into());
         }
+        if let Some(d) = &self.door {
+            m.insert("door".into(), d.clone().into());
+        }
         if !self.sequence.is_empty() {
             m.insert(
                 "sequence".into(),
@@ -132,6 +153,7 @@ impl PastKnock {
                 for key in o.keys() {
                     let k = key.strip_prefix("knock_").unwrap_or(key);
                     if ![
+                        "door",
                         "sequence",
                         "mode",
                         "hitcount",
@@ -183,6 +205,7 @@ impl PastKnock {
                         }
                     }
                 };
+                past.door = o.get("door").and_then(Value::as_str).map(str::to_string);
                 past.hitcount = num("hitcount");
                 past.hit_min_seconds = num("hit_min_seconds");
                 past.hit_max_seconds = num("hit_max_seconds");

@@ -87,6 +87,9 @@ pub struct Entry {
     /// Seconds since the epoch of the transaction.
     pub applied_at: u64,
     pub knocks: Vec<PastKnock>,
+    /// Doors sesame removed from the host (`knock_doors` items dropped since): `sesame verify`
+    /// proves they no longer open. Never tried to get in.
+    pub revoked: Vec<PastKnock>,
 }
 
 impl Entry {
@@ -131,38 +134,74 @@ pub fn lookup(key: &HostKey) -> Option<Entry> {
     }
     let (_, entries) = guard.as_ref()?;
     let v = entries.iter().find(|v| matches(v, key))?;
-    let knocks = v
-        .get("knocks")?
-        .as_array()?
-        .iter()
-        .filter_map(|k| PastKnock::parse(k).ok())
-        .collect::<Vec<_>>();
-    Some(Entry {
+    Some(parse_entry(v)).filter(|e| !e.knocks.is_empty())
+}
+
+fn parse_entry(v: &Value) -> Entry {
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| PastKnock::parse(k).ok())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    Entry {
         host: v.get("host").and_then(Value::as_str).unwrap_or("").into(),
         applied_at: v.get("applied_at").and_then(Value::as_u64).unwrap_or(0),
-        knocks,
-    })
-    .filter(|e| !e.knocks.is_empty())
+        knocks: list("knocks"),
+        revoked: list("revoked"),
+    }
 }
 
 /// Record that `knocks` are what sesame left on the host of `key` (replacing what was there).
+/// Doors the host had before that `knocks` no longer has are kept as revoked.
 pub fn record(key: &HostKey, host: &str, knocks: &[PastKnock]) -> Result<(), StateError> {
-    let entry = json!({
-        "address": key.address,
-        "host_keys": key.host_keys,
-        "host": host,
-        "applied_at": now(),
-        "knocks": knocks.iter().map(PastKnock::to_value).collect::<Vec<_>>(),
-    });
-    update(key, Some(entry))
+    let (host, knocks) = (host.to_string(), knocks.to_vec());
+    update(key, move |old| {
+        let mut revoked: Vec<PastKnock> = Vec::new();
+        if let Some(old) = old.map(parse_entry) {
+            for k in old.knocks.into_iter().chain(old.revoked) {
+                let gone = k.door.is_some() && !knocks.iter().any(|n| n.sequence == k.sequence);
+                if gone && !revoked.iter().any(|r| r.sequence == k.sequence) {
+                    revoked.push(k);
+                }
+            }
+        }
+        Some(json!({
+            "address": key.address,
+            "host_keys": key.host_keys,
+            "host": host,
+            "applied_at": now(),
+            "knocks": knocks.iter().map(PastKnock::to_value).collect::<Vec<_>>(),
+            "revoked": revoked.iter().map(PastKnock::to_value).collect::<Vec<_>>(),
+        }))
+    })
+}
+
+/// What sesame recorded for `key`, revoked doors included (`None` when nothing or off).
+pub fn entry(key: &HostKey) -> Option<Entry> {
+    let path = path()?;
+    let mut guard = cache().lock().ok()?;
+    if guard.as_ref().map(|(p, _)| p) != Some(&path) {
+        *guard = Some((path.clone(), read_entries(&path)));
+    }
+    let (_, entries) = guard.as_ref()?;
+    entries.iter().find(|v| matches(v, key)).map(parse_entry)
 }
 
 /// Forget the host of `key` (sesame took itself off it).
 pub fn forget(key: &HostKey) -> Result<(), StateError> {
-    update(key, None)
+    update(key, |_| None)
 }
 
-fn update(key: &HostKey, entry: Option<Value>) -> Result<(), StateError> {
+/// Replace the entry of `key` by what `make` builds from the current one (read under the lock).
+fn update(
+    key: &HostKey,
+    make: impl FnOnce(Option<&Value>) -> Option<Value>,
+) -> Result<(), StateError> {
     let Some(path) = path() else { return Ok(()) };
     let io = |source| StateError::Io {
         path: path.clone(),
@@ -189,6 +228,7 @@ fn update(key: &HostKey, entry: Option<Value>) -> Result<(), StateError> {
         return Err(io(std::io::Error::last_os_error()));
     }
     let mut entries = read_entries(&path);
+    let entry = make(entries.iter().find(|v| matches(v, key)));
     entries.retain(|v| !matches(v, key));
     entries.extend(entry);
     let text = serde_json::to_string_pretty(&json!({"version": 1, "hosts": entries}))
@@ -288,6 +328,19 @@ mod tests {
             .unwrap()
             .label()
             .starts_with("state file entry of 20"));
+        // A door dropped from the host is kept as revoked, until it comes back.
+        let door = |k: &PastKnock, n: &str| PastKnock {
+            door: Some(n.into()),
+            ..k.clone()
+        };
+        let (alice, bob) = (door(&a, "alice"), door(&b, "bob"));
+        record(&key, "h1", &[alice.clone(), bob.clone()]).unwrap();
+        record(&key, "h1", std::slice::from_ref(&alice)).unwrap();
+        assert_eq!(entry(&key).unwrap().revoked, vec![bob.clone()]);
+        record(&key, "h1", std::slice::from_ref(&alice)).unwrap();
+        assert_eq!(entry(&key).unwrap().revoked, vec![bob.clone()]);
+        record(&key, "h1", &[alice.clone(), bob.clone()]).unwrap();
+        assert!(entry(&key).unwrap().revoked.is_empty());
         forget(&key).unwrap();
         assert!(lookup(&key).is_none());
         assert!(lookup(&other).is_some());
