@@ -22,7 +22,9 @@ pub enum Query {
 /// their positions: fail2ban inserting at the top of INPUT is not drift). Other users' chains,
 /// rules and policies are left out, and so are the per-knocker rules knockd adds to the door
 /// chains (`$v`, knockd's door chain, and `$v-FWD`, its forwarded-ports gate). Counters go too.
-pub const FIREWALL_HASH_SH: &str = r#"{ iptables-save -t filter; ip6tables-save -t filter; } 2>/dev/null | grep -E -e '^:SESAME-' -e '^-A [^ ]+ .*-[jg] SESAME-' -e '^-A SESAME-' | grep -v -e "^-A $v -s " -e "^-A $v-FWD -s " | sed -e 's/ \[[0-9]*:[0-9]*\]$//' | sha256sum | cut -d' ' -f1"#;
+/// The nftables backend's table (`nft -j -t`: without set elements; handles and nft's version
+/// left out) is added when it exists, so an iptables host's fingerprint is as before.
+pub const FIREWALL_HASH_SH: &str = r#"{ { iptables-save -t filter; ip6tables-save -t filter; } 2>/dev/null | grep -E -e '^:SESAME-' -e '^-A [^ ]+ .*-[jg] SESAME-' -e '^-A SESAME-' | grep -v -e "^-A $v -s " -e "^-A $v-FWD -s " | sed -e 's/ \[[0-9]*:[0-9]*\]$//'; nft -j -t list table inet sesame 2>/dev/null | sed -e 's/{"metainfo": {[^}]*}}, //' -e 's/"handle": [0-9]*//g'; } | sha256sum | cut -d' ' -f1"#;
 
 /// Where sesame records the fingerprint of the rules it loaded and proved.
 pub const FIREWALL_RECORD: &str = "/var/lib/sesame/firewall.sha256";

@@ -105,13 +105,15 @@ impl Transaction<'_> {
     /// files name the knock ports).
     fn stage_cmd(&self) -> Cmd {
         let knockd = self.profile.mode == KnockMode::Knockd;
+        let nft = self.profile.backend == super::profile::Backend::Nftables;
         let mut cmd = Cmd::sh(script(STAGE))
             .arg("sesame-stage")
             .arg(self.profile.rollback_seconds.to_string())
             .arg(if knockd { "1" } else { "0" })
             .arg(if self.systemd { "systemd" } else { "sysv" })
             .arg(&self.profile.names.door_chain)
-            .arg(if knockd { "0" } else { "1" });
+            .arg(if knockd || nft { "0" } else { "1" })
+            .arg(self.profile.backend.as_str());
         let mut stdin = String::new();
         for (path, f) in self.files {
             cmd = cmd.arg(path.clone()).arg(format!("{:04o}", f.mode));
@@ -841,7 +843,7 @@ mod tests {
     fn stage_refuses_while_another_transaction_is_in_flight() {
         let root = tempfile::tempdir().unwrap();
         armed_transaction(root.path(), "20260101T000000Z-other1", now() + 60);
-        let out = run_script(STAGE, root.path(), &["60", "1", "sysv", "SESAME-DOOR", "0"]);
+        let out = run_script(STAGE, root.path(), &["60", "1", "sysv", "SESAME-DOOR", "0", "iptables"]);
         assert_eq!(out.status.code(), Some(59), "{}", text(&out));
         assert!(
             text(&out).contains("20260101T000000Z-other1"),

@@ -12,8 +12,8 @@ pub mod rotation;
 pub mod state_file;
 
 pub use profile::{
-    IptablesStyle, KnockMode, KnockPort, KnockProfile, KnockVarError, KnockVarErrors, KnockWarning,
-    NetFacts, Proto,
+    Backend, IptablesStyle, KnockMode, KnockPort, KnockProfile, KnockVarError, KnockVarErrors,
+    KnockWarning, NetFacts, Proto,
 };
 pub use render::{render, RenderedFile, RenderedFiles};
 

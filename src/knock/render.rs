@@ -2,7 +2,7 @@
 //! templates, with the serialized `KnockProfile` as the only context (`knock`). Reads the
 //! template files; writes nothing, runs nothing.
 
-use super::{KnockError, KnockMode, KnockProfile};
+use super::{Backend, KnockError, KnockMode, KnockProfile};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use std::error::Error as _;
@@ -19,6 +19,9 @@ const COMMON: &[&str] = &[
     "rules.v6.tera",
     "default-netfilter-persistent.tera",
     "netfilter-persistent-systemd-override.conf.tera",
+    "knock.nft.tera",
+    "sesame-knock.service.tera",
+    "sesame-knock.init.tera",
 ];
 /// The modes that keep state in xt_recent lists (iptables, single_port).
 const RECENT: &[&str] = &["xt_recent.conf.tera"];
@@ -56,6 +59,10 @@ pub const RULES_V6: &str = "/etc/iptables/rules.v6";
 pub const NETFILTER_DEFAULT: &str = "/etc/default/netfilter-persistent";
 pub const NETFILTER_OVERRIDE: &str =
     "/etc/systemd/system/netfilter-persistent.service.d/sesame.conf";
+/// The nftables backend: sesame's table, and the unit and init script that load it at boot.
+pub const KNOCK_NFT: &str = "/etc/sesame/knock.nft";
+pub const KNOCK_NFT_UNIT: &str = "/etc/systemd/system/sesame-knock.service";
+pub const KNOCK_NFT_INIT: &str = "/etc/init.d/sesame-knock";
 pub const KNOCKD_CONF: &str = "/etc/knockd.conf";
 pub const KNOCKD_DEFAULT: &str = "/etc/default/knockd";
 pub const KNOCKD_OVERRIDE: &str = "/etc/systemd/system/knockd.service.d/sesame.conf";
@@ -79,6 +86,60 @@ pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, 
     };
 
     let mut files = RenderedFiles::new();
+    if profile.backend == Backend::Nftables {
+        for (target, name, mode) in [
+            (KNOCK_NFT, "knock.nft.tera", 0o600),
+            (KNOCK_NFT_UNIT, "sesame-knock.service.tera", 0o644),
+            (KNOCK_NFT_INIT, "sesame-knock.init.tera", 0o755),
+        ] {
+            let content = one(name)?;
+            files.insert(target.into(), RenderedFile { content, mode });
+        }
+    } else {
+        iptables_files(&mut files, &one)?;
+    }
+    if knockd {
+        files.insert(
+            KNOCKD_CONF.into(),
+            RenderedFile {
+                content: one("knockd.conf.tera")?,
+                mode: 0o600,
+            },
+        );
+        files.insert(
+            KNOCKD_DEFAULT.into(),
+            RenderedFile {
+                content: one("default-knockd.tera")?,
+                mode: 0o644,
+            },
+        );
+        files.insert(
+            KNOCKD_OVERRIDE.into(),
+            RenderedFile {
+                content: one("knockd-systemd-override.conf.tera")?,
+                mode: 0o644,
+            },
+        );
+    }
+    // xt_recent's module options: only the iptables backend's modes without knockd use it.
+    if !knockd && profile.backend == Backend::Iptables {
+        files.insert(
+            XT_RECENT_CONF.into(),
+            RenderedFile {
+                content: one("xt_recent.conf.tera")?,
+                mode: 0o644,
+            },
+        );
+    }
+    Ok(files)
+}
+
+/// The iptables backend's files: sesame's part of the filter table and netfilter-persistent's
+/// settings.
+fn iptables_files(
+    files: &mut RenderedFiles,
+    one: &dyn Fn(&str) -> Result<String, KnockError>,
+) -> Result<(), KnockError> {
     files.insert(
         RULES_V4.into(),
         RenderedFile {
@@ -107,39 +168,7 @@ pub fn render(profile: &KnockProfile, role_dir: &Path) -> Result<RenderedFiles, 
             mode: 0o644,
         },
     );
-    if knockd {
-        files.insert(
-            KNOCKD_CONF.into(),
-            RenderedFile {
-                content: one("knockd.conf.tera")?,
-                mode: 0o600,
-            },
-        );
-        files.insert(
-            KNOCKD_DEFAULT.into(),
-            RenderedFile {
-                content: one("default-knockd.tera")?,
-                mode: 0o644,
-            },
-        );
-        files.insert(
-            KNOCKD_OVERRIDE.into(),
-            RenderedFile {
-                content: one("knockd-systemd-override.conf.tera")?,
-                mode: 0o644,
-            },
-        );
-    }
-    if !knockd {
-        files.insert(
-            XT_RECENT_CONF.into(),
-            RenderedFile {
-                content: one("xt_recent.conf.tera")?,
-                mode: 0o644,
-            },
-        );
-    }
-    Ok(files)
+    Ok(())
 }
 
 enum TemplatesError {

@@ -128,6 +128,20 @@ fn wanted(ctx: &Ctx) -> Result<KnockState, ModuleError> {
 fn prepare_validate(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
     args.check_known()?;
     if wanted(ctx)? == KnockState::Absent {
+        let nft = ctx
+            .vars
+            .get("knock_backend")
+            .and_then(|v| v.as_str())
+            .is_some_and(|b| b.trim() == "nftables");
+        if nft {
+            return Err(ModuleError::Failed {
+                module: "knock_validate",
+                msg: format!(
+                    "host {}: knock_backend = \"nftables\": knock_state: absent is not implemented for the nftables backend yet (delete table inet sesame and disable sesame-knock by hand)",
+                    ctx.host
+                ),
+            });
+        }
         // Taking sesame off needs no valid knock profile; the earlier knocks must be readable.
         knock::rotation::previous(ctx.host, ctx.vars).map_err(|e| ModuleError::Failed {
             module: "knock_validate",

@@ -16,7 +16,13 @@ mv "$B/undecided" "$B/disarmed" || { echo "cannot record the disarm in $B (disk 
 stop_switch
 echo "STAGE disarmed"
 read -r kw ke mgr kd v6 < "$B/knockd.state"
-if [ "$mgr" = systemd ]; then systemctl enable netfilter-persistent >/dev/null 2>&1; else update-rc.d netfilter-persistent defaults >/dev/null 2>&1; update-rc.d netfilter-persistent enable >/dev/null 2>&1; fi
+be=iptables; [ -f "$B/backend" ] && read -r be < "$B/backend"
+if [ "$be" = nftables ]; then
+  # sesame's own unit (or init script) loads table inet sesame at boot.
+  if [ "$mgr" = systemd ]; then { systemctl daemon-reload && systemctl enable sesame-knock.service && { systemctl is-active --quiet sesame-knock.service || systemctl start sesame-knock.service; }; } >/dev/null 2>&1
+  else { update-rc.d sesame-knock defaults && update-rc.d sesame-knock enable; } >/dev/null 2>&1; fi \
+    || { echo "the rules are proven and live, but sesame-knock cannot be enabled: they would not come back at boot" >&2; exit 74; }
+elif [ "$mgr" = systemd ]; then systemctl enable netfilter-persistent >/dev/null 2>&1; else update-rc.d netfilter-persistent defaults >/dev/null 2>&1; update-rc.d netfilter-persistent enable >/dev/null 2>&1; fi
 umask 077
 h=$(@FWHASH@) && mkdir -p "$(dirname @RECORD@)" && put @RECORD@.new "$h" && chmod 0600 @RECORD@.new && mv -f @RECORD@.new @RECORD@ \
   || { echo "the rules are proven and live, but the record @RECORD@ cannot be written (disk full?)" >&2; exit 74; }

@@ -17,8 +17,15 @@ for f in "$B"/new/*.path; do read -r p < "$f"
   if [ -e "$B/old$p" ]; then cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
 done
 . "$B/own.sh"
+be=iptables; [ -f "$B/backend" ] && read -r be < "$B/backend"
+if [ "$be" = nftables ]; then
+  # Only sesame's table: the saved one back in one nft transaction, or none if there was none.
+  if [ -f "$B/nft.old" ]; then { echo 'table inet sesame {}'; echo 'delete table inet sesame'; cat "$B/nft.old"; } | nft -f -
+  else nft delete table inet sesame 2>/dev/null; fi
+else
 own_unload iptables; own_restore iptables "$B/own.v4"; own_docker_undo iptables "$B/docker.v4"
-if [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then
+fi
+if [ "$be" != nftables ] && [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then
   own_unload ip6tables; own_restore ip6tables "$B/own.v6"; own_docker_undo ip6tables "$B/docker.v6"
 fi
 if [ "$kd" = 1 ]; then

@@ -1,10 +1,11 @@
 # stage.sh: validate, back up, arm the dead-man switch and load, all under the host lock.
 # $1 rollback seconds, $2 knockd (1/0), $3 manager (systemd|sysv), $4 door chain, $5 xt_recent
-# lists to make private (1/0), then (path, mode) pairs; stdin: one base64 line per file.
+# lists to make private (1/0), $6 backend (iptables|nftables), then (path, mode) pairs; stdin:
+# one base64 line per file.
 # Prints `STAGE <step> ...` lines. Until `STAGE armed` nothing live has changed, and a failure
 # removes the transaction's directory; after it, a failure rolls back before exiting.
 set -u
-T=$1; kd=$2; mgr=$3; v=$4; xr=$5; shift 5
+T=$1; kd=$2; mgr=$3; v=$4; xr=$5; be=$6; shift 6
 umask 077
 B=
 kd_up() { service knockd status >/dev/null 2>&1 || pgrep -x knockd >/dev/null 2>&1; }
@@ -25,7 +26,9 @@ for a in "$R"/*/armed; do
 done
 # The IPv6 decision is made here, after the role installed iptables: a fact gathered before
 # would be stale on a host that had no iptables.
-if command -v ip6tables-restore >/dev/null 2>&1 && ip6tables -w -n -L INPUT >/dev/null 2>&1; then v6=1
+# The nftables backend's one inet table covers IPv6 itself: no ip6tables part.
+if [ "$be" = nftables ]; then v6=0
+elif command -v ip6tables-restore >/dev/null 2>&1 && ip6tables -w -n -L INPUT >/dev/null 2>&1; then v6=1
 elif ip -6 addr show scope global 2>/dev/null | grep -q inet6; then
   refuse "the host has a global IPv6 address but ip6tables cannot be used: IPv6 would stay open" 62
 else v6=0; fi
@@ -50,9 +53,16 @@ for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
   case "$p" in
   */rules.v4) out=$(iptables-restore --test < "$i" 2>&1 >/dev/null) || refuse "iptables-restore --test rejects $p: $out" 62 ;;
   */rules.v6) if [ "$v6" = 1 ]; then out=$(ip6tables-restore --test < "$i" 2>&1 >/dev/null) || refuse "ip6tables-restore --test rejects $p: $out" 62; fi ;;
+  */knock.nft) out=$(nft -c -f "$i" 2>&1 >/dev/null) || refuse "nft -c -f rejects $p: $out" 62 ;;
   */knockd.conf) out=$(knockd -D -c "$i" -i sesame-none0 2>&1 </dev/null); case "$out" in *usage:*|*"config file"*|*"error"*) refuse "knockd rejects $p: $(printf '%s\n' "$out" | head -n 5)" 63 ;; esac ;;
   esac
 done
+# One backend at a time: the other one's live part would gate the same ports.
+if [ "$be" = nftables ]; then
+  iptables-save -t filter 2>/dev/null | grep -q '^:SESAME-' && refuse "sesame's iptables part (SESAME-* chains) is live on this host: take it off first (knock_state: absent with knock_backend: iptables), then set knock_backend: nftables" 62
+else
+  command -v nft >/dev/null 2>&1 && nft list table inet sesame >/dev/null 2>&1 && refuse "sesame's nftables table (table inet sesame) is live on this host: set knock_backend: nftables, or delete that table first" 62
+fi
 echo "STAGE validated"
 # Only sesame's own part of the firewall is saved, replaced and, on failure, put back: every
 # other chain, rule, policy and table stays as its owners (fail2ban, Docker...) have it, even
@@ -69,7 +79,16 @@ backup_own() { # iptables|ip6tables FAMILY-SUFFIX
   out=$({ echo '*filter'; cat "$B/own.$2"; echo COMMIT; } | "$1-restore" --noflush --test 2>&1) || return 1
   d=$(own_docker_state "$1") && put "$B/docker.$2" "$d"
 }
+put "$B/backend" "$be" || refuse "cannot write $B/backend (disk full?)" 64
+if [ "$be" = nftables ]; then
+  # Only sesame's table is saved (absent: the rollback deletes it), and must load.
+  if o=$(nft list table inet sesame 2>/dev/null); then
+    { put "$B/nft.old" "$o" && out=$({ echo 'table inet sesame {}'; echo 'delete table inet sesame'; cat "$B/nft.old"; } | nft -c -f - 2>&1); } \
+      || refuse "cannot back up sesame's live table to $B/nft.old (disk full?): ${out:-}" 64
+  fi
+else
 backup_own iptables v4 || refuse "cannot back up sesame's live IPv4 rules to $B/own.v4 (disk full?): ${out:-}" 64
+fi
 if [ "$v6" = 1 ]; then
   backup_own ip6tables v6 || refuse "cannot back up sesame's live IPv6 rules to $B/own.v6 (disk full?): ${out:-}" 64
 fi
@@ -108,9 +127,15 @@ fail() { echo "$1" >&2; sh "$B/rollback.sh" "$1" locked; stop_switch; exit "$2";
 for f in "$S"/*.path; do i=${f%.path}; read -r p < "$f"
   { [ -d "${p%/*}/" ] || mkdir -p "${p%/*}/"; } && cp -p "$i" "$p.sesame-new" && chown root:root "$p.sesame-new" && mv -f "$p.sesame-new" "$p" || fail "cannot install $p" 66
 done
+if [ "$be" = nftables ]; then
+  # One nft transaction: declare, delete and define table inet sesame anew.
+  out=$(nft -f /etc/sesame/knock.nft 2>&1) || fail "nft -f failed: $out" 67
+  [ "$kd" = 0 ] || nft list set inet sesame clients_v4 >/dev/null 2>&1 || fail "the loaded table has no set clients_v4" 68
+else
 out=$(own_load iptables /etc/iptables/rules.v4 "$(mine "$B/old/etc/iptables/rules.v4")" 2>&1) || fail "iptables-restore --noflush failed: $out" 67
 if [ "$v6" = 1 ]; then out=$(own_load ip6tables /etc/iptables/rules.v6 "$(mine "$B/old/etc/iptables/rules.v6")" 2>&1) || fail "ip6tables-restore --noflush failed: $out" 67; fi
 iptables -w -n -L "$v" >/dev/null 2>&1 || [ "$kd" = 0 ] || fail "the loaded rules have no chain $v" 68
+fi
 if [ "$xr" = 1 ]; then
   # xt_recent creates its lists world-readable (ip_list_perms, 0644 by default), and they name
   # every knocker's address: sesame's own lists become root-only.
