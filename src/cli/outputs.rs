@@ -92,6 +92,9 @@ pub fn host_info(vars: &Vars, conn: Option<&HostConn>) -> HostInfo {
         mode: conn
             .and_then(|c| c.knock.as_ref())
             .map(|p| p.mode.as_str().to_string()),
+        backend: conn
+            .and_then(|c| c.knock.as_ref())
+            .map(|p| p.backend.as_str().to_string()),
         mask: Masker::new(crate::playbook::exec::secret_words(vars)),
     }
 }

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 pub struct HostInfo {
     /// knock_mode as resolved (knockd, iptables, single_port), when the host has a profile.
     pub mode: Option<String>,
+    /// knock_backend as resolved (iptables, nftables), when the host has a profile.
+    pub backend: Option<String>,
     pub mask: Masker,
 }
 
@@ -30,6 +32,7 @@ pub fn render(
     for (host, h) in &record.hosts {
         let hi = info.get(host).unwrap_or(&none);
         let mode = hi.mode.as_deref().unwrap_or("-");
+        let backend = hi.backend.as_deref().unwrap_or("-");
         let status = h.result();
         let mut result = format!("{status:?}").to_lowercase();
         if status == Status::Changed && fail_on_change {
@@ -60,9 +63,10 @@ pub fn render(
         };
         let _ = writeln!(
             out,
-            "| {} | {} | iptables | {} | {} | {:.1} s |",
+            "| {} | {} | {} | {} | {} | {:.1} s |",
             cell(host),
             cell(mode),
+            cell(backend),
             cell(&result),
             cell(&proof),
             h.time().as_secs_f64()
@@ -136,6 +140,7 @@ mod tests {
                 "h1".to_string(),
                 HostInfo {
                     mode: Some("knockd".into()),
+                    backend: Some("nftables".into()),
                     mask: Masker::default(),
                 },
             ),
@@ -143,6 +148,7 @@ mod tests {
                 evil.to_string(),
                 HostInfo {
                     mode: None,
+                    backend: None,
                     mask: Masker::new(["7000", "8000"]),
                 },
             ),
@@ -150,7 +156,7 @@ mod tests {
         let md = render(&r, &info, "harden", true);
         let lines: Vec<&str> = md.lines().collect();
         assert_eq!(lines.len(), 6, "title, blank, header, rule, two rows: {md}");
-        assert!(lines[4].starts_with("| h1 | knockd | iptables | changed \\(failure: --fail-on-change\\) | loaded → closed\\_before → opened |"), "{md}");
+        assert!(lines[4].starts_with("| h1 | knockd | nftables | changed \\(failure: --fail-on-change\\) | loaded → closed\\_before → opened |"), "{md}");
         // Unescaped pipes delimit cells: a row has exactly 7, whatever the host name holds.
         for row in &lines[2..] {
             let bare = row.replace("\\|", "");

@@ -1,0 +1,370 @@
+//! Lab tests of the nftables backend (`knock_backend: nftables`, issue 15) end to end: sesame's
+//! one table `table inet sesame` closes SSH for everyone over IPv4 and IPv6, knockd mode and
+//! iptables (gates) mode open it for the knocker only, a wrong order stays shut, another
+//! table's `accept` for port 22 does not open the gate, a re-run changes nothing with one
+//! session and one exec, the table survives reboots on a host whose nftables.service flushes
+//! the ruleset at boot, and a failed proof puts back only sesame's table.
+
+mod common;
+
+use common::{Flavour, Lab, Os, Provider};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn inventory(lab: &Lab, dir: &Path, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
+    let inv = dir.join("inventory.ini");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(&lab.inventory, &inv).unwrap();
+    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
+    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
+    std::fs::write(dir.join("group_vars/lab.yml"), group).unwrap();
+    for (h, v) in hosts {
+        std::fs::write(dir.join(format!("host_vars/{h}.yml")), v).unwrap();
+    }
+    inv
+}
+
+fn sesame(args: &[&str]) -> Output {
+    let out = Command::new(SESAME)
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sesame");
+    eprintln!(
+        "$ sesame {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn play(inv: &Path, extra: &[&str]) -> Output {
+    let mut a = vec!["play", "-i", inv.to_str().unwrap(), "playbooks/harden.yml"];
+    a.extend_from_slice(extra);
+    sesame(&a)
+}
+
+fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+fn open_from_controller(ip: &str) -> bool {
+    let addr: SocketAddr = if ip.contains(':') {
+        format!("[{ip}]:22")
+    } else {
+        format!("{ip}:22")
+    }
+    .parse()
+    .unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+}
+
+fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
+    lab.stranger(&[
+        "timeout",
+        "2",
+        "bash",
+        "-c",
+        &format!("echo > /dev/tcp/{ip}/22"),
+    ])
+    .status
+    .success()
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    f()
+}
+
+/// Closed over IPv4 and IPv6, for the controller and the stranger.
+fn assert_closed(lab: &Lab, host: &str, when: &str) {
+    let h = lab.host(host);
+    for ip in [&h.ip, &h.ip6] {
+        assert!(
+            !open_from_controller(ip),
+            "{host} {ip} answers the controller {when}"
+        );
+        assert!(
+            !open_from_stranger(lab, ip),
+            "{host} {ip} answers the stranger {when}"
+        );
+    }
+}
+
+/// Another user's nftables table that accepts SSH: an accept ends only its own base chain.
+const OTHER_TABLE: &str =
+    "nft add table inet other && nft add chain inet other input '{ type filter hook input priority -10; policy accept; }' && nft add rule inet other input tcp dport 22 accept";
+
+const GROUP: &str = "knock_backend: nftables\nknock_rollback_seconds: 60\nknock_step_seconds: 5\nknock_open_seconds: 5\n";
+const KNOCKD: &str = "knock_sequence: [7101, 7202, 7101, 7303]\n";
+const GATES: &str = "knock_mode: iptables\nknock_sequence: [7101, \"7202:udp\", 7101, 7303]\n";
+
+#[test]
+fn nft_backend_closes_opens_for_the_knocker_reruns_unchanged_and_survives_three_reboots() {
+    let lab = Lab::up_with(
+        "nft_backend",
+        2,
+        Flavour::provider(Os::Bookworm, Provider::Nftables),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", KNOCKD), ("h2", GATES)]);
+    let invs = inv.to_str().unwrap();
+    lab.sh("h2", OTHER_TABLE);
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    for h in ["h1", "h2"] {
+        assert!(recap(&first, h, "changed") >= 1);
+        let tables = lab.sh(h, "nft list tables");
+        assert!(tables.contains("table inet sesame"), "{h}: {tables}");
+        assert!(
+            !lab.sh(h, "iptables-save 2>/dev/null || true")
+                .contains("SESAME"),
+            "{h}: the nftables backend wrote iptables rules"
+        );
+        assert!(
+            !lab.exec(h, &["dpkg", "-s", "iptables-persistent"])
+                .status
+                .success(),
+            "{h}: iptables-persistent installed"
+        );
+        assert_eq!(
+            lab.sh(h, "systemctl is-enabled sesame-knock.service"),
+            "enabled\n"
+        );
+    }
+    assert!(lab.sh("h2", "nft list tables").contains("table inet other"));
+
+    // The proof's door has closed (5 s): closed for everyone, v4 and v6.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(&lab, "h1", "without a knock");
+    assert_closed(&lab, "h2", "without a knock (another table accepts 22)");
+    for h in ["h1", "h2"] {
+        let ip = lab.host(h).ip.clone();
+        let k = sesame(&["knock", h, "-i", invs]);
+        assert!(k.status.success());
+        assert!(
+            wait_until(3, || open_from_controller(&ip)),
+            "knock did not open {h}"
+        );
+        assert!(
+            !open_from_stranger(&lab, &ip),
+            "the controller's knock opened {h} for the stranger"
+        );
+    }
+    // A wrong order stays shut.
+    std::thread::sleep(Duration::from_secs(6));
+    for h in ["h1", "h2"] {
+        let wrong = sesame(&[
+            "verify",
+            "-i",
+            invs,
+            "-l",
+            h,
+            "-T",
+            "3",
+            "-e",
+            r#"{"knock_sequence": [7101, 7101, 7202, 7303]}"#,
+        ]);
+        assert_ne!(wrong.status.code(), Some(0), "{h} opened for a wrong order");
+    }
+
+    // Every golden nftables file passes nft -c -f on a lab host.
+    let dir = repo().join("tests/data/knock");
+    let mut checked = 0;
+    for case in std::fs::read_dir(&dir).unwrap() {
+        let path = case.unwrap().path().join("etc_sesame_knock.nft");
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let out = lab.exec(
+            "h1",
+            &[
+                "sh",
+                "-c",
+                &format!("cat > /tmp/g.nft <<'EOF'\n{text}EOF\nnft -c -f /tmp/g.nft"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} nft goldens checked");
+
+    // Re-run: nothing changes, one session and one exec per host.
+    std::thread::sleep(Duration::from_secs(6));
+    let second = play(&inv, &["-vv"]);
+    assert_eq!(second.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&second.stderr).to_string();
+    for h in ["h1", "h2"] {
+        assert_eq!(recap(&second, h, "changed"), 0, "{h}");
+        let of = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
+        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
+    }
+
+    // nftables.service flushes the ruleset at boot; sesame-knock loads the table after it.
+    for round in 1..=3 {
+        lab.reboot("h1");
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            wait_until(20, || lab
+                .sh("h1", "nft list tables 2>/dev/null")
+                .contains("table inet sesame")),
+            "reboot {round}: no table inet sesame"
+        );
+        assert_closed(&lab, "h1", &format!("after reboot {round}"));
+        assert_eq!(
+            lab.sh(
+                "h1",
+                "systemctl is-active nftables.service sesame-knock.service knockd"
+            ),
+            "active\nactive\nactive\n",
+            "reboot {round}"
+        );
+        assert_eq!(
+            sesame(&["verify", "-i", invs, "-l", "h1"]).status.code(),
+            Some(0),
+            "reboot {round}: verify"
+        );
+        std::thread::sleep(Duration::from_secs(6));
+    }
+    let third = play(&inv, &["-l", "h1"]);
+    assert_eq!(third.status.code(), Some(0));
+    assert_eq!(recap(&third, "h1", "changed"), 0, "drift after reboots");
+}
+
+#[test]
+fn nft_backend_failed_proof_restores_only_the_sesame_table() {
+    let lab = Lab::up_with(
+        "nft_proof",
+        1,
+        Flavour::provider(Os::Bookworm, Provider::Nftables),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", KNOCKD)]);
+    lab.sh("h1", OTHER_TABLE);
+    let before = lab.sh("h1", "nft list table inet other");
+    // A role whose knockd never opens the door.
+    let pb = tmp.path().join("pb");
+    std::fs::create_dir_all(pb.join("roles")).unwrap();
+    let st = Command::new("cp")
+        .args([
+            "-r",
+            repo().join("roles/port_knocking").to_str().unwrap(),
+            pb.join("roles/").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
+    let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
+    let text = std::fs::read_to_string(&t).unwrap();
+    let broken = text.replace(
+        "start_command   = {{ self::nft(",
+        "start_command   = /bin/true {{ self::nft(",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&t, broken).unwrap();
+    let run = |path: &Path| {
+        sesame(&[
+            "play",
+            "-i",
+            inv.to_str().unwrap(),
+            path.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = run(&pb.join("harden.yml"));
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("proof failed"), "{text}");
+    assert!(
+        open_from_controller(&lab.host("h1").ip),
+        "closed after the rollback"
+    );
+    assert!(
+        !lab.sh("h1", "nft list tables")
+            .contains("table inet sesame"),
+        "the rollback left sesame's table (absent before)"
+    );
+    assert_eq!(lab.sh("h1", "nft list table inet other"), before);
+
+    // Now a good run, then a failing one: the rollback puts back the good table.
+    let good = play(&inv, &[]);
+    assert_eq!(good.status.code(), Some(0));
+    let kept = lab.sh("h1", "nft -t list table inet sesame");
+    let inv2 = inventory(
+        &lab,
+        &tmp.path().join("second"),
+        &format!("{GROUP}knock_nft_set_size: 4096\n"),
+        &[("h1", KNOCKD)],
+    );
+    let out = sesame(&[
+        "play",
+        "-i",
+        inv2.to_str().unwrap(),
+        pb.join("harden.yml").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(lab.sh("h1", "nft -t list table inet sesame"), kept);
+    assert_eq!(lab.sh("h1", "nft list table inet other"), before);
+}
+
+#[test]
+fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
+    let lab = Lab::up_with("nft_sysv", 1, Flavour::classic());
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", GATES)]);
+    let invs = inv.to_str().unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(&lab, "h1", "without a knock");
+    lab.reboot("h1");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(lab
+        .sh("h1", "nft list tables")
+        .contains("table inet sesame"));
+    assert_closed(&lab, "h1", "after a reboot");
+    assert_eq!(
+        sesame(&["verify", "-i", invs, "-l", "h1"]).status.code(),
+        Some(0)
+    );
+    let again = play(&inv, &[]);
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+}
