@@ -2005,6 +2005,11 @@ mod tests {
         assert!(one(&e, "knock_protect_forwarded", "22/tcp")
             .problem
             .contains("knock_backend"));
+        let e = errs(
+            json!({"knock_backend": "nftables", "knock_sequence": [7000, 8000, 9000],
+                            "knock_doors": [{"name": "bob", "sequence": [7100, 8100, 9100]}]}),
+        );
+        one(&e, "knock_doors", "(set)");
         // The default stays iptables, and its ids do not move.
         let p = ok(json!({"knock_sequence": [7000, 8000, 9000]}));
         assert_eq!(p.backend, Backend::Iptables);
