@@ -291,6 +291,33 @@ fn nft_backend_failed_proof_restores_only_the_sesame_table() {
         .unwrap();
     assert!(st.success());
     std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
+    // First a table nft rejects: refused by nft -c -f on the host, nothing changed.
+    let nt = pb.join("roles/port_knocking/templates/knock.nft.tera");
+    let good_nft = std::fs::read_to_string(&nt).unwrap();
+    let bad_nft = good_nft.replace("\tchain input {", "\tchain input {\n\t\tno such statement");
+    assert_ne!(bad_nft, good_nft);
+    std::fs::write(&nt, &bad_nft).unwrap();
+    let out = sesame(&[
+        "play",
+        "-i",
+        inv.to_str().unwrap(),
+        pb.join("harden.yml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("nft -c -f rejects"), "{said}");
+    assert!(!lab
+        .sh("h1", "nft list tables")
+        .contains("table inet sesame"));
+    assert_eq!(lab.sh("h1", "nft list table inet other"), before);
+    assert!(!lab
+        .exec("h1", &["test", "-e", "/etc/sesame/knock.nft"])
+        .status
+        .success());
+    assert!(open_from_controller(&lab.host("h1").ip));
+    std::fs::write(&nt, &good_nft).unwrap();
+
     let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
     let text = std::fs::read_to_string(&t).unwrap();
     let broken = text.replace(
@@ -367,4 +394,90 @@ fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
     );
     let again = play(&inv, &[]);
     assert_eq!(recap(&again, "h1", "changed"), 0);
+}
+
+#[test]
+fn nft_backend_keeps_ufw_installed_and_active_and_its_allow_does_not_open_the_gate() {
+    let lab = Lab::up_with("nft_ufw", 1, Flavour::provider(Os::Bookworm, Provider::Ufw));
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", GATES)]);
+    let invs = inv.to_str().unwrap();
+    assert!(lab.sh("h1", "ufw status").contains("Status: active"));
+    // No knock_replace_ufw: with this backend nothing removes ufw, so nothing is refused.
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    assert!(
+        lab.exec("h1", &["dpkg", "-s", "ufw"]).status.success(),
+        "ufw removed"
+    );
+    let status = lab.sh("h1", "ufw status");
+    assert!(
+        status.contains("Status: active") && status.contains("22/tcp"),
+        "{status}"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(&lab, "h1", "although ufw allows 22/tcp");
+    let ip = lab.host("h1").ip.clone();
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&ip)),
+        "knock did not open h1"
+    );
+    assert!(!open_from_stranger(&lab, &ip), "opened for the stranger");
+    std::thread::sleep(Duration::from_secs(6));
+    let again = play(&inv, &[]);
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+}
+
+/// One SYN to `ip`:`port` from the controller (a knock; nobody answers it).
+fn syn(ip: &str, port: u16) {
+    let addr: SocketAddr = format!("[{ip}]:{port}").parse().unwrap();
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+}
+
+#[test]
+fn nft_backend_a_flood_of_1000_sources_does_not_evict_a_knocker_mid_sequence() {
+    let lab = Lab::up_with("nft_flood", 1, Flavour::classic());
+    let tmp = tempfile::tempdir().unwrap();
+    let group = "knock_backend: nftables\nknock_rollback_seconds: 60\nknock_step_seconds: 10\nknock_open_seconds: 10\n";
+    let vars = "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n";
+    let inv = inventory(&lab, tmp.path(), group, &[("h1", vars)]);
+    assert_eq!(play(&inv, &[]).status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(11));
+    let h6 = lab.host("h1").ip6.clone();
+    assert!(!open_from_controller(&h6));
+    // The controller is halfway through the sequence (over IPv6)...
+    syn(&h6, 7101);
+    syn(&h6, 7202);
+    // ...when 1000 other sources of the lab's prefix knock the first port (bounded: one SYN
+    // each, from the stranger's namespace, its addresses bound without being assigned).
+    let prefix = h6.rsplit_once("::").unwrap().0.to_string();
+    let flood = format!(
+        "import socket\nss=[]\nfor i in range(1000):\n s=socket.socket(socket.AF_INET6, socket.SOCK_STREAM)\n s.setblocking(False)\n s.bind(('{prefix}::1:%x' % i, 0))\n s.connect_ex(('{h6}', 7101))\n ss.append(s)\nimport time\ntime.sleep(0.5)\n"
+    );
+    let out = lab.stranger(&[
+        "sh",
+        "-c",
+        "sysctl -qw net.ipv6.ip_nonlocal_bind=1 && python3 -c \"$0\"",
+        &flood,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = lab.sh("h1", "nft list set inet sesame auth1_v6");
+    let flooders = listed.matches(&format!("{prefix}::1:")).count();
+    assert!(
+        flooders >= 1000,
+        "only {flooders} flood sources in the first stage set"
+    );
+    // The knocker finishes its sequence and gets in.
+    syn(&h6, 7101);
+    syn(&h6, 7303);
+    assert!(
+        wait_until(3, || open_from_controller(&h6)),
+        "the flood evicted the knocker"
+    );
+    assert!(!open_from_stranger(&lab, &h6), "opened for the stranger");
 }

@@ -843,7 +843,11 @@ mod tests {
     fn stage_refuses_while_another_transaction_is_in_flight() {
         let root = tempfile::tempdir().unwrap();
         armed_transaction(root.path(), "20260101T000000Z-other1", now() + 60);
-        let out = run_script(STAGE, root.path(), &["60", "1", "sysv", "SESAME-DOOR", "0", "iptables"]);
+        let out = run_script(
+            STAGE,
+            root.path(),
+            &["60", "1", "sysv", "SESAME-DOOR", "0", "iptables"],
+        );
         assert_eq!(out.status.code(), Some(59), "{}", text(&out));
         assert!(
             text(&out).contains("20260101T000000Z-other1"),
