@@ -10,7 +10,7 @@ use crate::modules::{self, Args, Ctx, ModuleError, Plan, Stale};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Become, Connector, Transport, TransportError};
 use crate::vars::mask::Masker;
-use crate::vars::{as_bool, merge_into, Templater, Vars};
+use crate::vars::{merge_into, Templater, Vars};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -137,40 +137,25 @@ pub fn secret_words(vars: &Vars) -> Vec<String> {
     words
 }
 
-/// Ansible's `become` for a task: task, then play, then command line, then inventory.
+/// A task's become (`None` for the play-level probe): the one resolver
+/// (`transport::become_for`), fed with the task's keywords, else the play's, then the command
+/// line. The error names the host and the variable.
 pub fn become_for(
+    host: &str,
     vars: &Vars,
     task_become: Option<bool>,
     task_user: Option<&str>,
     play: &Play,
     opts: &RunOpts,
-) -> Option<Become> {
-    let on = task_become
-        .or(play.become_)
-        .or(opts.cli_become.then_some(true))
-        .or_else(|| vars.get("ansible_become").and_then(as_bool))
-        .unwrap_or(false);
-    if !on {
-        return None;
-    }
-    let user = task_user
-        .map(str::to_string)
-        .or_else(|| play.become_user.clone())
-        .or_else(|| opts.cli_become_user.clone())
-        .or_else(|| {
-            vars.get("ansible_become_user")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "root".into());
-    let password = vars
-        .get("ansible_become_password")
-        .or_else(|| vars.get("ansible_become_pass"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| opts.cli_become_password.as_ref().map(|h| h.0.clone()))
-        .or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
-    Some(Become { user, password })
+) -> Result<Option<Become>, String> {
+    let asked = crate::transport::BecomeAsked {
+        keyword: task_become.or(play.become_),
+        keyword_user: task_user.or(play.become_user.as_deref()),
+        cli: opts.cli_become,
+        cli_user: opts.cli_become_user.as_deref(),
+    };
+    let cli_password = opts.cli_become_password.as_ref().map(|h| h.0.clone());
+    crate::transport::become_for(host, vars, &asked, cli_password).map_err(|e| e.to_string())
 }
 
 impl<'a> HostPlay<'a> {
@@ -384,18 +369,26 @@ impl<'a> HostPlay<'a> {
         out
     }
 
-    fn ctx<'c>(&'c self, task: &Task, vars: &'c Vars, dirs: &'c [PathBuf]) -> Ctx<'c> {
-        Ctx {
+    /// The module's context; an error when the task's become settings are bad.
+    fn ctx<'c>(
+        &'c self,
+        task: &Task,
+        vars: &'c Vars,
+        dirs: &'c [PathBuf],
+    ) -> Result<Ctx<'c>, String> {
+        let escalate = become_for(
+            self.host,
+            vars,
+            task.become_,
+            task.become_user.as_deref(),
+            self.play,
+            self.opts,
+        )?;
+        Ok(Ctx {
             host: self.host,
             vars,
             facts: &self.facts,
-            escalate: become_for(
-                vars,
-                task.become_,
-                task.become_user.as_deref(),
-                self.play,
-                self.opts,
-            ),
+            escalate,
             diff: self.opts.diff,
             search_dirs: dirs,
             templater: Templater,
@@ -405,7 +398,7 @@ impl<'a> HostPlay<'a> {
             endpoint: self.endpoint.as_ref().map(|(a, p)| (a.as_str(), *p)),
             events: Some(self.sink),
             show_secrets: self.opts.show_secrets,
-        }
+        })
     }
 
     fn prepare(
@@ -427,7 +420,9 @@ impl<'a> HostPlay<'a> {
             _ => Default::default(),
         };
         let dirs = self.search_dirs(task);
-        let ctx = self.ctx(task, vars, &dirs);
+        let ctx = self
+            .ctx(task, vars, &dirs)
+            .map_err(|m| ModuleError::failed("sesame", m))?;
         (def.prepare)(&Args::new(def, map), &ctx)
     }
 
@@ -438,7 +433,22 @@ impl<'a> HostPlay<'a> {
         queries: &[Query],
     ) -> Result<(), Stop> {
         let vars = self.base_vars();
-        let b = become_for(&vars, None, None, self.play, self.opts);
+        let b = match become_for(self.host, &vars, None, None, self.play, self.opts) {
+            Ok(b) => b,
+            Err(m) => {
+                self.send(Event::TaskResult(TaskResult {
+                    host: self.host.to_string(),
+                    task: "Gathering Facts".into(),
+                    status: Status::Failed,
+                    item: None,
+                    msg: Some(self.mask(&m)),
+                    changes: Vec::new(),
+                    diff: None,
+                    check_mode: self.opts.check,
+                }));
+                return Err(Stop::Failed);
+            }
+        };
         // Reading facts and files takes a second or two: a host still silent after two
         // minutes is hung, whatever the commands' own timeout.
         let cmd = facts::probe_command(gather, queries)
@@ -837,7 +847,10 @@ impl<'a> HostPlay<'a> {
         };
         let queries = action.queries();
         self.ensure_state(conn, &queries)?;
-        let ctx = self.ctx(task, vars, &dirs);
+        let ctx = match self.ctx(task, vars, &dirs) {
+            Ok(c) => c,
+            Err(m) => return fail(self, m),
+        };
         // The runner, not the module, decides check mode (a task's `check_mode` beats --check).
         let check = task.check_mode.unwrap_or(self.opts.check);
         let plan = match action.plan(&self.state, &ctx) {
@@ -1042,6 +1055,43 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Issue 16: in a play, `ansible_become_method: su` silently ran with sudo, and `-b` or a
+    /// keyword beat the host's `ansible_become: false` (Ansible lets variables win).
+    #[test]
+    fn become_method_su_is_refused_and_ansible_become_beats_keywords() {
+        let (_d, pb) = play(
+            "- hosts: all\n  gather_facts: false\n  become: true\n  vars: {ansible_become_method: su}\n  tasks:\n    - name: t\n      command: echo hi\n",
+        );
+        let mut fake = FakeTransport::new("h1");
+        let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(statuses(&ev), vec![("t".to_string(), Status::Failed)]);
+        let msg = ev
+            .iter()
+            .find_map(|e| match e {
+                Event::TaskResult(r) => r.msg.clone(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        assert!(msg.contains("ansible_become_method"), "{msg}");
+        assert!(fake.commands.is_empty(), "{:?}", fake.commands);
+
+        let (_d, pb) = play(
+            "- hosts: all\n  gather_facts: false\n  become: true\n  vars: {ansible_become: false}\n  tasks:\n    - name: t\n      command: echo hi\n",
+        );
+        let mut fake = FakeTransport::new("h1");
+        let opts = RunOpts {
+            cli_become: true,
+            ..RunOpts::default()
+        };
+        run(&pb, &mut fake, &opts);
+        assert!(
+            fake.commands.iter().all(|c| !c.contains("sudo")),
+            "{:?}",
+            fake.commands
+        );
+        assert!(!fake.commands.is_empty());
     }
 
     #[test]

@@ -13,7 +13,10 @@ pub mod ssh_config;
 pub mod sudo;
 
 pub use command::{Become, Cmd};
-pub use spec::{become_from_vars, ConnOverrides, ConnSpec, ConnSpecError, HostKeyPolicy};
+pub use spec::{
+    become_for, become_from_vars, BecomeAsked, ConnOverrides, ConnSpec, ConnSpecError,
+    HostKeyPolicy,
+};
 pub use ssh::SshTransport;
 
 use std::time::Duration;

@@ -452,11 +452,7 @@ impl ConnSpec {
     }
 }
 
-/// Become settings for a host: `ansible_become` (else `--become`), `ansible_become_user`
-/// (else `--become-user`, else root), `ansible_become_password`/`ansible_become_pass` (else
-/// `cli_password` from `-K`, else env `SESAME_BECOME_PASSWORD`). `None` when become is off.
-/// Only `sudo` is supported: another `ansible_become_method` is an error rather than a silent
-/// sudo.
+/// Become settings for a host outside a play (`sesame run`): `become_for` with no keywords.
 pub fn become_from_vars(
     host: &str,
     vars: &Map<String, Value>,
@@ -465,22 +461,55 @@ pub fn become_from_vars(
     cli_password: Option<String>,
 ) -> Result<Option<Become>, ConnSpecError> {
     let fallback = cli_password.or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
-    become_with_env(host, vars, cli_become, cli_become_user, fallback)
+    let asked = BecomeAsked {
+        cli: cli_become,
+        cli_user: cli_become_user,
+        ..BecomeAsked::default()
+    };
+    become_with_env(host, vars, &asked, fallback)
+}
+
+/// Where `become` is asked for besides the host's variables: the task's (else the play's)
+/// `become`/`become_user` keywords, then the command line (`-b`, `--become-user`, with
+/// ansible.cfg's `become`/`become_user` under them).
+#[derive(Debug, Default, Clone)]
+pub struct BecomeAsked<'a> {
+    pub keyword: Option<bool>,
+    pub keyword_user: Option<&'a str>,
+    pub cli: bool,
+    pub cli_user: Option<&'a str>,
+}
+
+/// The one become resolver, with Ansible's precedence (connection variables beat keywords,
+/// which beat the command line): `ansible_become`, else the keyword, else `-b`;
+/// `ansible_become_user`, else the keyword's `become_user`, else `--become-user`, else root;
+/// `ansible_become_password`/`ansible_become_pass`, else `cli_password` (`-K`), else env
+/// `SESAME_BECOME_PASSWORD`. `None` when become is off. Only sudo is supported: another
+/// `ansible_become_method` is an error, never a silent sudo (play keywords are checked when the
+/// playbook loads).
+pub fn become_for(
+    host: &str,
+    vars: &Map<String, Value>,
+    asked: &BecomeAsked,
+    cli_password: Option<String>,
+) -> Result<Option<Become>, ConnSpecError> {
+    let fallback = cli_password.or_else(|| std::env::var("SESAME_BECOME_PASSWORD").ok());
+    become_with_env(host, vars, asked, fallback)
 }
 
 fn become_with_env(
     host: &str,
     vars: &Map<String, Value>,
-    cli_become: bool,
-    cli_become_user: Option<&str>,
+    asked: &BecomeAsked,
     env_password: Option<String>,
 ) -> Result<Option<Become>, ConnSpecError> {
     let v = VarReader { host, vars };
-    if !v.boolean("ansible_become")?.unwrap_or(cli_become) {
+    let on = v.boolean("ansible_become")?.or(asked.keyword);
+    if !on.unwrap_or(asked.cli) {
         return Ok(None);
     }
     if let Some(method) = v.string("ansible_become_method")? {
-        if method != "sudo" {
+        if method.trim() != "sudo" {
             return Err(ConnSpecError::Unsupported {
                 host: host.into(),
                 variable: "ansible_become_method".into(),
@@ -491,7 +520,9 @@ fn become_with_env(
     }
     let user = v
         .string("ansible_become_user")?
-        .or_else(|| cli_become_user.map(str::to_string))
+        .filter(|u| !u.is_empty())
+        .or_else(|| asked.keyword_user.map(str::to_string))
+        .or_else(|| asked.cli_user.map(str::to_string))
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "root".to_string());
     let password = v
@@ -1294,14 +1325,116 @@ mod tests {
         assert_eq!(s.port, 2201);
     }
 
+    fn cli(on: bool, user: Option<&str>) -> BecomeAsked<'_> {
+        BecomeAsked {
+            cli: on,
+            cli_user: user,
+            ..BecomeAsked::default()
+        }
+    }
+
+    /// Issue 16: the play's resolver let `-b` and keywords beat `ansible_become` and ran
+    /// `ansible_become_method: su` with sudo; `run`'s did the reverse. One resolver now, with
+    /// Ansible's precedence: variables > task keyword > play keyword > command line.
+    #[test]
+    fn become_precedence_table() {
+        let v = |j: Value| j.as_object().cloned().unwrap_or_default();
+        let ask = |keyword, keyword_user, cli, cli_user| BecomeAsked {
+            keyword,
+            keyword_user,
+            cli,
+            cli_user,
+        };
+        // (vars, keyword, keyword_user, -b, --become-user) -> user, or None when off.
+        type Row = (
+            Value,
+            Option<bool>,
+            Option<&'static str>,
+            bool,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let table: Vec<Row> = vec![
+            (json!({}), None, None, false, None, None),
+            (json!({}), None, None, true, None, Some("root")),
+            (json!({}), Some(false), None, true, None, None),
+            (json!({}), Some(true), None, false, None, Some("root")),
+            (
+                json!({"ansible_become": false}),
+                Some(true),
+                None,
+                true,
+                None,
+                None,
+            ),
+            (
+                json!({"ansible_become": "no"}),
+                None,
+                None,
+                true,
+                None,
+                None,
+            ),
+            (
+                json!({"ansible_become": true}),
+                Some(false),
+                None,
+                false,
+                None,
+                Some("root"),
+            ),
+            (
+                json!({}),
+                Some(true),
+                Some("app"),
+                true,
+                Some("cli"),
+                Some("app"),
+            ),
+            (json!({}), None, None, true, Some("cli"), Some("cli")),
+            (
+                json!({"ansible_become_user": "pg"}),
+                Some(true),
+                Some("app"),
+                false,
+                Some("cli"),
+                Some("pg"),
+            ),
+        ];
+        for (vars, kw, kw_user, on, cli_user, want) in table {
+            let got = become_with_env("h", &v(vars.clone()), &ask(kw, kw_user, on, cli_user), None)
+                .unwrap()
+                .map(|b| b.user);
+            assert_eq!(
+                got.as_deref(),
+                want,
+                "{vars} {kw:?} {kw_user:?} {on} {cli_user:?}"
+            );
+        }
+        // su is refused whichever way become was asked for, never run as sudo.
+        let su = v(json!({"ansible_become_method": "su"}));
+        for asked in [
+            ask(Some(true), None, false, None),
+            ask(None, None, true, None),
+        ] {
+            assert!(matches!(
+                become_with_env("h", &su, &asked, None),
+                Err(ConnSpecError::Unsupported { .. })
+            ));
+        }
+        // ... and a bad ansible_become is an error, not "off".
+        let bad = v(json!({"ansible_become": 2}));
+        assert!(become_with_env("h", &bad, &ask(Some(true), None, true, None), None).is_err());
+    }
+
     #[test]
     fn become_vars_and_booleans() {
         let none = Map::new();
         assert_eq!(
-            become_with_env("h", &none, false, None, None).unwrap(),
+            become_with_env("h", &none, &cli(false, None), None).unwrap(),
             None
         );
-        let b = become_with_env("h", &none, true, Some("app"), None)
+        let b = become_with_env("h", &none, &cli(true, Some("app")), None)
             .unwrap()
             .unwrap();
         assert_eq!((b.user.as_str(), b.password.clone()), ("app", None));
@@ -1314,7 +1447,7 @@ mod tests {
             json!("y"),
         ] {
             let v = vars(json!({ "ansible_become": yes }));
-            let b = become_with_env("h", &v, false, None, Some("envpw".into()))
+            let b = become_with_env("h", &v, &cli(false, None), Some("envpw".into()))
                 .unwrap()
                 .unwrap();
             assert_eq!(b.user, "root");
@@ -1329,28 +1462,31 @@ mod tests {
             json!(false),
         ] {
             let v = vars(json!({ "ansible_become": no }));
-            assert_eq!(become_with_env("h", &v, true, None, None).unwrap(), None);
+            assert_eq!(
+                become_with_env("h", &v, &cli(true, None), None).unwrap(),
+                None
+            );
         }
         let v = vars(json!({
             "ansible_become": "yes",
             "ansible_become_user": "postgres",
             "ansible_become_pass": "s3cret",
         }));
-        let b = become_with_env("h", &v, false, Some("cli"), Some("envpw".into()))
+        let b = become_with_env("h", &v, &cli(false, Some("cli")), Some("envpw".into()))
             .unwrap()
             .unwrap();
         assert_eq!(b.user, "postgres");
         assert_eq!(b.password.as_deref(), Some("s3cret"));
         let v = vars(json!({"ansible_become": true, "ansible_become_password": "p2"}));
-        let b = become_with_env("h", &v, false, None, None)
+        let b = become_with_env("h", &v, &cli(false, None), None)
             .unwrap()
             .unwrap();
         assert_eq!(b.password.as_deref(), Some("p2"));
         let v = vars(json!({"ansible_become": "maybe"}));
-        assert!(become_with_env("h", &v, false, None, None).is_err());
+        assert!(become_with_env("h", &v, &cli(false, None), None).is_err());
         let v = vars(json!({"ansible_become": true, "ansible_become_method": "su"}));
         assert!(matches!(
-            become_with_env("h", &v, false, None, None),
+            become_with_env("h", &v, &cli(false, None), None),
             Err(ConnSpecError::Unsupported { .. })
         ));
     }
