@@ -18,7 +18,7 @@ pub const BACKUPS_KEPT: usize = 10;
 
 /// The transaction's shell scripts, kept as files so they read (and `sh -n` check) as shell.
 /// `lib.sh` is prepended to each; `rollback.sh` is written on the host by `stage.sh`.
-const LIB: &str = include_str!("scripts/lib.sh");
+pub(super) const LIB: &str = include_str!("scripts/lib.sh");
 const STAGE: &str = include_str!("scripts/stage.sh");
 const ROLLBACK: &str = include_str!("scripts/rollback.sh");
 const FINALIZE: &str = include_str!("scripts/finalize.sh");

@@ -180,11 +180,15 @@ impl RemovalPlan {
 
 /// Back up, arm, remove. `$1` id, `$2` rollback seconds, `$3` manager, `$4` ipv6 (1/0), `$5`
 /// stop knockd (1/0).
-const REMOVE: &str = r#"set -u
+const REMOVE: &str = r##"set -u
 id=$1; T=$2; mgr=$3; v6=$4; kd=$5
-B=@BACKUP@/$id; S=$B/new
+check_id "$id" || exit 60
+B=$R/$id; S=$B/new
 kd_up() { service knockd status >/dev/null 2>&1 || pgrep -x knockd >/dev/null 2>&1; }
 umask 077
+mkdir -p "$R" || { echo "cannot create $R" >&2; exit 60; }
+# The host lock and the disarm/rollback protocol are apply's (scripts/lib.sh).
+take_lock 30 || { echo "cannot take the host lock $R/.lock (another transaction holds it, or the disk is full)" >&2; exit 59; }
 mkdir -p "$S" "$B/old" || { echo "cannot create $B" >&2; exit 60; }
 # The host from before sesame: the first transaction's backup, else the oldest kept one in
 # which sesame had nothing live yet. Its old/ holds the files sesame replaced then.
@@ -219,13 +223,23 @@ if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd && kw=active; systemctl is-enabled --quiet knockd 2>/dev/null && ke=enabled
   else kd_up && kw=active; ls /etc/rc2.d/S??knockd >/dev/null 2>&1 && ke=enabled; fi
 fi
-echo "$kw $ke $mgr $kd $v6" > "$B/knockd.state"
+put "$B/knockd.state" "$kw $ke $mgr $kd $v6" || { echo "cannot write $B/knockd.state (disk full?)" >&2; exit 64; }
+: > "$B/undecided" && [ -e "$B/undecided" ] || { echo "cannot write $B/undecided (disk full?)" >&2; exit 64; }
 cat > "$B/rollback.sh" <<'RB'
 #!/bin/sh
 # Written by sesame: puts back sesame's firewall part, files and knockd as they were before
-# removal $B.
-B=$(dirname "$0")
-read kw ke mgr kd v6 < "$B/knockd.state"
+# removal $B. $1 why, $2 `locked` when the caller holds the host lock; does nothing once the
+# removal is disarmed or rolled back (see apply's rollback.sh).
+B=$(cd "$(dirname "$0")" && pwd) || exit 75
+R=${B%/*}
+why=${1:-switch}
+if [ "${2:-}" != locked ]; then
+  exec 9>>"$R/.lock" || exit 75
+  flock -w 600 9 || exit 75
+fi
+[ -e "$B/disarmed" ] && exit 0
+[ -e "$B/rolled-back" ] && exit 0
+read kw ke mgr kd v6 < "$B/knockd.state" || exit 76
 for f in "$B"/new/*.path; do read -r p < "$f"
   if [ -e "$B/old$p" ]; then mkdir -p "${p%/*}"; cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
 done
@@ -239,21 +253,24 @@ if [ "$kd" = 1 ]; then
     if [ "$kw" = active ]; then systemctl restart knockd; else systemctl stop knockd; fi
   else
     [ "$ke" = enabled ] && update-rc.d knockd enable >/dev/null 2>&1
-    if [ "$kw" = active ]; then service knockd restart; else service knockd stop; fi
+    if [ "$kw" = active ]; then service knockd restart 9>&-; else service knockd stop; fi
   fi
 fi >/dev/null 2>&1
-date +%s > "$B/rolled-back"
+mv -f "$B/undecided" "$B/rolled-back" 2>/dev/null || : > "$B/rolled-back"
+echo "$(date +%s) $why" > "$B/rolled-back" 2>/dev/null
+# end of rollback.sh
 RB
+{ [ "$(tail -n 1 "$B/rollback.sh")" = "# end of rollback.sh" ] && sh -n "$B/rollback.sh"; } || { echo "cannot write $B/rollback.sh (disk full?)" >&2; exit 64; }
 echo "STAGE backed_up $B"
+dl=$(( $(date +%s) + T ))
 if [ "$mgr" = systemd ]; then
-  systemd-run --quiet --unit="sesame-rollback-$id" --on-active="$T" --timer-property=AccuracySec=1s /bin/sh "$B/rollback.sh" || { echo "cannot arm the rollback timer" >&2; exit 65; }
-  echo "timer sesame-rollback-$id" > "$B/armed"
+  put "$B/armed" "timer sesame-rollback-$id $dl" || { echo "cannot write $B/armed (disk full?)" >&2; exit 64; }
+  systemd-run --quiet --unit="sesame-rollback-$id" --on-active="$T" --timer-property=AccuracySec=1s /bin/sh "$B/rollback.sh" switch || { echo "cannot arm the rollback timer" >&2; exit 65; }
 else
-  setsid sh -c "sleep $T; exec sh '$B/rollback.sh'" </dev/null >/dev/null 2>&1 &
-  echo "pid $!" > "$B/armed"
+  arm_sleeper "$T" "$dl" || { echo "cannot write $B/armed (disk full?)" >&2; exit 64; }
 fi
 echo "STAGE armed $T"
-fail() { echo "$1" >&2; sh "$B/rollback.sh"; @DISARM@; exit "$2"; }
+fail() { echo "$1" >&2; sh "$B/rollback.sh" "$1" locked; stop_switch; exit "$2"; }
 # The firewall: sesame's part out (its SESAME-* chains, the jumps to them, and the rules an
 # older sesame wrote into INPUT itself, as its rules file lists them); DOCKER-USER too when
 # sesame made it and it is empty.
@@ -276,16 +293,24 @@ done
 rmdir "${KOVR%/*}" 2>/dev/null
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then systemctl daemon-reload; systemctl disable knockd; systemctl stop knockd
-  else update-rc.d knockd disable; service knockd stop; fi
+  else update-rc.d knockd disable; service knockd stop 9>&-; fi
 fi >/dev/null 2>&1
 if [ "$kd" = 1 ] && pgrep -x knockd >/dev/null 2>&1; then pkill -x knockd; sleep 0.3; fi
 echo "STAGE loaded"
-"#;
+"##;
 
 /// Disarm, forget sesame's records, purge the packages it installed (`$2...`). `$1` id.
-const FINALIZE: &str = r#"B=@BACKUP@/$1; shift
-[ -f "$B/armed" ] || { echo "the rollback already ran (the proof took longer than knock_rollback_seconds)" >&2; exit 70; }
-@DISARM@
+const FINALIZE: &str = r#"check_id "$1" || exit 72
+B=$R/$1; shift
+[ -f "$B/armed" ] || { echo "removal not armed on this host" >&2; exit 72; }
+take_lock 120 || { echo "cannot take the host lock $R/.lock" >&2; exit 72; }
+if [ -e "$B/rolled-back" ]; then
+  echo "STAGE rolled_back"
+  echo "the rollback already ran (the proof took longer than knock_rollback_seconds)" >&2
+  exit 70
+fi
+mv "$B/undecided" "$B/disarmed" || { echo "cannot record the disarm in $B (disk full?): the switch will restore sesame's rules" >&2; exit 73; }
+stop_switch
 rm -f @FWRECORD@
 echo "STAGE disarmed"
 if [ $# -gt 0 ]; then
@@ -296,20 +321,21 @@ echo "STAGE purged"
 "#;
 
 /// Roll back now (the proof failed). `$1` id.
-const ROLLBACK_NOW: &str = r#"B=@BACKUP@/$1
+const ROLLBACK_NOW: &str = r#"check_id "$1" || exit 72
+B=$R/$1
 [ -f "$B/rollback.sh" ] || exit 71
-sh "$B/rollback.sh"
-[ -f "$B/armed" ] && @DISARM@
+sh "$B/rollback.sh" "the proof failed" || exit 71
+[ -e "$B/rolled-back" ] || { echo "the removal was disarmed: nothing rolled back" >&2; exit 71; }
+stop_switch
 echo "STAGE rolled_back"
 "#;
 
-/// Stops the dead-man switch of transaction `$B` (the same contract as `apply`'s).
-const DISARM: &str = r#"{ read kind what < "$B/armed"; if [ "$kind" = timer ]; then systemctl stop "$what.timer" "$what.service" >/dev/null 2>&1; else kill -- "-$what" 2>/dev/null || kill "$what" 2>/dev/null; fi; rm -f "$B/armed"; }"#;
-
+/// `s` after apply's shell library (host lock, dead-man switch by token, the `undecided` ->
+/// `disarmed` | `rolled-back` decision), placeholders filled in.
 fn script(s: &str) -> String {
     let files = FILES.join(" ");
+    let s = format!("{}{s}", super::apply::LIB);
     s.replace("@OWN@", super::own::OWN_SH)
-        .replace("@DISARM@", DISARM)
         .replace("@BACKUP@", BACKUP_DIR)
         .replace("@RULES4@", RULES_V4)
         .replace("@RULES6@", RULES_V6)
@@ -595,5 +621,16 @@ mod tests {
             }
         }
         assert!(script(REMOVE).contains("rmdir \"/etc/systemd/system/knockd.service.d\" "));
+        for s in [REMOVE, FINALIZE, ROLLBACK_NOW] {
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", &script(s)])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }
