@@ -8,12 +8,18 @@
 mod common;
 
 use common::{Flavour, Lab, Os, Provider};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+/// The Debian release of the provider-image tests: SESAME_LAB_OS (bookworm by default).
+fn os() -> Os {
+    Flavour::from_env().os
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -129,7 +135,7 @@ fn nft_backend_closes_opens_for_the_knocker_reruns_unchanged_and_survives_three_
     let lab = Lab::up_with(
         "nft_backend",
         2,
-        Flavour::provider(Os::Bookworm, Provider::Nftables),
+        Flavour::provider(os(), Provider::Nftables),
     );
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", KNOCKD), ("h2", GATES)]);
@@ -269,11 +275,7 @@ fn nft_backend_closes_opens_for_the_knocker_reruns_unchanged_and_survives_three_
 
 #[test]
 fn nft_backend_failed_proof_restores_only_the_sesame_table() {
-    let lab = Lab::up_with(
-        "nft_proof",
-        1,
-        Flavour::provider(Os::Bookworm, Provider::Nftables),
-    );
+    let lab = Lab::up_with("nft_proof", 1, Flavour::provider(os(), Provider::Nftables));
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", KNOCKD)]);
     lab.sh("h1", OTHER_TABLE);
@@ -374,7 +376,7 @@ fn nft_backend_failed_proof_restores_only_the_sesame_table() {
 
 #[test]
 fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
-    let lab = Lab::up_with("nft_sysv", 1, Flavour::classic());
+    let lab = Lab::up_with("nft_sysv", 1, Flavour::from_env());
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", GATES)]);
     let invs = inv.to_str().unwrap();
@@ -398,7 +400,7 @@ fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
 
 #[test]
 fn nft_backend_keeps_ufw_installed_and_active_and_its_allow_does_not_open_the_gate() {
-    let lab = Lab::up_with("nft_ufw", 1, Flavour::provider(Os::Bookworm, Provider::Ufw));
+    let lab = Lab::up_with("nft_ufw", 1, Flavour::provider(os(), Provider::Ufw));
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", GATES)]);
     let invs = inv.to_str().unwrap();
@@ -437,7 +439,7 @@ fn syn(ip: &str, port: u16) {
 
 #[test]
 fn nft_backend_a_flood_of_1000_sources_does_not_evict_a_knocker_mid_sequence() {
-    let lab = Lab::up_with("nft_flood", 1, Flavour::classic());
+    let lab = Lab::up_with("nft_flood", 1, Flavour::from_env());
     let tmp = tempfile::tempdir().unwrap();
     let group = "knock_backend: nftables\nknock_rollback_seconds: 60\nknock_step_seconds: 10\nknock_open_seconds: 10\n";
     let vars = "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n";
@@ -480,4 +482,84 @@ fn nft_backend_a_flood_of_1000_sources_does_not_evict_a_knocker_mid_sequence() {
         "the flood evicted the knocker"
     );
     assert!(!open_from_stranger(&lab, &h6), "opened for the stranger");
+}
+
+#[test]
+fn nft_backend_close_sequence_closes_the_door_for_the_knocker() {
+    let lab = Lab::up_with("nft_close", 1, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = format!("{KNOCKD}knock_close_sequence: [7404, 7505, 7606]\n");
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", &vars)]);
+    let invs = inv.to_str().unwrap();
+    // The proof itself knocks the close sequence and checks the door shut again.
+    let first = play(&inv, &["--json"]);
+    assert_eq!(first.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("closed_after"));
+    let ip = lab.host("h1").ip.clone();
+    assert!(!open_from_controller(&ip));
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&ip)),
+        "knock did not open h1"
+    );
+    // No cmd_timeout: still open after knock_open_seconds, until the close sequence.
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(open_from_controller(&ip), "the door closed by itself");
+    let st = Command::new("knock")
+        .args([&ip, "7404", "7505", "7606"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        wait_until(5, || !open_from_controller(&ip)),
+        "the close sequence did not close the door"
+    );
+}
+
+#[test]
+fn nft_backend_sigkill_after_load_the_switch_restores_the_host() {
+    let lab = Lab::up_with("nft_kill", 1, Flavour::provider(os(), Provider::Nftables));
+    let tmp = tempfile::tempdir().unwrap();
+    let group = GROUP.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 21");
+    let inv = inventory(&lab, tmp.path(), &group, &[("h1", KNOCKD)]);
+    lab.sh("h1", OTHER_TABLE);
+    let before = lab.sh("h1", "nft list table inet other");
+    let mut child = Command::new(SESAME)
+        .args([
+            "play",
+            "-i",
+            inv.to_str().unwrap(),
+            "playbooks/harden.yml",
+            "--json",
+            "-T",
+            "3",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut loaded = false;
+    for line in lines {
+        if line.unwrap().contains("\"stage\":\"loaded\"") {
+            loaded = true;
+            break;
+        }
+    }
+    assert!(loaded, "never saw the rules loaded");
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        !open_from_controller(&lab.host("h1").ip),
+        "the new table was not live"
+    );
+    assert!(
+        wait_until(36, || open_from_controller(&lab.host("h1").ip)),
+        "the host did not restore itself within T + 15 s"
+    );
+    assert!(!lab
+        .sh("h1", "nft list tables")
+        .contains("table inet sesame"));
+    assert_eq!(lab.sh("h1", "nft list table inet other"), before);
 }
