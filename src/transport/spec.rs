@@ -266,52 +266,114 @@ impl ConnSpec {
         overrides: &ConnOverrides,
     ) -> Result<Self, ConnSpecError> {
         let v = VarReader { host, vars };
-        let mut args = SshArgs::default();
-        for (var, default) in [
-            ("ansible_ssh_common_args", &overrides.ssh_common_args),
-            ("ansible_ssh_extra_args", &overrides.ssh_extra_args),
-        ] {
-            match (v.string(var)?, default) {
-                (Some(text), _) => args.parse(host, var, &text)?,
-                (None, Some(text)) => args.parse(host, &format!("{var} (ansible.cfg)"), text)?,
-                (None, None) => {}
-            }
-        }
+        let mut args = ssh_args(&v, overrides)?;
+        let (address, port) = endpoint(&v, &mut args)?;
+        let login = Login::read(&v, overrides, &args)?;
+        let limits = Limits::read(&v, overrides, &args)?;
+        let (known_hosts, global_known_hosts, host_key_policy) = host_keys(&v, overrides, &args)?;
+        let agent_socket = match &args.identity_agent {
+            Some(a) if a.eq_ignore_ascii_case("none") => None,
+            Some(a) if a == "SSH_AUTH_SOCK" => overrides.agent_socket.clone(),
+            Some(a) => Some(expand_tilde(a)),
+            None if args.identities_only => None,
+            None => overrides.agent_socket.clone(),
+        };
+        Ok(ConnSpec {
+            name: host.to_string(),
+            address,
+            port,
+            user: login.user,
+            key_files: login.key_files,
+            key_passphrase: overrides.key_passphrase.clone(),
+            password: login.password,
+            agent_socket,
+            known_hosts,
+            global_known_hosts,
+            host_key_alias: args.host_key_alias,
+            host_key_policy,
+            connect_timeout: limits.connect_timeout,
+            command_timeout: limits.command_timeout,
+            output_limit: limits.output_limit,
+            keepalive: limits.keepalive,
+            password_auth: args.password_auth.unwrap_or(true),
+            proxy: args.proxy.flatten(),
+            ssh_config: args.config_file.map(|f| expand_tilde(&f)),
+            tcp_timeout: None,
+            knock_retries: limits.knock_retries,
+        })
+    }
+}
 
-        // What ssh is given as destination; the client configuration (~/.ssh/config, or the
-        // `-F` file) fills in what the inventory leaves unset, as it does for Ansible's ssh.
-        let destination = v
-            .string_any(&["ansible_host", "ansible_ssh_host"])?
-            .unwrap_or_else(|| host.to_string());
-        let config_file = args.config_file.as_deref().map(expand_tilde);
-        for s in super::ssh_config::settings_for(&destination, config_file.as_deref()) {
-            args.apply_config_setting(host, &destination, &s)?;
+/// The options of `ansible_ssh_common_args` and `ansible_ssh_extra_args` (else ansible.cfg's).
+fn ssh_args(v: &VarReader, overrides: &ConnOverrides) -> Result<SshArgs, ConnSpecError> {
+    let host = v.host;
+    let mut args = SshArgs::default();
+    for (var, default) in [
+        ("ansible_ssh_common_args", &overrides.ssh_common_args),
+        ("ansible_ssh_extra_args", &overrides.ssh_extra_args),
+    ] {
+        match (v.string(var)?, default) {
+            (Some(text), _) => args.parse(host, var, &text)?,
+            (None, Some(text)) => args.parse(host, &format!("{var} (ansible.cfg)"), text)?,
+            (None, None) => {}
         }
-        let address = match &args.host_name {
-            Some(name) => expand_config_tokens(name, &destination),
-            None => destination,
-        };
-        let port = match crate::vars::ansible_port(vars) {
-            Some((_, Ok(p))) => p,
-            Some((var, Err(value))) => {
-                return Err(ConnSpecError::BadValue {
-                    host: host.into(),
-                    variable: var.into(),
-                    value,
-                    reason: "a port is a number from 1 to 65535".into(),
-                })
-            }
-            None => match &args.port {
-                Some((var, value)) => parse_port(host, var, value)?,
-                None => 22,
-            },
-        };
+    }
+    Ok(args)
+}
+
+/// The address and port to dial: the inventory's, with the ssh client configuration filling
+/// in what it leaves unset (its settings are added to `args`).
+fn endpoint(v: &VarReader, args: &mut SshArgs) -> Result<(String, u16), ConnSpecError> {
+    let host = v.host;
+    // What ssh is given as destination; the client configuration (~/.ssh/config, or the
+    // `-F` file) fills in what the inventory leaves unset, as it does for Ansible's ssh.
+    let destination = v
+        .string_any(&["ansible_host", "ansible_ssh_host"])?
+        .unwrap_or_else(|| host.to_string());
+    let config_file = args.config_file.as_deref().map(expand_tilde);
+    for s in super::ssh_config::settings_for(&destination, config_file.as_deref()) {
+        args.apply_config_setting(host, &destination, &s)?;
+    }
+    let address = match &args.host_name {
+        Some(name) => expand_config_tokens(name, &destination),
+        None => destination,
+    };
+    let port = match crate::vars::ansible_port(v.vars) {
+        Some((_, Ok(p))) => p,
+        Some((var, Err(value))) => {
+            return Err(ConnSpecError::BadValue {
+                host: host.into(),
+                variable: var.into(),
+                value,
+                reason: "a port is a number from 1 to 65535".into(),
+            })
+        }
+        None => match &args.port {
+            Some((var, value)) => parse_port(host, var, value)?,
+            None => 22,
+        },
+    };
+    Ok((address, port))
+}
+
+/// Who logs in and with what: user, key files in the order tried, password.
+struct Login {
+    user: String,
+    key_files: Vec<PathBuf>,
+    password: Option<String>,
+}
+
+impl Login {
+    fn read(
+        v: &VarReader,
+        overrides: &ConnOverrides,
+        args: &SshArgs,
+    ) -> Result<Self, ConnSpecError> {
         let user = v
             .string_any(&["ansible_user", "ansible_ssh_user"])?
             .or_else(|| overrides.user.clone())
             .or_else(|| args.user.clone())
             .unwrap_or_else(local_user);
-
         let mut key_files = Vec::new();
         if let Some(k) =
             v.string_any(&["ansible_ssh_private_key_file", "ansible_private_key_file"])?
@@ -326,7 +388,6 @@ impl ConnSpec {
                 key_files.push(p);
             }
         }
-
         let password = v
             .string_any(&[
                 "ansible_password",
@@ -335,7 +396,30 @@ impl ConnSpec {
             ])?
             .filter(|p| !p.is_empty())
             .or_else(|| overrides.password.clone());
+        Ok(Login {
+            user,
+            key_files,
+            password,
+        })
+    }
+}
 
+/// Timeouts, keepalive, output cap and knock retries.
+struct Limits {
+    connect_timeout: Duration,
+    command_timeout: Option<Duration>,
+    output_limit: usize,
+    keepalive: Option<Duration>,
+    knock_retries: u32,
+}
+
+impl Limits {
+    fn read(
+        v: &VarReader,
+        overrides: &ConnOverrides,
+        args: &SshArgs,
+    ) -> Result<Self, ConnSpecError> {
+        let host = v.host;
         let connect_timeout = match v.seconds("ansible_timeout")? {
             Some(t) => t,
             None => match (overrides.timeout, &args.connect_timeout) {
@@ -384,72 +468,56 @@ impl ConnSpec {
             },
             None => Some(DEFAULT_KEEPALIVE),
         };
-
-        let known_hosts = if !overrides.known_hosts.is_empty() {
-            overrides.known_hosts.clone()
-        } else if let Some(files) = &args.known_hosts {
-            files.clone()
-        } else {
-            default_known_hosts()
-        };
-        let global_known_hosts = args
-            .global_known_hosts
-            .clone()
-            .unwrap_or_else(default_global_known_hosts);
-
-        // As Ansible builds ssh's command line: host_key_checking off puts
-        // `-o StrictHostKeyChecking=no` before the inventory's ssh args, and ssh keeps the first.
-        let host_key_checking = v
-            .boolean("ansible_host_key_checking")?
-            .or(v.boolean("ansible_ssh_host_key_checking")?)
-            .or(overrides.host_key_checking);
-        let host_key_policy = if let Some(p) = overrides.ssh_strict {
-            p
-        } else if host_key_checking == Some(false) {
-            HostKeyPolicy::No
-        } else if let Some((var, value)) = &args.strict {
-            HostKeyPolicy::parse(value).ok_or_else(|| ConnSpecError::BadValue {
-                host: host.into(),
-                variable: var.clone(),
-                value: value.clone(),
-                reason: "StrictHostKeyChecking must be yes, accept-new or no".into(),
-            })?
-        } else {
-            HostKeyPolicy::Yes
-        };
-
-        let agent_socket = match &args.identity_agent {
-            Some(a) if a.eq_ignore_ascii_case("none") => None,
-            Some(a) if a == "SSH_AUTH_SOCK" => overrides.agent_socket.clone(),
-            Some(a) => Some(expand_tilde(a)),
-            None if args.identities_only => None,
-            None => overrides.agent_socket.clone(),
-        };
-
-        Ok(ConnSpec {
-            name: host.to_string(),
-            address,
-            port,
-            user,
-            key_files,
-            key_passphrase: overrides.key_passphrase.clone(),
-            password,
-            agent_socket,
-            known_hosts,
-            global_known_hosts,
-            host_key_alias: args.host_key_alias,
-            host_key_policy,
+        Ok(Limits {
             connect_timeout,
             command_timeout,
             output_limit,
             keepalive,
-            password_auth: args.password_auth.unwrap_or(true),
-            proxy: args.proxy.flatten(),
-            ssh_config: args.config_file.map(|f| expand_tilde(&f)),
-            tcp_timeout: None,
             knock_retries,
         })
     }
+}
+
+/// The known_hosts files (user's, global) and the host key policy.
+fn host_keys(
+    v: &VarReader,
+    overrides: &ConnOverrides,
+    args: &SshArgs,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>, HostKeyPolicy), ConnSpecError> {
+    let host = v.host;
+    let known_hosts = if !overrides.known_hosts.is_empty() {
+        overrides.known_hosts.clone()
+    } else if let Some(files) = &args.known_hosts {
+        files.clone()
+    } else {
+        default_known_hosts()
+    };
+    let global_known_hosts = args
+        .global_known_hosts
+        .clone()
+        .unwrap_or_else(default_global_known_hosts);
+
+    // As Ansible builds ssh's command line: host_key_checking off puts
+    // `-o StrictHostKeyChecking=no` before the inventory's ssh args, and ssh keeps the first.
+    let host_key_checking = v
+        .boolean("ansible_host_key_checking")?
+        .or(v.boolean("ansible_ssh_host_key_checking")?)
+        .or(overrides.host_key_checking);
+    let host_key_policy = if let Some(p) = overrides.ssh_strict {
+        p
+    } else if host_key_checking == Some(false) {
+        HostKeyPolicy::No
+    } else if let Some((var, value)) = &args.strict {
+        HostKeyPolicy::parse(value).ok_or_else(|| ConnSpecError::BadValue {
+            host: host.into(),
+            variable: var.clone(),
+            value: value.clone(),
+            reason: "StrictHostKeyChecking must be yes, accept-new or no".into(),
+        })?
+    } else {
+        HostKeyPolicy::Yes
+    };
+    Ok((known_hosts, global_known_hosts, host_key_policy))
 }
 
 /// Become settings for a host outside a play (`sesame run`): `become_for` with no keywords.
