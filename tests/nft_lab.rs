@@ -563,3 +563,37 @@ fn nft_backend_sigkill_after_load_the_switch_restores_the_host() {
         .contains("table inet sesame"));
     assert_eq!(lab.sh("h1", "nft list table inet other"), before);
 }
+
+#[test]
+fn nft_backend_single_port_opens_for_spaced_hits_only_and_reruns_unchanged() {
+    let lab = Lab::up_with("nft_single", 1, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = "knock_mode: single_port\nknock_hitcount: 2\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 5\n";
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", vars)]);
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(&lab, "h1", "without hits");
+    // A flood of attempts (faster than knock_hit_min_seconds) never opens the port.
+    let ip = lab.host("h1").ip.clone();
+    let flood = (0..6).any(|_| {
+        let open = open_from_stranger(&lab, &ip);
+        std::thread::sleep(Duration::from_millis(200));
+        open
+    });
+    assert!(!flood, "a flood of attempts opened the port");
+    // sesame's own connection makes two spaced attempts: the second gets through.
+    std::thread::sleep(Duration::from_secs(6));
+    let second = play(&inv, &["-vv"]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(recap(&second, "h1", "changed"), 0);
+    let log = String::from_utf8_lossy(&second.stderr).to_string();
+    let of = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(" host=h1 "))
+            .count()
+    };
+    assert_eq!(of("ssh session established"), 1, "sessions");
+    assert_eq!(of(": exec host="), 1, "remote commands");
+    assert!(!open_from_stranger(&lab, &ip), "open for the stranger");
+}
