@@ -186,6 +186,20 @@ pub fn printed(o: &Output) -> String {
     )
 }
 
+/// Whether `secret` shows in `text`. A secret of digits only (a knock port) counts only as a
+/// number of its own: inside a longer run of digits, such as the microseconds of a `-vv`
+/// timestamp or a `--json` time, it is part of another number, not a leak.
+pub fn shows_secret(text: &str, secret: &str) -> bool {
+    if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_digit()) {
+        return text.contains(secret);
+    }
+    text.match_indices(secret).any(|(i, _)| {
+        let before = text[..i].bytes().next_back();
+        let after = text[i + secret.len()..].bytes().next();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
+}
+
 /// Path of the lab script in this checkout.
 pub fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
