@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Lab;
+use common::{recap, Lab};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,18 +73,6 @@ fn said(out: &Output) -> String {
         }
     }
     clean
-}
-
-fn recap(out: &Output, host: &str, key: &str) -> u32 {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line}"))
 }
 
 fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {

@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::Lab;
-use std::net::{SocketAddr, TcpStream};
+use common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
 
@@ -67,35 +65,6 @@ impl Controller {
     fn state_file(&self) -> PathBuf {
         self.state.join("sesame/knocks.json")
     }
-}
-
-/// `key=N` of `host` in the PLAY RECAP.
-fn recap(out: &Output, host: &str, key: &str) -> u32 {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line}"))
-}
-
-fn open_from_controller(ip: &str) -> bool {
-    let addr: SocketAddr = format!("{ip}:22").parse().unwrap();
-    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    f()
 }
 
 /// The live filter rules without counters and without the door rules knockd inserts for a
@@ -346,18 +315,6 @@ fn rotate_single_port_hit_timing() {
     let again = ctl.play(&inv, &[]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(recap(&again, "h1", "changed"), 0);
-}
-
-fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
-    lab.stranger(&[
-        "timeout",
-        "2",
-        "bash",
-        "-c",
-        &format!("echo > /dev/tcp/{ip}/22"),
-    ])
-    .status
-    .success()
 }
 
 /// `knock_state: absent` in every knock mode: hardened hosts get sesame taken off in one proven

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Flavour, Lab, Os, Provider};
+use common::{
+    open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
+};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -84,47 +86,6 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
-}
-
-/// `changed=N` of `host` in the PLAY RECAP.
-fn recap(out: &Output, host: &str, key: &str) -> u32 {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line}"))
-}
-
-fn open_from_controller(ip: &str) -> bool {
-    let addr: SocketAddr = format!("{ip}:22").parse().unwrap();
-    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
-}
-
-fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
-    lab.stranger(&[
-        "timeout",
-        "2",
-        "bash",
-        "-c",
-        &format!("echo > /dev/tcp/{ip}/22"),
-    ])
-    .status
-    .success()
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    f()
 }
 
 /// Start `sesame play --json` on `inv` (plus `extra` flags) and read its events until the

@@ -7,12 +7,14 @@
 
 mod common;
 
-use common::{Flavour, Lab, Os, Provider};
+use common::{
+    open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
+};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
 
@@ -59,52 +61,6 @@ fn play(inv: &Path, extra: &[&str]) -> Output {
     let mut a = vec!["play", "-i", inv.to_str().unwrap(), "playbooks/harden.yml"];
     a.extend_from_slice(extra);
     sesame(&a)
-}
-
-fn recap(out: &Output, host: &str, key: &str) -> u32 {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line}"))
-}
-
-fn open_from_controller(ip: &str) -> bool {
-    let addr: SocketAddr = if ip.contains(':') {
-        format!("[{ip}]:22")
-    } else {
-        format!("{ip}:22")
-    }
-    .parse()
-    .unwrap();
-    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
-}
-
-fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
-    lab.stranger(&[
-        "timeout",
-        "2",
-        "bash",
-        "-c",
-        &format!("echo > /dev/tcp/{ip}/22"),
-    ])
-    .status
-    .success()
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    f()
 }
 
 /// Closed over IPv4 and IPv6, for the controller and the stranger.

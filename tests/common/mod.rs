@@ -7,8 +7,10 @@
 
 pub mod ssh;
 
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// One host of a fleet, as written in the fleet's inventory.
 #[derive(Debug, Clone)]
@@ -479,4 +481,53 @@ impl Drop for Lab {
             Err(e) => eprintln!("cannot run lab.sh down --fleet {}: {e}", self.fleet),
         }
     }
+}
+
+// Shared by the lab test binaries: reachability from either side, polling, the recap.
+
+pub fn open_from_controller(ip: &str) -> bool {
+    let addr: SocketAddr = if ip.contains(':') {
+        format!("[{ip}]:22")
+    } else {
+        format!("{ip}:22")
+    }
+    .parse()
+    .unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+}
+
+pub fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
+    lab.stranger(&[
+        "timeout",
+        "2",
+        "bash",
+        "-c",
+        &format!("echo > /dev/tcp/{ip}/22"),
+    ])
+    .status
+    .success()
+}
+
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    f()
+}
+
+/// `changed=N` of `host` in the PLAY RECAP.
+pub fn recap(out: &Output, host: &str, key: &str) -> u32 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
 }
