@@ -9,17 +9,14 @@
 
 mod common;
 
+use common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
 use common::{recap, Lab};
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-/// The port the "container" is published on, and where it listens inside its namespace.
-const PUBLISHED: u16 = 8080;
-const CTR_PORT: u16 = 80;
 const VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\n\
                     knock_open_seconds: 5\nknock_rollback_seconds: 60\n\
                     knock_protected_ports: [22, 8080]\n";
@@ -86,34 +83,6 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-/// Whether `port` of `ip` answers the controller with what the service sends (for the
-/// published port: the container's greeting, proof the DNAT forwarded it).
-fn answers(ip: &str, port: u16) -> bool {
-    let addr = SocketAddr::new(ip.parse().unwrap(), port);
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(1500)) else {
-        return false;
-    };
-    if port != PUBLISHED {
-        return true;
-    }
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut buf = String::new();
-    let _ = std::io::Read::read_to_string(&mut s, &mut buf);
-    buf.contains("container")
-}
-
-/// How a TCP connection from the stranger namespace, from `source`, to `ip:port` ends:
-/// "open", "refused" (a REJECT: fail2ban's ban) or "silent" (a DROP: sesame's gate).
-fn from_stranger(lab: &Lab, source: &str, ip: &str, port: u16) -> String {
-    let py = "import socket, sys\n\
-              s = socket.socket(); s.settimeout(2); s.bind((sys.argv[1], 0))\n\
-              try:\n    s.connect((sys.argv[2], int(sys.argv[3]))); print('open')\n\
-              except ConnectionRefusedError: print('refused')\n\
-              except OSError: print('silent')\n";
-    let out = lab.stranger(&["python3", "-c", py, source, ip, &port.to_string()]);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Everything in the host's firewall that is not sesame's: every table (nat included), v4 and
 /// v6, each chain's rules in order and its policy unless ACCEPT (an empty table and a missing
 /// one are the same firewall), sorted by family, table and chain, counters left out.
@@ -149,35 +118,6 @@ fn position(lab: &Lab, chain: &str, what: &str) -> Option<usize> {
         .filter(|l| l.starts_with("-A "))
         .position(|l| l.contains(what))
         .map(|i| i + 1)
-}
-
-/// Installs the fail2ban/Docker stand-in as a boot service for whichever init the host runs
-/// (an LSB init script and a systemd unit), and starts it.
-fn install_stand_in(lab: &Lab, banned: &str) {
-    let k = lab.index;
-    let data = repo().join("tests/data/coexist");
-    let b64 = |name: &str| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(data.join(name)).unwrap())
-    };
-    let defaults = format!(
-        "BANNED={banned}\nCTR_HOST=198.19.{k}.241\nCTR=198.19.{k}.242\n\
-         CTR6_HOST=fd5e:5a3e:0:{k}::f1\nCTR6=fd5e:5a3e:0:{k}::f2\nPUBLISHED={PUBLISHED}\nCTR_PORT={CTR_PORT}\n"
-    );
-    lab.sh(
-        "h1",
-        &format!(
-            "printf '%s' '{defaults}' > /etc/default/lab-others && \
-             echo {} | base64 -d > /etc/init.d/lab-others && chmod 755 /etc/init.d/lab-others && \
-             echo {} | base64 -d > /etc/systemd/lab-others.service.in && \
-             if [ -d /run/systemd/system ]; then \
-               cp /etc/systemd/lab-others.service.in /etc/systemd/system/lab-others.service && \
-               systemctl daemon-reload && systemctl enable --now lab-others >/dev/null 2>&1; \
-             else update-rc.d lab-others defaults >/dev/null 2>&1 && /etc/init.d/lab-others start; fi",
-            b64("lab-others"),
-            b64("lab-others.service")
-        ),
-    );
 }
 
 /// The ban rejects (refused, fast), the stranger is met with silence on both protected ports,

@@ -5,6 +5,7 @@
 // Each integration test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod ssh;
 
 use std::net::{SocketAddr, TcpStream};
