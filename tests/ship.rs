@@ -252,6 +252,19 @@ fn the_junit_report_parses_with_a_real_parser_and_lists_every_host() {
         &JunitOptions {
             suite: "harden".into(),
             fail_on_change: false,
+            properties: HashMap::from([
+                (
+                    "h1".to_string(),
+                    vec![
+                        ("knock_mode".to_string(), "knockd".to_string()),
+                        ("knock_backend".to_string(), "nftables".to_string()),
+                    ],
+                ),
+                (
+                    evil.to_string(),
+                    vec![("knock_backend".to_string(), "iptables".to_string())],
+                ),
+            ]),
         },
     );
     let parsed = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes()))
@@ -297,6 +310,29 @@ fn the_junit_report_parses_with_a_real_parser_and_lists_every_host() {
         "{msg}"
     );
     assert_eq!(suite.failures, 4, "{xml}");
+    // Each host's cases carry its backend (and mode) as properties, as --summary's columns.
+    for c in &suite.cases {
+        let props = &c.properties.hashmap;
+        let want = if c.original_name.starts_with("[h1]") {
+            Some("nftables")
+        } else if c.original_name.starts_with("[h2]") {
+            None
+        } else {
+            Some("iptables")
+        };
+        assert_eq!(
+            props.get("knock_backend").map(String::as_str),
+            want,
+            "{}: {xml}",
+            c.original_name
+        );
+    }
+    assert_eq!(
+        case("[h1] Close SSH behind a knock: knock proof")
+            .properties
+            .hashmap["knock_mode"],
+        "knockd"
+    );
     assert!(
         !common::shows_secret(&xml, "7101") && !common::shows_secret(&xml, "7202"),
         "{xml}"

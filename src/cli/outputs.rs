@@ -57,6 +57,10 @@ impl ReportFiles {
             let opts = JunitOptions {
                 suite: suite.to_string(),
                 fail_on_change,
+                properties: info
+                    .iter()
+                    .map(|(h, i)| (h.clone(), junit_properties(i)))
+                    .collect(),
             };
             write(path, &junit::render(record, &masks, &opts))?;
         }
@@ -77,6 +81,14 @@ pub fn suite_name(playbooks: &[PathBuf]) -> String {
             .unwrap_or_default(),
         _ => "sesame play".into(),
     }
+}
+
+/// A host's JUnit properties: its knock mode and backend, as the summary's columns.
+fn junit_properties(i: &HostInfo) -> Vec<(String, String)> {
+    [("knock_mode", &i.mode), ("knock_backend", &i.backend)]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+        .collect()
 }
 
 fn write(path: &Path, text: &str) -> crate::Result<()> {

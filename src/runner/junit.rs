@@ -1,7 +1,9 @@
 //! `--junit FILE`: a JUnit XML report rendered from a run's `Record`, shaped like Ansible's
 //! junit callback (one test case per host and task named `[host] play: task`), plus one case
 //! per host for the knock proof. Messages are masked again with each host's secrets before they
-//! are written, and everything host-controlled is escaped for XML 1.0.
+//! are written, and everything host-controlled is escaped for XML 1.0. Each of a host's cases
+//! carries the host's knock mode and backend as `<properties>` (`knock_mode`, `knock_backend`),
+//! like the `--summary` table's columns, so CI can group results by backend.
 
 use super::event::Status;
 use super::record::{stage_name, HostRecord, Record};
@@ -16,6 +18,9 @@ pub struct JunitOptions {
     pub suite: String,
     /// A changed task is a failure (`--fail-on-change`).
     pub fail_on_change: bool,
+    /// Per host: the properties written on each of its cases, e.g. `knock_backend` ->
+    /// `nftables` (hosts without a knock profile have none).
+    pub properties: HashMap<String, Vec<(String, String)>>,
 }
 
 /// The name of the knock proof's test case, after the play's name.
@@ -32,6 +37,7 @@ struct Case {
     name: String,
     time: f64,
     verdict: Verdict,
+    properties: Vec<(String, String)>,
 }
 
 /// Render the report. `masks` holds each host's secrets (knock sequences, passwords).
@@ -66,30 +72,45 @@ pub fn render(record: &Record, masks: &HashMap<String, Masker>, opts: &JunitOpti
             xml(&c.name),
             c.time
         );
-        match &c.verdict {
-            Verdict::Pass => out.push_str("/>\n"),
-            Verdict::Skipped(msg) => {
+        if matches!(c.verdict, Verdict::Pass) && c.properties.is_empty() {
+            out.push_str("/>\n");
+            continue;
+        }
+        out.push_str(">\n");
+        if !c.properties.is_empty() {
+            out.push_str("      <properties>\n");
+            for (k, v) in &c.properties {
                 let _ = writeln!(
                     out,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                    xml(msg)
+                    "        <property name=\"{}\" value=\"{}\"/>",
+                    xml(k),
+                    xml(v)
                 );
+            }
+            out.push_str("      </properties>\n");
+        }
+        match &c.verdict {
+            Verdict::Pass => {}
+            Verdict::Skipped(msg) => {
+                let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml(msg));
             }
             Verdict::Failure(msg, body) => {
                 let _ = writeln!(
                     out,
-                    ">\n      <failure message=\"{}\" type=\"failure\">{}</failure>\n    </testcase>",
+                    "      <failure message=\"{}\" type=\"failure\">{}</failure>",
                     xml(msg),
                     xml(body)
                 );
             }
         }
+        out.push_str("    </testcase>\n");
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
 
 fn host_cases(host: &str, h: &HostRecord, mask: &Masker, opts: &JunitOptions, out: &mut Vec<Case>) {
+    let properties = opts.properties.get(host).cloned().unwrap_or_default();
     for t in &h.tasks {
         let msg = t.msg.as_deref().map(|m| mask.mask(m));
         let changes = mask.mask(&t.changes.join("\n"));
@@ -114,6 +135,7 @@ fn host_cases(host: &str, h: &HostRecord, mask: &Masker, opts: &JunitOptions, ou
             name: format!("[{host}] {}: {}", t.play, t.task),
             time: t.time.as_secs_f64(),
             verdict,
+            properties: properties.clone(),
         });
     }
     let play = h.knock_play.as_deref().unwrap_or(&h.last_play);
@@ -140,6 +162,7 @@ fn host_cases(host: &str, h: &HostRecord, mask: &Masker, opts: &JunitOptions, ou
         name: format!("[{host}] {play}: {PROOF_CASE}"),
         time: h.knock_time().as_secs_f64(),
         verdict,
+        properties,
     });
 }
 
@@ -213,6 +236,7 @@ mod tests {
             &JunitOptions {
                 suite: "harden".into(),
                 fail_on_change: false,
+                properties: HashMap::new(),
             },
         );
         assert!(
@@ -241,6 +265,7 @@ mod tests {
         let opts = JunitOptions {
             suite: "harden".into(),
             fail_on_change: true,
+            properties: HashMap::new(),
         };
         let x = render(&run(), &HashMap::new(), &opts);
         assert!(x.contains("failures=\"3\""), "{x}");
