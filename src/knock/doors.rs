@@ -6,7 +6,7 @@
 //! state machine whose chains RETURN, walked before the main one). Pure: parsing, validation,
 //! names; never prints, never shows a whole sequence.
 
-use super::profile::{parse_port, split_list_string, GateStep, KnockMode, KnockPort, KnockProfile};
+use super::profile::{gate_steps, parse_port_list, GateStep, KnockMode, KnockPort, KnockProfile};
 use super::{KnockVarError, KnockVarErrors, NetFacts};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -47,32 +47,24 @@ fn err(host: &str, variable: String, value: String, problem: &str) -> KnockVarEr
 }
 
 fn ports(host: &str, v: &Value, origin: &str, errors: &mut Vec<KnockVarError>) -> Vec<KnockPort> {
-    let items = match v {
-        Value::Array(a) => a.clone(),
-        Value::String(s) => split_list_string(s),
-        _ => {
-            errors.push(err(
-                host,
-                origin.into(),
-                "***".into(),
-                "expected a list of ports",
-            ));
-            return Vec::new();
-        }
+    let Some(parsed) = parse_port_list(v) else {
+        errors.push(err(
+            host,
+            origin.into(),
+            "***".into(),
+            "expected a list of ports",
+        ));
+        return Vec::new();
     };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match parse_port(item) {
-            Ok(p) => out.push(p),
-            Err(problem) => errors.push(err(
-                host,
-                format!("{origin}[{i}]"),
-                item.to_string(),
-                &problem,
-            )),
-        }
+    for (i, item, problem) in parsed.bad {
+        errors.push(err(
+            host,
+            format!("{origin}[{i}]"),
+            item.to_string(),
+            &problem,
+        ));
     }
-    out
+    parsed.ports
 }
 
 fn valid_name(n: &str) -> bool {
@@ -356,19 +348,11 @@ pub fn profile_from_vars(
 fn named(n: usize, d: Given) -> Door {
     let chain = format!("SESAME-D{n}");
     Door {
-        steps: d
-            .sequence
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GateStep {
-                index: i + 1,
-                port: k.port,
-                proto: k.proto,
-                chain: format!("{chain}-G{}", i + 1),
-                list: format!("SESAME_D{n}_A{}", i + 1),
-                prev_list: (i > 0).then(|| format!("SESAME_D{n}_A{i}")),
-            })
-            .collect(),
+        steps: gate_steps(
+            &d.sequence,
+            |i| format!("{chain}-G{i}"),
+            |i| format!("SESAME_D{n}_A{i}"),
+        ),
         passed_chain: format!("{chain}-P"),
         chain,
         name: d.name,

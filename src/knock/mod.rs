@@ -2,6 +2,7 @@
 //! rendering from the role's templates (`render`), and the knock client (`client`). The safe
 //! apply on a host lives beside them (`apply`, owned by the playbook side). Nothing here prints.
 
+pub mod cidr;
 pub mod client;
 pub mod doors;
 pub mod preflight;

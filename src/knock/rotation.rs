@@ -3,7 +3,7 @@
 //! `PastKnock`s that become knock profiles to try when the current knock does not open the
 //! host. Pure: parsing, validation and naming; no I/O, never prints, never shows a port.
 
-use super::profile::{parse_port, split_list_string, KnockMode, KnockPort, KnockProfile};
+use super::profile::{parse_port_list, split_list_string, KnockMode, KnockPort, KnockProfile};
 use super::{KnockVarError, KnockVarErrors};
 use serde_json::{Map, Value};
 
@@ -255,27 +255,18 @@ impl PastKnock {
 }
 
 fn ports(v: &Value, path: &str, errors: &mut Vec<(String, String, String)>) -> Vec<KnockPort> {
-    let items = match v {
-        Value::Array(a) => a.clone(),
-        Value::String(s) => split_list_string(s),
-        Value::Number(_) => vec![v.clone()],
-        _ => {
-            errors.push((
-                path.to_string(),
-                "***".into(),
-                "expected a list of ports".into(),
-            ));
-            return Vec::new();
-        }
+    let Some(parsed) = parse_port_list(v) else {
+        errors.push((
+            path.to_string(),
+            "***".into(),
+            "expected a list of ports".into(),
+        ));
+        return Vec::new();
     };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match parse_port(item) {
-            Ok(p) => out.push(p),
-            Err(problem) => errors.push((format!("{path}[{i}]"), item.to_string(), problem)),
-        }
+    for (i, item, problem) in parsed.bad {
+        errors.push((format!("{path}[{i}]"), item.to_string(), problem));
     }
-    out
+    parsed.ports
 }
 
 /// The items of `knock_previous_sequences`: a list (of lists, list strings or mappings), or a
