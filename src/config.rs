@@ -226,7 +226,7 @@ impl AnsibleConfig {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| {
-                let p = crate::transport::spec::expand_tilde(p);
+                let p = crate::transport::ssh_text::expand_tilde(p);
                 match (&base, from_file && p.is_relative()) {
                     (Some(b), true) => b.join(p),
                     _ => p,
@@ -240,7 +240,7 @@ impl AnsibleConfig {
 fn search_path() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("ANSIBLE_CONFIG") {
         if !p.is_empty() {
-            let p = crate::transport::spec::expand_tilde(&p);
+            let p = crate::transport::ssh_text::expand_tilde(&p);
             // A directory means its ansible.cfg.
             let p = if p.is_dir() { p.join("ansible.cfg") } else { p };
             if p.exists() {
@@ -261,7 +261,7 @@ fn search_path() -> Option<PathBuf> {
             }
         }
     }
-    let home = crate::transport::spec::expand_tilde("~/.ansible.cfg");
+    let home = crate::transport::ssh_text::expand_tilde("~/.ansible.cfg");
     if home.is_absolute() && home.exists() {
         return Some(home);
     }

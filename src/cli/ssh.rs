@@ -110,7 +110,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
     if let Some(p) = &t.spec.proxy {
         // ssh expands the tokens itself; an OpenSSH older than 9.6 would paste them as they are.
-        p.argv(&t.spec, "ssh")
+        p.argv(&t.spec.proxy_target(), "ssh")
             .map_err(|m| crate::Error::Usage(format!("{}: {m}", args.host)))?;
     }
     let mut argv = ssh_argv(&t.spec, t.addr);

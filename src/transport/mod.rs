@@ -4,12 +4,15 @@
 
 mod auth;
 pub mod command;
+mod conn_error;
 pub mod fake;
 pub mod known_hosts;
 pub mod proxy;
 pub mod spec;
 pub mod ssh;
+mod ssh_args;
 pub mod ssh_config;
+pub mod ssh_text;
 pub mod sudo;
 
 pub use command::{Become, Cmd};

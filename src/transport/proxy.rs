@@ -10,12 +10,28 @@
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::spec::ConnSpec;
 use super::TransportError;
+
+/// What a proxy needs of the connection it carries (`ConnSpec::proxy_target` gives it): its
+/// own type, so the proxy does not depend on the connection settings that hold it.
+#[derive(Debug, Clone)]
+pub struct ProxyTarget {
+    /// The inventory name (`%n`, and errors).
+    pub name: String,
+    /// The host address (`%h`) and port (`%p`) the stream goes to.
+    pub address: String,
+    pub port: u16,
+    /// The login user (`%r`).
+    pub user: String,
+    pub connect_timeout: Duration,
+    /// `-F`: the jump's ssh reads the same client configuration.
+    pub ssh_config: Option<PathBuf>,
+}
 
 /// How to reach a host other than by a direct TCP connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +105,7 @@ impl Proxy {
 
     /// The program and arguments that carry the SSH stream to `spec`'s host. `Err` (the
     /// reason) when a `ProxyCommand` token would paste shell syntax into `/bin/sh -c`.
-    pub fn argv(&self, spec: &ConnSpec, ssh: &str) -> Result<Vec<String>, String> {
+    pub fn argv(&self, spec: &ProxyTarget, ssh: &str) -> Result<Vec<String>, String> {
         Ok(match self {
             Proxy::Command(c) => vec![
                 "/bin/sh".into(),
@@ -128,7 +144,7 @@ impl Proxy {
     }
 
     /// Start the proxy for `spec`: the socket libssh2 talks over, and the child to keep alive.
-    pub fn spawn(&self, spec: &ConnSpec) -> Result<(UnixStream, ProxyChild), TransportError> {
+    pub fn spawn(&self, spec: &ProxyTarget) -> Result<(UnixStream, ProxyChild), TransportError> {
         let fail = |message: String| TransportError::Proxy {
             host: spec.name.clone(),
             proxy: self.to_string(),
@@ -240,7 +256,7 @@ impl Drop for ProxyChild {
 /// `%h` address, `%p` port, `%r` user, `%n` inventory name, `%%` a percent sign. The text goes
 /// to `/bin/sh -c`, so a value used by the template that holds shell syntax is refused, as
 /// OpenSSH 9.6 refuses such host and user names (CVE-2023-51385): `Err` names it.
-fn expand_tokens(template: &str, spec: &ConnSpec) -> Result<String, String> {
+fn expand_tokens(template: &str, spec: &ProxyTarget) -> Result<String, String> {
     let value = |t: char| match t {
         'h' => Some(("%h (the host address)", spec.address.clone())),
         'p' => Some(("%p", spec.port.to_string())),
@@ -249,7 +265,7 @@ fn expand_tokens(template: &str, spec: &ConnSpec) -> Result<String, String> {
         _ => None,
     };
     let mut refused = None;
-    let out = super::spec::expand_percent(template, |t| {
+    let out = super::ssh_text::expand_percent(template, |t| {
         let (what, v) = value(t)?;
         if refused.is_none() && !shell_safe_token(&v) {
             refused = Some(format!(
@@ -316,10 +332,15 @@ fn hop_uri(hop: &str) -> String {
 mod tests {
     use super::*;
 
-    fn spec() -> ConnSpec {
-        let mut s = ConnSpec::new("web1", "198.19.4.12", "deploy");
-        s.port = 2222;
-        s
+    fn spec() -> ProxyTarget {
+        ProxyTarget {
+            name: "web1".into(),
+            address: "198.19.4.12".into(),
+            port: 2222,
+            user: "deploy".into(),
+            connect_timeout: Duration::from_secs(10),
+            ssh_config: None,
+        }
     }
 
     #[test]

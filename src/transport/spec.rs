@@ -6,12 +6,15 @@
 //! secret.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::proxy::Proxy;
+pub use super::conn_error::ConnSpecError;
+use super::proxy::{Proxy, ProxyTarget};
+use super::ssh_args::SshArgs;
+use super::ssh_text::{expand_config_tokens, expand_tilde, home, local_user};
 use super::Become;
 
 /// Default TCP connect + handshake timeout, as Ansible's `timeout`.
@@ -51,25 +54,6 @@ impl HostKeyPolicy {
             _ => None,
         }
     }
-}
-
-/// A bad connection or become variable. Carries the host, variable and value.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnSpecError {
-    #[error("host {host}: {variable}={value:?} is invalid: {reason}")]
-    BadValue {
-        host: String,
-        variable: String,
-        value: String,
-        reason: String,
-    },
-    #[error("host {host}: {variable} uses `{option}`, which sesame cannot honour: {reason}")]
-    Unsupported {
-        host: String,
-        variable: String,
-        option: String,
-        reason: String,
-    },
 }
 
 /// Command-line settings and process-level secrets. Like Ansible, the CLI's `-u`,
@@ -246,6 +230,18 @@ impl ConnSpec {
             format!("[{}]:{}", self.address, self.port)
         } else {
             format!("{}:{}", self.address, self.port)
+        }
+    }
+
+    /// What a `ProxyCommand` or `ProxyJump` needs to carry this connection.
+    pub fn proxy_target(&self) -> ProxyTarget {
+        ProxyTarget {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            connect_timeout: self.connect_timeout,
+            ssh_config: self.ssh_config.clone(),
         }
     }
 
@@ -692,33 +688,6 @@ fn default_global_known_hosts() -> Vec<PathBuf> {
     ]
 }
 
-/// A `UserKnownHostsFile`/`GlobalKnownHostsFile` value: space-separated paths (quotes allowed),
-/// `none` or `/dev/null` meaning no file.
-fn known_hosts_files(value: &str) -> Vec<PathBuf> {
-    split_words(value)
-        .unwrap_or_default()
-        .iter()
-        .filter(|w| !w.eq_ignore_ascii_case("none"))
-        .map(|w| expand_tilde(w))
-        .filter(|p| p != Path::new("/dev/null"))
-        .collect()
-}
-
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-}
-
-/// Expand a leading `~` or `~/` to `$HOME` (as ssh and Ansible do for key paths).
-pub fn expand_tilde(p: &str) -> PathBuf {
-    match (p.strip_prefix('~'), home()) {
-        (Some(""), Some(h)) => h,
-        (Some(rest), Some(h)) if rest.starts_with('/') => h.join(&rest[1..]),
-        _ => PathBuf::from(p),
-    }
-}
-
 /// The IP address of `address` (an IP, `[v6]`, or a name resolved as ssh resolves it).
 pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
     use std::net::ToSocketAddrs;
@@ -732,326 +701,6 @@ pub fn resolve_ip(address: &str, port: u16) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
-/// Expand OpenSSH's `%x` tokens: `token` gives a letter's text (`None` keeps `%x` as written);
-/// `%%` is a percent sign.
-pub(crate) fn expand_percent(
-    template: &str,
-    mut token: impl FnMut(char) -> Option<String>,
-) -> String {
-    let mut out = String::new();
-    let mut chars = template.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some(t) => match token(t) {
-                Some(v) => out.push_str(&v),
-                None => {
-                    out.push('%');
-                    out.push(t);
-                }
-            },
-            None => out.push('%'),
-        }
-    }
-    out
-}
-
-/// ssh_config tokens sesame can know before connecting: `%h` the destination, `%d` the home
-/// folder, `%u` the local user, `%%`.
-fn expand_config_tokens(value: &str, destination: &str) -> String {
-    expand_percent(value, |t| match t {
-        'h' => Some(destination.to_string()),
-        'd' => Some(home().map(|h| h.display().to_string()).unwrap_or_default()),
-        'u' => Some(local_user()),
-        _ => None,
-    })
-}
-
-/// The local user name, ssh's default login name.
-fn local_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "root".to_string())
-}
-
-/// Split `text` into words like a POSIX shell: whitespace separates, single quotes keep
-/// everything, double quotes keep everything but `\"`, `\\`, `\$`, `` \` ``, and a backslash
-/// outside quotes escapes the next character. `None` for an unclosed quote.
-pub fn split_words(text: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => word.push(c),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => match chars.next()? {
-                            c @ ('"' | '\\' | '$' | '`') => word.push(c),
-                            '\n' => {}
-                            c => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                        },
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(c) => word.push(c),
-                    None => word.push('\\'),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Some(words)
-}
-
-/// The options sesame understands from `ansible_ssh_common_args`/`ansible_ssh_extra_args`.
-/// For `-o` options the first value wins, as in OpenSSH; `-i` accumulates.
-#[derive(Debug, Default)]
-struct SshArgs {
-    /// (variable, value) pairs keep where a value came from for error messages.
-    port: Option<(String, String)>,
-    user: Option<String>,
-    identity_files: Vec<String>,
-    known_hosts: Option<Vec<PathBuf>>,
-    global_known_hosts: Option<Vec<PathBuf>>,
-    strict: Option<(String, String)>,
-    connect_timeout: Option<(String, String)>,
-    server_alive: Option<(String, String)>,
-    identity_agent: Option<String>,
-    identities_only: bool,
-    host_key_alias: Option<String>,
-    password_auth: Option<bool>,
-    /// `HostName` from the ssh client configuration.
-    host_name: Option<String>,
-    /// The first ProxyJump/-J/ProxyCommand given (`Some(None)`: explicitly none).
-    proxy: Option<Option<Proxy>>,
-    /// `-F`: the last one wins, as ssh sets it directly.
-    config_file: Option<String>,
-}
-
-/// ssh's flags that take an argument (`ssh(1)` synopsis).
-const FLAGS_WITH_ARG: &str = "BbcDEeFIiJLlmOoPpQRSWw";
-
-impl SshArgs {
-    fn parse(&mut self, host: &str, var: &str, text: &str) -> Result<(), ConnSpecError> {
-        let words = split_words(text).ok_or_else(|| ConnSpecError::BadValue {
-            host: host.into(),
-            variable: var.into(),
-            value: text.into(),
-            reason: "unclosed quote".into(),
-        })?;
-        let missing = |flag: char| ConnSpecError::BadValue {
-            host: host.into(),
-            variable: var.into(),
-            value: text.into(),
-            reason: format!("-{flag} needs an argument"),
-        };
-        let mut it = words.into_iter();
-        while let Some(w) = it.next() {
-            let Some(flags) = w.strip_prefix('-').filter(|f| !f.is_empty()) else {
-                tracing::debug!(host, variable = var, word = %w, "ignoring ssh argument");
-                continue;
-            };
-            // Flags may be bundled (`-vC`); the first one taking an argument ends the bundle.
-            for (i, flag) in flags.char_indices() {
-                if !FLAGS_WITH_ARG.contains(flag) {
-                    continue;
-                }
-                let rest = &flags[i + flag.len_utf8()..];
-                let arg = if rest.is_empty() {
-                    it.next().ok_or_else(|| missing(flag))?
-                } else {
-                    rest.to_string()
-                };
-                self.flag(host, var, flag, arg)?;
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn flag(
-        &mut self,
-        host: &str,
-        var: &str,
-        flag: char,
-        arg: String,
-    ) -> Result<(), ConnSpecError> {
-        match flag {
-            'o' => self.option(host, var, &arg),
-            // `-p` and `-l` are set directly by ssh: the last one wins.
-            'p' => {
-                self.port = Some((var.into(), arg));
-                Ok(())
-            }
-            'l' => {
-                self.user = Some(arg);
-                Ok(())
-            }
-            'i' => {
-                self.identity_files.push(arg);
-                Ok(())
-            }
-            'F' => {
-                self.config_file = Some(arg);
-                Ok(())
-            }
-            'J' => self.set_proxy(host, var, "-J", Proxy::jump(&arg)),
-            _ => {
-                tracing::debug!(host, variable = var, flag = %flag, "ignoring ssh flag");
-                Ok(())
-            }
-        }
-    }
-
-    fn option(&mut self, host: &str, var: &str, opt: &str) -> Result<(), ConnSpecError> {
-        let opt = opt.trim();
-        let split = opt
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(opt.len());
-        let key = opt[..split].to_ascii_lowercase();
-        let value = opt[split..]
-            .trim_start_matches(|c: char| c.is_whitespace())
-            .trim_start_matches('=')
-            .trim()
-            .to_string();
-        let src = || (var.to_string(), value.clone());
-        match key.as_str() {
-            "port" => {
-                self.port.get_or_insert_with(src);
-            }
-            "user" => {
-                self.user.get_or_insert_with(|| value.clone());
-            }
-            "identityfile" => self.identity_files.push(value.clone()),
-            "userknownhostsfile" => {
-                self.known_hosts
-                    .get_or_insert_with(|| known_hosts_files(&value));
-            }
-            "globalknownhostsfile" => {
-                self.global_known_hosts
-                    .get_or_insert_with(|| known_hosts_files(&value));
-            }
-            "stricthostkeychecking" => {
-                self.strict.get_or_insert_with(src);
-            }
-            "connecttimeout" => {
-                self.connect_timeout.get_or_insert_with(src);
-            }
-            "serveraliveinterval" => {
-                self.server_alive.get_or_insert_with(src);
-            }
-            "identityagent" => {
-                self.identity_agent.get_or_insert_with(|| value.clone());
-            }
-            "identitiesonly" => {
-                self.identities_only = crate::vars::str_bool(&value).unwrap_or(false)
-            }
-            "hostkeyalias" => {
-                // The alias is written as the name of a known_hosts line: whitespace would
-                // split the line, a comma or wildcard would make it match other hosts.
-                if let Some(bad) = super::known_hosts::bad_host_name(&value) {
-                    return Err(ConnSpecError::BadValue {
-                        host: host.into(),
-                        variable: var.into(),
-                        value: format!("HostKeyAlias={value}"),
-                        reason: format!("a known_hosts name cannot hold {bad}"),
-                    });
-                }
-                self.host_key_alias.get_or_insert_with(|| value.clone());
-            }
-            "passwordauthentication" => {
-                if self.password_auth.is_none() {
-                    self.password_auth = Some(crate::vars::str_bool(&value).unwrap_or(true));
-                }
-            }
-            "proxycommand" => {
-                return self.set_proxy(host, var, "-o ProxyCommand", Proxy::command(&value))
-            }
-            "proxyjump" => return self.set_proxy(host, var, "-o ProxyJump", Proxy::jump(&value)),
-            _ => tracing::debug!(host, variable = var, option = %key, "ignoring ssh option"),
-        }
-        Ok(())
-    }
-}
-
-impl SshArgs {
-    /// One setting of the ssh client configuration, below everything the inventory set.
-    fn apply_config_setting(
-        &mut self,
-        host: &str,
-        destination: &str,
-        s: &super::ssh_config::Setting,
-    ) -> Result<(), ConnSpecError> {
-        match s.key.as_str() {
-            "hostname" => {
-                self.host_name.get_or_insert_with(|| s.value.clone());
-                Ok(())
-            }
-            "identityfile" | "userknownhostsfile" | "globalknownhostsfile" | "identityagent" => {
-                let value = expand_config_tokens(&s.value, destination);
-                self.option(host, &s.origin, &format!("{}={value}", s.key))
-            }
-            _ => self.option(host, &s.origin, &format!("{}={}", s.key, s.value)),
-        }
-    }
-
-    /// The first proxy setting wins, as in OpenSSH; a malformed one is an error naming it.
-    fn set_proxy(
-        &mut self,
-        host: &str,
-        var: &str,
-        option: &str,
-        parsed: Result<Option<Proxy>, String>,
-    ) -> Result<(), ConnSpecError> {
-        let proxy = parsed.map_err(|reason| ConnSpecError::BadValue {
-            host: host.into(),
-            variable: var.into(),
-            value: option.into(),
-            reason,
-        })?;
-        self.proxy.get_or_insert(proxy);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1062,25 +711,6 @@ mod tests {
             Value::Object(m) => m,
             _ => panic!("object expected"),
         }
-    }
-
-    #[test]
-    fn split_words_like_a_shell() {
-        assert_eq!(
-            split_words(r#"-o 'UserKnownHostsFile=/a b' -o"Port 2222" a\ b "x\"y" '' -"#).unwrap(),
-            vec![
-                "-o",
-                "UserKnownHostsFile=/a b",
-                "-oPort 2222",
-                "a b",
-                "x\"y",
-                "",
-                "-"
-            ]
-        );
-        assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
-        assert!(split_words("-o 'open").is_none());
-        assert!(split_words("-o \"open").is_none());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl SshTransport {
                 (fd, None)
             }
             Some(p) => {
-                let (sock, child) = p.spawn(spec)?;
+                let (sock, child) = p.spawn(&spec.proxy_target())?;
                 let fd = sock.as_raw_fd();
                 session.set_tcp_stream(sock);
                 (fd, Some(child))

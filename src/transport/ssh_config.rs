@@ -177,7 +177,7 @@ fn load_shared(path: &Path, base: &Path) -> Option<Arc<SshConfig>> {
 }
 
 fn home_ssh() -> PathBuf {
-    super::spec::expand_tilde("~/.ssh")
+    super::ssh_text::expand_tilde("~/.ssh")
 }
 
 /// `Keyword value`, `Keyword=value` or `Keyword = value`.
@@ -192,7 +192,7 @@ fn split_keyword(line: &str) -> (String, String) {
 }
 
 fn words(value: &str) -> Vec<String> {
-    super::spec::split_words(value)
+    super::ssh_text::split_words(value)
         .unwrap_or_else(|| value.split_whitespace().map(str::to_string).collect())
 }
 
@@ -245,7 +245,7 @@ fn patterns_match(patterns: &[String], host: &str) -> bool {
 fn include_files(value: &str, base: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for w in words(value) {
-        let p = super::spec::expand_tilde(&w);
+        let p = super::ssh_text::expand_tilde(&w);
         let p = if p.is_relative() { base.join(p) } else { p };
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
         match (name, p.parent()) {
