@@ -5,7 +5,7 @@
 //! `SESAME_BLESS=1 cargo test --test knock_render` rewrites them.
 
 use serde_json::{Map, Value};
-use sesame::knock::{render, KnockProfile, NetFacts};
+use sesame::knock::{render, NetFacts};
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> PathBuf {
@@ -74,7 +74,7 @@ fn golden_files_match() {
     for dir in &cases {
         let case = dir.file_name().unwrap().to_string_lossy().into_owned();
         let (vars, facts) = load_case(dir);
-        let profile = KnockProfile::from_vars(&case, &vars, &facts)
+        let profile = sesame::knock::doors::profile_from_vars(&case, &vars, &facts)
             .unwrap_or_else(|e| panic!("case {case}: {e}"));
         let files = render(&profile, &role_dir()).unwrap_or_else(|e| panic!("case {case}: {e}"));
         let mut expected_names: Vec<String> = std::fs::read_dir(dir)
@@ -152,4 +152,137 @@ fn every_door_opens_forwarded_ports_in_iptables_mode() {
             .any(|l| l.contains(&format!("--name {bob_last} "))),
         "{gate:?}"
     );
+}
+
+fn tcp(port: u16) -> sesame::knock::KnockPort {
+    sesame::knock::KnockPort {
+        port,
+        proto: sesame::knock::Proto::Tcp,
+    }
+}
+
+/// The nftables table of a profile built from `vars` with `forwarded` as the host's DNAT-ed
+/// ports.
+fn nft_table(vars: Value, forwarded: &[u16]) -> String {
+    let vars: Map<String, Value> = serde_json::from_value(vars).unwrap();
+    let facts = NetFacts {
+        default_interface: Some("eth0".into()),
+        has_ipv6: true,
+        forwarded_ports: forwarded.iter().map(|p| tcp(*p)).collect(),
+        ..NetFacts::default()
+    };
+    let p = sesame::knock::doors::profile_from_vars("h", &vars, &facts).unwrap();
+    render(&p, &role_dir()).unwrap()["/etc/sesame/knock.nft"]
+        .content
+        .clone()
+}
+
+/// nftables: `knock_iptables_style: compact` renders the gates table (the same rules; only
+/// the header's profile id and its note on the mapping differ).
+#[test]
+fn nft_compact_renders_the_gates_table() {
+    let vars = |style: &str| {
+        serde_json::json!({"knock_backend": "nftables", "knock_mode": "iptables",
+            "knock_iptables_style": style, "knock_sequence": [7101, 7202, 7101, 7303]})
+    };
+    let rules = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let gates = nft_table(vars("gates"), &[]);
+    let compact = nft_table(vars("compact"), &[]);
+    assert_ne!(gates, compact);
+    assert_eq!(rules(&gates), rules(&compact));
+    assert!(
+        compact.contains("knock_iptables_style: compact"),
+        "{compact}"
+    );
+}
+
+/// nftables, iptables mode: each door has its own sets and chains, walked (by jump) before the
+/// main machine, returning rather than dropping; every door's last set opens the forwarded
+/// ports too. A door that is gone leaves no set behind.
+#[test]
+fn nft_doors_have_their_own_machine_and_open_forwarded_ports() {
+    let doors = serde_json::json!([
+        {"name": "alice", "sequence": [7101, 7202, 7101, 7303]},
+        {"name": "bob", "sequence": [7401, 7502, 7603]},
+        {"name": "carol", "sequence": [7701, 7802]}]);
+    let t = nft_table(
+        serde_json::json!({"knock_backend": "nftables", "knock_mode": "iptables",
+            "knock_protected_ports": [22, 8080], "knock_doors": doors}),
+        &[8080],
+    );
+    for want in [
+        "meta nfproto ipv4 ct state new jump d1_knocking_v4",
+        "meta nfproto ipv6 ct state new jump d2_knocking_v6",
+        "tcp dport 7401 tcp flags & (syn | ack | fin | rst) == syn update @d1_auth1_v4 { ip saddr } return",
+        "ip saddr @auth4_v4 delete @auth4_v4 { ip saddr } accept",
+        "ip saddr @d1_auth3_v4 delete @d1_auth3_v4 { ip saddr } accept",
+        "ip6 saddr @d2_auth2_v6 delete @d2_auth2_v6 { ip6 saddr } accept",
+        "type filter hook forward priority filter; policy accept;",
+        "ct status dnat meta l4proto tcp ct original proto-dst 8080 goto forward_gate",
+    ] {
+        assert!(t.contains(want), "missing {want:?}:\n{t}");
+    }
+    // The doors' jumps come before the main machine's.
+    let door = t.find("jump d1_knocking_v4").unwrap();
+    assert!(door < t.find("jump knocking_v4").unwrap());
+    // No door rule drops: a door's gates return to the input chain.
+    for l in t
+        .lines()
+        .filter(|l| l.contains("@d1_") || l.contains("@d2_"))
+    {
+        assert!(!l.trim_end().ends_with(" drop"), "{l}");
+    }
+    // Without carol, no set of a third door, and no second door's sets stay behind.
+    let two = nft_table(
+        serde_json::json!({"knock_backend": "nftables", "knock_mode": "iptables",
+            "knock_doors": [{"name": "alice", "sequence": [7101, 7202, 7101, 7303]},
+                            {"name": "bob", "sequence": [7401, 7502, 7603]}]}),
+        &[],
+    );
+    assert!(
+        two.contains("set d1_auth3_v4") && !two.contains("d2_"),
+        "{two}"
+    );
+    assert!(!two.contains("chain forward"), "{two}");
+}
+
+/// nftables, knockd mode: every door is a knockd section adding to and deleting from the same
+/// client sets (a close sequence closes whichever door opened), the forward gate lets those
+/// sets' sources through.
+#[test]
+fn nft_knockd_doors_share_the_client_sets() {
+    let doors = serde_json::json!([
+        {"name": "alice", "sequence": [7101, 7202, 7101, 7303]},
+        {"name": "bob", "sequence": [7401, 7502, 7603], "close_sequence": [7701, 7802]}]);
+    let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({
+        "knock_backend": "nftables", "knock_protected_ports": [22, 8080], "knock_doors": doors}))
+    .unwrap();
+    let facts = NetFacts {
+        default_interface: Some("eth0".into()),
+        has_ipv6: true,
+        forwarded_ports: vec![tcp(8080)],
+        ..NetFacts::default()
+    };
+    let p = sesame::knock::doors::profile_from_vars("h", &vars, &facts).unwrap();
+    let files = render(&p, &role_dir()).unwrap();
+    let conf = &files["/etc/knockd.conf"].content;
+    assert!(conf.contains("[sesame-door1-open]") && conf.contains("[sesame-door1-close]"));
+    assert!(
+        !conf.contains("iptables") && !conf.contains("SESAME-"),
+        "{conf}"
+    );
+    // bob has a close sequence: his add has no timeout; alice's (sesame's) has one.
+    let starts: Vec<&str> = conf
+        .lines()
+        .filter(|l| l.contains("start_command   = /usr/sbin/nft add"))
+        .collect();
+    assert_eq!(starts.len(), 2, "{conf}");
+    assert!(starts[0].contains("timeout 30s") && !starts[1].contains("timeout"));
+    let t = &files["/etc/sesame/knock.nft"].content;
+    assert!(t.contains("ip saddr @clients_v4 accept\n\t\tip6 saddr @clients_v6 accept\n\t\tdrop"));
 }

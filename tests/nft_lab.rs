@@ -577,3 +577,230 @@ fn nft_backend_single_port_opens_for_spaced_hits_only_and_reruns_unchanged() {
     assert_eq!(of(": exec host="), 1, "remote commands");
     assert!(!open_from_stranger(&lab, &ip), "open for the stranger");
 }
+
+// knock_doors, the compact style and forwarded (published) ports on the nftables backend
+// (refused by it before).
+
+/// sesame with its own state home (the state file keeps the removed doors verify checks).
+fn sesame_at(state: &Path, args: &[&str]) -> Output {
+    let s = state.to_str().unwrap();
+    let out = common::sesame_in(SESAME, &repo(), args, &[("XDG_STATE_HOME", s), ("HOME", s)]);
+    eprintln!("$ sesame {}\n{}", args.join(" "), common::printed(&out));
+    out
+}
+
+/// One door per person on the nftables backend, in knockd mode and both iptables styles
+/// (compact renders the gates table): closed for the controller and the stranger over IPv4
+/// and IPv6; each door opens for its owner's knock and for the knocker only; verify proves
+/// every door; a removed door stays shut (verify proves it too) while the other still opens;
+/// re-run unchanged.
+#[test]
+fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
+    let lab = Lab::up_with("nft_doors", 3, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let alice = "{name: alice, sequence: [7811, 7822, 7811, 7833]}";
+    let bob = "{name: bob, sequence: [7911, 7922, 7911, 7933]}";
+    let modes = [
+        ("h1", "knock_mode: knockd\n"),
+        ("h2", "knock_mode: iptables\n"),
+        (
+            "h3",
+            "knock_mode: iptables\nknock_iptables_style: compact\n",
+        ),
+    ];
+    let inv_with = |name: &str, doors: &str| {
+        let vars: Vec<(&str, String)> = modes
+            .iter()
+            .map(|(h, m)| (*h, format!("{m}knock_doors: [{doors}]\n")))
+            .collect();
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(h, v)| (*h, v.as_str())).collect();
+        inventory(&lab, &tmp.path().join(name), GROUP, &refs)
+    };
+    let inv = inv_with("both", &format!("{alice}, {bob}"));
+    let invs = inv.to_str().unwrap();
+    let first = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    assert_eq!(first.status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(6));
+    for (h, _) in modes {
+        assert_closed(&lab, h, "without a knock");
+        assert!(lab.sh(h, "nft list tables").contains("table inet sesame"));
+    }
+    let door_opens = |inv: &str, h: &str, door: &str| {
+        let ip = lab.host(h).ip.clone();
+        assert!(
+            wait_until(20, || !open_from_controller(&ip)),
+            "{h} stays open"
+        );
+        let k = sesame_at(&state, &["knock", h, "-i", inv, "--door", door]);
+        assert!(k.status.success());
+        let open = wait_until(3, || open_from_controller(&ip));
+        assert!(
+            !open_from_stranger(&lab, &ip),
+            "{door}'s knock opened {h} for the stranger"
+        );
+        open
+    };
+    for (h, _) in modes {
+        assert!(
+            door_opens(invs, h, "alice"),
+            "alice's door does not open {h}"
+        );
+        assert!(door_opens(invs, h, "bob"), "bob's door does not open {h}");
+    }
+    let v = sesame_at(&state, &["verify", "-i", invs]);
+    let text = common::printed(&v);
+    assert_eq!(v.status.code(), Some(0));
+    assert_eq!(
+        text.matches("door bob: new SSH session after its knock")
+            .count(),
+        3,
+        "verify did not prove bob's door on every host"
+    );
+
+    // Bob leaves: his door is shut, alice's still opens.
+    let inv = inv_with("alice", alice);
+    let invs = inv.to_str().unwrap();
+    let revoke = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    assert_eq!(revoke.status.code(), Some(0));
+    let bob_seq = r#"{"knock_sequence": [7911, 7922, 7911, 7933]}"#;
+    for (h, _) in modes {
+        assert!(recap(&revoke, h, "changed") >= 1, "{h}");
+        let ip = lab.host(h).ip.clone();
+        assert!(
+            wait_until(20, || !open_from_controller(&ip)),
+            "{h} stays open"
+        );
+        let k = sesame_at(&state, &["knock", h, "-i", invs, "-e", bob_seq]);
+        assert!(k.status.success());
+        assert!(
+            !wait_until(3, || open_from_controller(&ip)),
+            "bob's removed door still opens {h}"
+        );
+        assert!(
+            door_opens(invs, h, "alice"),
+            "alice's door no longer opens {h}"
+        );
+    }
+    let v = sesame_at(&state, &["verify", "-i", invs]);
+    let text = common::printed(&v);
+    assert_eq!(v.status.code(), Some(0));
+    assert_eq!(
+        text.matches("removed door bob: still shut after its knock")
+            .count(),
+        3,
+        "verify did not prove bob's door shut on every host"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let again = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    for (h, _) in modes {
+        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+    }
+}
+
+/// A published container port next to Docker's iptables-nft chains (the coexistence tests'
+/// stand-in: DOCKER-USER, FORWARD policy DROP, the port DNAT-ed in nat, a "container" in a
+/// namespace of its own), hardened with the nftables backend in `mode`: the fact probe finds
+/// the DNAT, sesame's forward chain keeps the port silent for the controller and the stranger
+/// over IPv4 and IPv6 until a knock, then forwards the knocker's connection (the container's
+/// greeting) and never the stranger's; Docker's and fail2ban's rules stay as they were;
+/// re-run unchanged.
+fn published_port_is_gated(fleet: &str, mode_vars: &str) {
+    use common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
+    let lab = Lab::up_with(fleet, 1, Flavour::from_env());
+    let banned = format!("198.19.{}.253", lab.index);
+    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
+    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(
+        lab.sh("h1", "iptables -V").contains("nf_tables"),
+        "the stand-in's iptables is not iptables-nft"
+    );
+    install_stand_in(&lab, &banned);
+    let (ip, ip6) = (lab.host("h1").ip.clone(), lab.host("h1").ip6.clone());
+    assert!(
+        wait_until(10, || answers(&ip, PUBLISHED) && answers(&ip6, PUBLISHED)),
+        "the stand-in container is not published"
+    );
+    let theirs =
+        "{ iptables-save; ip6tables-save; } | grep -v '^#' | sed -e 's/\\[[0-9]*:[0-9]*\\]//'";
+    let before = lab.sh("h1", theirs);
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = format!("{mode_vars}knock_protected_ports: [22, {PUBLISHED}]\n");
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", &vars)]);
+    let invs = inv.to_str().unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    let table = lab.sh("h1", "nft list chain inet sesame forward");
+    assert!(
+        table.contains(&format!("ct original proto-dst {PUBLISHED}")),
+        "the probe did not find the published port: {table}"
+    );
+    assert_eq!(
+        lab.sh("h1", theirs),
+        before,
+        "harden changed Docker's rules"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    for addr in [&ip, &ip6] {
+        assert!(
+            !answers(addr, PUBLISHED),
+            "{addr}: the published port answers the controller without a knock"
+        );
+        assert_eq!(
+            from_stranger(
+                &lab,
+                if addr.contains(':') { "::" } else { "0.0.0.0" },
+                addr,
+                PUBLISHED
+            ),
+            "silent",
+            "{addr}"
+        );
+    }
+    assert_ne!(
+        from_stranger(&lab, &banned, &ip, 22),
+        "open",
+        "the ban let SSH in"
+    );
+    // IPv4: sesame knock, then the container answers the knocker, not the stranger.
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || answers(&ip, PUBLISHED)),
+        "the knock did not open the published port"
+    );
+    assert_eq!(from_stranger(&lab, "0.0.0.0", &ip, PUBLISHED), "silent");
+    // IPv6: the same sequence knocked on the host's IPv6 address.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!answers(&ip6, PUBLISHED), "open over IPv6 before its knock");
+    for port in [7101, 7202, 7101, 7303] {
+        syn(&ip6, port);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(
+        wait_until(3, || answers(&ip6, PUBLISHED)),
+        "the IPv6 knock did not open the published port"
+    );
+    assert_eq!(from_stranger(&lab, "::", &ip6, PUBLISHED), "silent");
+    std::thread::sleep(Duration::from_secs(6));
+    let again = play(&inv, &[]);
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+    assert_eq!(
+        lab.sh("h1", theirs),
+        before,
+        "a re-run changed Docker's rules"
+    );
+}
+
+#[test]
+fn nft_backend_knockd_gates_a_published_port_next_to_docker_iptables_nft() {
+    published_port_is_gated("nft_fwd_knockd", KNOCKD);
+}
+
+#[test]
+fn nft_backend_gates_mode_gates_a_published_port_next_to_docker_iptables_nft() {
+    published_port_is_gated(
+        "nft_fwd_gates",
+        "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n",
+    );
+}

@@ -473,6 +473,34 @@ mod tests {
         assert!(e.to_string().contains("single_port"), "{e}");
     }
 
+    /// The nftables backend takes doors (it refused them): knockd mode with close sequences,
+    /// iptables mode in both styles; single_port still has none.
+    #[test]
+    fn nftables_backend_takes_doors() {
+        let doors = json!([{"name": "alice", "sequence": [7101, 7202, 7101]},
+                           {"name": "bob", "sequence": [7301, 7402, 7301],
+                            "close_sequence": [7501, 7602]}]);
+        let p = build(json!({"knock_backend": "nftables", "knock_doors": doors})).unwrap();
+        assert_eq!(p.door.as_deref(), Some("alice"));
+        assert_eq!(p.doors[0].close_sequence.len(), 2);
+        let gates = json!([{"name": "alice", "sequence": [7101, 7202, 7101]},
+                           {"name": "bob", "sequence": [7301, 7402, 7301]}]);
+        for style in ["gates", "compact"] {
+            let p = build(
+                json!({"knock_backend": "nftables", "knock_mode": "iptables",
+                                 "knock_iptables_style": style, "knock_doors": gates}),
+            )
+            .unwrap();
+            assert_eq!(p.doors.len(), 1, "{style}");
+        }
+        let e = build(
+            json!({"knock_backend": "nftables", "knock_mode": "single_port",
+                             "knock_doors": gates}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("single_port"), "{e}");
+    }
+
     #[test]
     fn masking_words() {
         let v = vars(

@@ -1,7 +1,6 @@
 //! Backend and design: `knock_mode`, `knock_iptables_style`, `knock_backend` and
 //! `knock_nft_set_size`, and what a backend or mode refuses. Every refusal of the nftables
-//! backend (what it does not do yet) and of single_port mode is here, by name, so it is never
-//! rendered half-way.
+//! backend and of single_port mode is here, by name, so it is never rendered half-way.
 
 use super::values::Collector;
 use super::{join_ports, Backend, IptablesStyle, KnockMode, KnockPort, NetFacts};
@@ -70,7 +69,7 @@ impl Collector<'_> {
     /// The backend's checks and the warnings that depend on it.
     pub(super) fn check_backend(&mut self, mode: KnockMode, d: &Design) {
         if d.backend == Backend::Nftables {
-            self.check_nftables(mode, d.style, d.nft_set_size);
+            self.check_nftables(d.nft_set_size);
         } else if self.is_set("knock_nft_set_size") {
             self.warn(
                 "knock_nft_set_size",
@@ -85,22 +84,9 @@ impl Collector<'_> {
         }
     }
 
-    /// What the nftables backend does not do (yet): refused by name, never rendered half-way.
-    fn check_nftables(&mut self, mode: KnockMode, style: IptablesStyle, size: u32) {
-        if mode == KnockMode::Iptables && style == IptablesStyle::Compact {
-            self.err(
-                "knock_iptables_style",
-                "\"compact\"",
-                "not supported with knock_backend: nftables (its knock_mode iptables uses one set per stage, the gates style)",
-            );
-        }
-        if self.is_set("knock_doors") {
-            self.err(
-                "knock_doors",
-                "(set)",
-                "not supported with knock_backend: nftables yet: use knock_backend: iptables for several doors",
-            );
-        }
+    /// The nftables backend's own bound: its sets' size. (Both iptables styles, doors and
+    /// forwarded ports are rendered natively; `compact` maps to the same table as `gates`.)
+    fn check_nftables(&mut self, size: u32) {
         if !(16..=16_777_216).contains(&size) {
             self.err(
                 "knock_nft_set_size",
@@ -110,14 +96,14 @@ impl Collector<'_> {
         }
     }
 
-    /// Protected ports also gated in FORWARD: those the host's nat table forwards, or all of
-    /// them with `knock_protect_forwarded`. `None` (reported) where the design cannot gate them.
+    /// Protected ports also gated on the forward path (both backends): those the host's nat
+    /// table forwards, or all of them with `knock_protect_forwarded`. `None` (reported) where
+    /// the design cannot gate them.
     pub(super) fn forwarded(
         &mut self,
         protected: &[KnockPort],
         protect_forwarded: bool,
         mode: KnockMode,
-        backend: Backend,
         facts: &NetFacts,
     ) -> Option<Vec<KnockPort>> {
         let forwarded: Vec<KnockPort> = protected
@@ -125,19 +111,11 @@ impl Collector<'_> {
             .filter(|p| protect_forwarded || facts.forwarded_ports.contains(p))
             .copied()
             .collect();
-        if backend == Backend::Nftables && !forwarded.is_empty() {
-            self.err(
-                if protect_forwarded { "knock_protect_forwarded" } else { "knock_protected_ports" },
-                join_ports(&forwarded),
-                "forwarded (destination-NATed) ports are not gated by the nftables backend yet (knock_backend: nftables): use knock_backend: iptables for them",
-            );
-            return None;
-        }
         if mode == KnockMode::SinglePort && !forwarded.is_empty() {
             self.err(
                 if protect_forwarded { "knock_protect_forwarded" } else { "knock_protected_ports" },
                 join_ports(&forwarded),
-                "forwarded (destination-NATed) ports cannot be gated in single_port mode: its knocks are the connection attempts, which cross FORWARD where the hit lists are not kept; use knockd or iptables mode",
+                "forwarded (destination-NATed) ports cannot be gated in single_port mode: its knocks are the connection attempts, which cross the forward path where the hit lists (sets) are not kept; use knockd or iptables mode",
             );
             return None;
         }

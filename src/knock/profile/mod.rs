@@ -258,13 +258,7 @@ impl Collector<'_> {
         knock_ports.extend(close.iter().copied());
         ports::dedup(&mut knock_ports);
         let names = Names::new(&sequence, &protected);
-        let forwarded = self.forwarded(
-            &protected,
-            raw.protect_forwarded,
-            mode,
-            design.backend,
-            facts,
-        )?;
+        let forwarded = self.forwarded(&protected, raw.protect_forwarded, mode, facts)?;
         let t = raw.timing;
         let mut profile = KnockProfile {
             host: self.host.to_string(),
