@@ -5,12 +5,13 @@
 //! tasks as data), `vars/` (precedence and templating), `modules/` (one file per module and one
 //! registry), `facts/` (remote commands plus pure parsers), `transport/` (ssh, fake transport,
 //! the command builder), `runner/` (parallel hosts, events, reporter), `knock/` (sequence
-//! model, rule rendering, knock client, safe apply), `cli/` (one file per subcommand), `memo`
+//! model, rule rendering, knock client, safe apply), `connect/` (which hosts, how to reach each: knock, retries, fallbacks, jump hosts), `cli/` (one file per subcommand), `memo`
 //! (values built once and shared by all hosts), `vault` (Ansible Vault decryption), `config`
 //! (ansible.cfg).
 
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod facts;
 pub mod inventory;

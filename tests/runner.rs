@@ -63,7 +63,7 @@ fn run_command_over_ssh_ok_failed_and_unreachable() {
         4,
         &Cancel::new(),
         &events,
-        SshTransport::connect,
+        |s: &ConnSpec, _: &sesame::runner::EventSender| SshTransport::connect(s),
     )
     .expect("pool");
     assert!(
@@ -93,7 +93,7 @@ fn run_command_over_ssh_ok_failed_and_unreachable() {
         4,
         &Cancel::new(),
         &events,
-        SshTransport::connect,
+        |s: &ConnSpec, _: &sesame::runner::EventSender| SshTransport::connect(s),
     )
     .expect("pool");
     let summary = handle.finish(false);

@@ -2,7 +2,7 @@
 //! `--summary`) written after the run from the reporter's record, `--fail-on-change`, and the
 //! lines naming where each role came from (a directory, or the copy embedded in the binary).
 
-use super::common::HostConn;
+use crate::connect::HostConn;
 use crate::playbook::embedded::{Extracted, VERSION};
 use crate::playbook::Playbook;
 use crate::runner::junit::{self, JunitOptions};

@@ -2,8 +2,9 @@
 //! order; inside a play every host goes through all tasks independently (Ansible's `free`
 //! strategy) on one SSH session per host kept for the whole run, in `serial` batches.
 
-use super::common::{self, HostConn};
+use super::common;
 use super::outputs;
+use crate::connect::{self, HostConn, TargetError};
 use crate::knock::preflight::{aliases, check_host_name, check_knock, PreflightError};
 use crate::playbook::embedded::Extracted;
 use crate::playbook::exec::{HostMemory, HostPlay, PlayOutcome, RunOpts};
@@ -163,7 +164,7 @@ pub fn run_books(
         for b in &books {
             println!("\nplaybook: {}", b.path.display());
             for (i, play) in b.plays.iter().enumerate() {
-                let hosts = common::select(&inv, &play.hosts, args.limit.as_deref())?;
+                let hosts = connect::select(&inv, &play.hosts, args.limit.as_deref())?;
                 println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
                 if args.list_hosts {
                     println!(
@@ -191,7 +192,7 @@ pub fn run_books(
         return Ok(0);
     }
     let overrides = args.conn.overrides()?;
-    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
+    let mut resolver = connect::Resolver::new(&inv, &extra, &overrides);
     let forks = common::forks(args.forks)?;
     let (cli_become, cli_become_user) =
         common::become_defaults(args.become_, args.become_user.clone())?;
@@ -235,7 +236,7 @@ pub fn run_books(
             // After the last play a host's session is closed at once: memory stays bounded by
             // --forks, not by the fleet size.
             let keep = play_no < total_plays;
-            let hosts: Vec<String> = common::select(&inv, &play.hosts, args.limit.as_deref())?
+            let hosts: Vec<String> = connect::select(&inv, &play.hosts, args.limit.as_deref())?
                 .into_iter()
                 .filter(|h| !dead.contains(h))
                 .collect();
@@ -250,40 +251,37 @@ pub fn run_books(
                 });
                 continue;
             }
-            for h in &hosts {
-                if !all_vars.contains_key(h) {
-                    match common::host_vars(&inv, h, &extra) {
-                        Ok(v) => {
-                            all_vars.insert(h.clone(), v);
-                        }
-                        Err(e) => {
-                            // This host's variables are unusable (a `!vault` value that does
-                            // not decrypt): it fails alone, before anything touches it.
-                            events.send(Event::TaskResult(TaskResult {
-                                msg: Some(e.to_string()),
-                                ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
-                            }));
-                            events.send(Event::HostDone { host: h.clone() });
-                            dead.push(h.clone());
-                            continue;
-                        }
+            // Each host is resolved once, on the main thread, when a play first names it; a
+            // host whose settings are unusable fails alone, before anything touches it.
+            let new: Vec<String> = hosts
+                .iter()
+                .filter(|h| !conns.contains_key(*h))
+                .cloned()
+                .collect();
+            for (h, resolved) in resolver.resolve_all(&new) {
+                match resolved {
+                    Ok(t) => {
+                        all_vars.insert(h.clone(), t.vars);
+                        conns.insert(h, t.conn);
                     }
-                }
-                if !conns.contains_key(h) {
-                    match HostConn::from_vars(h, &all_vars[h], &overrides) {
-                        Ok(mut c) => {
-                            c.jump_knock = jump_knocks.for_spec(&c.spec);
-                            conns.insert(h.clone(), c);
-                        }
-                        Err(e) => {
-                            events.send(Event::Unreachable {
-                                host: h.clone(),
-                                task: "connect".into(),
-                                msg: e.to_string(),
-                            });
-                            events.send(Event::HostDone { host: h.clone() });
-                            dead.push(h.clone());
-                        }
+                    Err(TargetError::Vars(e)) => {
+                        // A `!vault` value that does not decrypt.
+                        events.send(Event::TaskResult(TaskResult {
+                            msg: Some(e.to_string()),
+                            ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
+                        }));
+                        events.send(Event::HostDone { host: h.clone() });
+                        dead.push(h);
+                    }
+                    Err(TargetError::Conn { vars, error }) => {
+                        all_vars.insert(h.clone(), *vars);
+                        events.send(Event::Unreachable {
+                            host: h.clone(),
+                            task: "connect".into(),
+                            msg: error.to_string(),
+                        });
+                        events.send(Event::HostDone { host: h.clone() });
+                        dead.push(h);
                     }
                 }
             }
@@ -301,7 +299,7 @@ pub fn run_books(
                 dead.push(h);
             }
             let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
-            jump_knocks.warn_unresolved(&events);
+            resolver.warn_unresolved(&events);
             common::warn_unchecked_host_keys(
                 hosts.iter().filter_map(|h| conns.get(h).map(|c| &c.spec)),
                 &mut host_keys_warned,
@@ -449,10 +447,11 @@ fn run_host(
     let Some(hc) = conns.get(host) else {
         return HostOutcome::Unreachable;
     };
+    let warn = connect::dial::warn_to(ev, host);
     let existing = sessions.lock().ok().and_then(|mut s| s.remove(host));
     let mut conn = match existing {
         Some(c) => c,
-        None => match hc.connect_first() {
+        None => match hc.connect_first(&warn) {
             Ok(c) => c,
             Err(e) => return crate::cli::run::transport_failure(host, &e, ev),
         },
@@ -466,9 +465,9 @@ fn run_host(
     // rules, after a rollback).
     let connector = |knock: bool| {
         if knock {
-            hc.connect(true)
+            hc.connect(true, &warn)
         } else {
-            hc.reconnect_as_before()
+            hc.reconnect_as_before(&warn)
         }
     };
     let connector_ref: &Connector<'_> = &connector;

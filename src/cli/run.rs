@@ -4,7 +4,8 @@
 //! Ansible's ad-hoc lines, the recap and the exit code. Nothing here builds a shell line by hand:
 //! each argument is one quoted word (`transport::Cmd`).
 
-use super::common::{self, HostConn};
+use super::common;
+use crate::connect::{self, HostConn};
 use crate::runner::pool::{self, Cancel, HostOutcome, HostRun, PoolError};
 use crate::runner::report::{self, Format, ReportOptions, Reporter, Style};
 use crate::runner::{Event, EventSender, Status, TaskResult};
@@ -78,7 +79,8 @@ pub struct CommandTarget<P> {
 }
 
 /// Run `argv` on every target, at most `forks` at once; each host's result becomes an event.
-/// `connect` opens a transport from a target's connection settings.
+/// `connect` opens a transport from a target's connection settings (its warnings go to the
+/// events it is given).
 pub fn run_command<P, T, C>(
     targets: &[CommandTarget<P>],
     argv: &[String],
@@ -90,7 +92,7 @@ pub fn run_command<P, T, C>(
 where
     P: Sync,
     T: Transport,
-    C: Fn(&P) -> Result<T, TransportError> + Sync,
+    C: Fn(&P, &EventSender) -> Result<T, TransportError> + Sync,
 {
     let names: Vec<String> = targets.iter().map(|t| t.host.clone()).collect();
     let by_name: std::collections::HashMap<&str, &CommandTarget<P>> =
@@ -107,7 +109,7 @@ where
             .args(args.iter().map(String::as_str))
             .escalate(target.escalate.clone())
             .kill_on_timeout();
-        let result = connect(&target.conn).and_then(|mut t| t.exec(&cmd));
+        let result = connect(&target.conn, ev).and_then(|mut t| t.exec(&cmd));
         match result {
             Ok(out) => {
                 let ok = out.ok();
@@ -154,10 +156,9 @@ pub fn transport_failure(host: &str, e: &TransportError, ev: &EventSender) -> Ho
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let extra = common::extra_vars(&args.extra_vars)?;
-    let hosts = common::select(&inv, &args.pattern, args.limit.as_deref())?;
+    let hosts = connect::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
     let forks = common::forks(args.forks)?;
-    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
     let (escalate_flag, become_user) =
         common::become_defaults(args.escalate, args.become_user.clone())?;
     let become_password = common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?;
@@ -182,36 +183,33 @@ pub fn run(args: Args) -> crate::Result<u8> {
     // Everything per host is resolved here, on the main thread; a host whose settings are
     // wrong fails alone with the reason.
     let mut targets = Vec::new();
-    for host in &hosts {
-        let resolved = common::host_vars(&inv, host, &extra).and_then(|vars| {
-            let mut conn = HostConn::from_vars(host, &vars, &overrides)?;
-            conn.jump_knock = jump_knocks.for_spec(&conn.spec);
+    for (host, resolved) in connect::resolve_targets(&inv, &hosts, &extra, &overrides, &events) {
+        let target = resolved.map_err(|e| e.to_string()).and_then(|t| {
             let escalate = become_from_vars(
-                host,
-                &vars,
+                &host,
+                &t.vars,
                 escalate_flag,
                 become_user.as_deref(),
                 become_password.as_ref().map(|h| h.0.clone()),
             )
-            .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
             Ok(CommandTarget {
                 host: host.clone(),
-                conn,
+                conn: t.conn,
                 escalate,
             })
         });
-        match resolved {
+        match target {
             Ok(t) => targets.push(t),
-            Err(e) => {
+            Err(msg) => {
                 events.send(Event::TaskResult(TaskResult {
-                    msg: Some(e.to_string()),
+                    msg: Some(msg),
                     ..TaskResult::new(host.as_str(), TASK, Status::Failed)
                 }));
-                events.send(Event::HostDone { host: host.clone() });
+                events.send(Event::HostDone { host });
             }
         }
     }
-    jump_knocks.warn_unresolved(&events);
     common::warn_unchecked_host_keys(targets.iter().map(|t| &t.conn.spec), &mut false, &events);
     run_command(
         &targets,
@@ -219,7 +217,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
         forks,
         &cancel,
         &events,
-        |c: &HostConn| c.connect_first().map(Boxed),
+        |c: &HostConn, ev: &EventSender| {
+            c.connect_first(&connect::dial::warn_to(ev, &c.spec.name))
+                .map(Boxed)
+        },
     )?;
     let summary = handle.finish(cancel.is_cancelled());
     if let Some(path) = &args.retry_file {
@@ -271,7 +272,7 @@ mod tests {
     }
 
     /// Fake fleet: h2 is unreachable, h3's command fails, h4's host key changed.
-    fn connect(name: &&'static str) -> Result<FakeTransport, TransportError> {
+    fn connect(name: &&'static str, _: &EventSender) -> Result<FakeTransport, TransportError> {
         match *name {
             "h2" => Err(TransportError::ConnectTimeout {
                 addr: "198.19.9.12:22".into(),
@@ -349,9 +350,14 @@ mod tests {
                 conn: (),
                 escalate,
             }];
-            run_command(&t, &argv, 1, &Cancel::new(), &events, |_: &()| {
-                Ok(Recorder(&seen))
-            })
+            run_command(
+                &t,
+                &argv,
+                1,
+                &Cancel::new(),
+                &events,
+                |_: &(), _: &EventSender| Ok(Recorder(&seen)),
+            )
             .expect("pool");
             seen.into_inner().expect("lock")
         };

@@ -1,9 +1,9 @@
 //! `sesame ssh`: knock on an inventory host, then replace this process with OpenSSH's `ssh`
 //! using the host's address, port, user, keys and known_hosts settings. Only builds arguments
-//! and execs; the knocking itself is `cli::knock`'s.
+//! and execs; the knocking itself is `connect::KnockTarget::knock`'s.
 
 use super::common;
-use super::knock::{knock, target};
+use crate::connect::knock_target;
 use crate::transport::spec::{ConnSpec, HostKeyPolicy};
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         )));
     }
     let extra = common::extra_vars(&args.extra_vars)?;
-    let t = target(&inv, &args.host, &extra, &common::cfg_overrides()?)?;
+    let t = knock_target(&inv, &args.host, &extra, &common::cfg_overrides()?)?;
     let ssh = which::which("ssh")
         .map_err(|e| crate::Error::Usage(format!("cannot find OpenSSH's `ssh` in PATH: {e}")))?;
     if let Some(p) = &t.spec.proxy {
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     argv.extend(args.ssh_args.iter().map(OsString::from));
     // Through a proxy the host is reached from the jump host, which sesame cannot knock from.
     if t.profile.is_some() && !args.no_knock && t.spec.proxy.is_none() {
-        knock(&t, args.source, false)?;
+        t.knock(args.source, false)?;
     }
     // exec only returns on failure.
     let err =

@@ -2,7 +2,8 @@
 //! protected port is silent before a knock, a knock opens it for a fresh SSH session, and a
 //! close sequence closes it again. Meant for CI schedules; changes nothing on any host.
 
-use super::common::{self, HostConn};
+use super::common;
+use crate::connect::{self, HostConn};
 use crate::knock::apply::{prove, Vantage};
 use crate::knock::KnockProfile;
 use crate::runner::pool::{self, Cancel, HostOutcome};
@@ -54,27 +55,10 @@ const TASK: &str = "verify port knocking";
 /// Run `sesame verify`.
 pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
-    let hosts = common::select(&inv, "all", args.limit.as_deref())?;
+    let hosts = connect::select(&inv, "all", args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
     let forks = common::forks(args.forks)?;
-    let mut extra = crate::vars::Vars::new();
-    for e in &args.extra_vars {
-        crate::vars::merge_into(&mut extra, &crate::vars::parse_extra_vars(e)?);
-    }
-    let mut jump_knocks = common::JumpKnocks::new(&inv, &extra, &overrides);
-    let mut conns = HashMap::new();
-    for h in &hosts {
-        let vars = common::host_vars(&inv, h, &extra);
-        let conn = vars
-            .as_ref()
-            .map_err(|e| crate::Error::Usage(e.to_string()))
-            .and_then(|v| HostConn::from_vars(h, v, &overrides))
-            .map(|mut c| {
-                c.jump_knock = jump_knocks.for_spec(&c.spec);
-                c
-            });
-        conns.insert(h.clone(), (conn, vars.unwrap_or_default()));
-    }
+    let extra = common::extra_vars(&args.extra_vars)?;
     let format = if args.json {
         Format::Json
     } else {
@@ -89,7 +73,18 @@ pub fn run(args: Args) -> crate::Result<u8> {
         name: "verify".into(),
         hosts: hosts.clone(),
     });
-    jump_knocks.warn_unresolved(&events);
+    // A host whose settings are wrong fails alone, with the reason, when its turn comes.
+    let conns: HashMap<String, (Result<HostConn, String>, crate::vars::Vars)> =
+        connect::resolve_targets(&inv, &hosts, &extra, &overrides, &events)
+            .into_iter()
+            .map(|(h, r)| {
+                let entry = match r {
+                    Ok(t) => (Ok(t.conn), t.vars),
+                    Err(e) => (Err(e.to_string()), e.vars().cloned().unwrap_or_default()),
+                };
+                (h, entry)
+            })
+            .collect();
     common::warn_unchecked_host_keys(
         conns
             .values()
@@ -114,7 +109,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         };
         let hc = match conn {
             Ok(c) => c,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return fail(e.clone()),
         };
         let Some(profile) = &hc.knock else {
             if !vars.contains_key("knock_sequence")
@@ -136,7 +131,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
         let Some(addr) = crate::transport::spec::resolve_ip(&hc.spec.address, hc.spec.port) else {
             return fail(format!("cannot resolve the address `{}`", hc.spec.address));
         };
-        let connector = |k: bool| hc.connect(k);
+        let warn = connect::dial::warn_to(ev, host);
+        let connector = |k: bool| hc.connect(k, &warn);
         let c: &Connector<'_> = &connector;
         let sink = |e: Event| ev.send(e);
         match prove(
@@ -153,7 +149,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             Some(c),
             Some(&sink),
         ) {
-            Ok(_) => match prove_doors(host, hc, profile, addr, &sink) {
+            Ok(_) => match prove_doors(host, hc, profile, addr, &sink, &warn) {
                 Ok(()) => {
                     ev.send(Event::TaskResult(TaskResult::new(host, TASK, Status::Ok)));
                     HostOutcome::Ok
@@ -201,6 +197,7 @@ fn prove_doors(
     profile: &KnockProfile,
     addr: IpAddr,
     sink: &(dyn Fn(Event) + Sync),
+    warn: connect::Warn<'_>,
 ) -> Result<(), String> {
     let ev = |stage, ok, detail: String| {
         sink(Event::Knock {
@@ -224,9 +221,9 @@ fn prove_doors(
         p.sequence = d.sequence.clone();
         p.close_sequence = d.close_sequence.clone();
         p.doors.clear();
-        let one = hc.with_knock(p);
+        let one = hc.with_knock(p.clone());
         match one
-            .connect(true)
+            .connect(true, warn)
             .and_then(|mut t| t.exec(&Cmd::new("true")))
         {
             Ok(o) if o.ok() => ev(
@@ -251,14 +248,15 @@ fn prove_doors(
             }
         }
         if !d.close_sequence.is_empty() {
-            let _ = crate::knock::client::send(addr, &d.close_sequence, Duration::from_millis(100));
+            // Best effort: the next door waits for the port to be shut anyway (`wait_shut`).
+            let _ = p.send(None, addr, crate::knock::Which::Close);
         }
     }
     for r in &revoked {
         let name = r.door.as_deref().unwrap_or("(unnamed)");
         wait_shut(addr, port, profile)?;
         let p = r.profile(profile);
-        if let Err(e) = common::send_knock(&p, addr) {
+        if let Err(e) = p.send(None, addr, crate::knock::Which::Open) {
             return Err(format!("removed door {name}: cannot knock: {e}"));
         }
         let end = Instant::now() + Duration::from_secs(3);

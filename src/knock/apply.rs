@@ -5,6 +5,7 @@
 
 use super::profile::{KnockMode, KnockProfile};
 use super::render::RenderedFiles;
+use super::send::Which;
 use crate::facts::state::{FIREWALL_HASH_SH, FIREWALL_RECORD};
 use crate::runner::{Event, KnockStage};
 use crate::transport::{Cmd, Connector, Transport, TransportError};
@@ -363,7 +364,8 @@ const FINALIZE_ALLOWANCE: Duration = Duration::from_secs(2);
 /// The longest a successful proof keeps the switch waiting, from `STAGE armed` until FINALIZE
 /// takes the host lock, following `prove` and the connector (`HostConn::connect`) step by
 /// step: the closed-before probe, single_port's pause for that probe's hit to expire, each
-/// knock attempt (the sequence's 100 ms gaps, or single_port's spaced hits), the short wait for
+/// knock attempt (`KnockProfile::send`: the sequence's gaps and knockd's settling, or
+/// single_port's spaced hits), the short wait for
 /// an answer before knocking again (plus single_port's pause), the last attempt's TCP connect
 /// (up to the connection timeout) and SSH handshake, knockd's close sequence and its check. Not counted: the wait for a door our own knock left open, since the session's own
 /// connection uses that door up.
@@ -382,8 +384,8 @@ pub fn worst_case_proof(
             profile.hit_max_seconds,
         ) * profile.prior_hits
     } else {
-        // The connector's knocks go 50 ms apart, then knockd gets 150 ms to open the door.
-        KNOCK_GAP * profile.sequence.len() as u32 + Duration::from_millis(150)
+        // `KnockProfile::send`'s gaps, and knockd's time to open the door.
+        sending(profile, Which::Open)
     };
     let mut t = LOAD_ALLOWANCE + PROBE_WAIT + knock * attempts;
     t += super::client::KNOCK_ANSWER_WAIT * knock_retries;
@@ -392,15 +394,22 @@ pub fn worst_case_proof(
     }
     t += connect_timeout + HANDSHAKE_ALLOWANCE + EXEC_ALLOWANCE;
     if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
-        t += KNOCK_GAP * profile.close_sequence.len() as u32
-            + Duration::from_millis(500)
-            + PROBE_WAIT;
+        t += sending(profile, Which::Close) + CLOSE_WAIT + PROBE_WAIT;
     }
     t + FINALIZE_ALLOWANCE
 }
 
-/// Gap between the knocks of a sequence (the connector's and the proof's).
-pub const KNOCK_GAP: Duration = Duration::from_millis(100);
+/// How long `KnockProfile::send` takes for this knock (nothing to send: nothing).
+fn sending(profile: &KnockProfile, which: Which) -> Duration {
+    profile
+        .schedule(which)
+        .map(|s| s.duration())
+        .unwrap_or_default()
+}
+
+/// After the close sequence (and knockd's settling, part of `send`), the wait before checking
+/// that the port is shut again.
+const CLOSE_WAIT: Duration = Duration::from_millis(350);
 
 fn port_answers(addr: IpAddr, port: u16, t: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), t).is_ok()
@@ -595,8 +604,10 @@ pub fn prove(
         }
     }
     if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
-        super::client::send(addr, &profile.close_sequence, KNOCK_GAP).map_err(|e| e.to_string())?;
-        std::thread::sleep(Duration::from_millis(500));
+        profile
+            .send(None, addr, Which::Close)
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(CLOSE_WAIT);
         let closed = !port_answers(addr, ssh_port, probe_t);
         ev(
             KnockStage::ClosedAfter,

@@ -10,6 +10,7 @@ pub mod profile;
 pub mod removal;
 pub mod render;
 pub mod rotation;
+pub mod send;
 pub mod state_file;
 
 pub use profile::{
@@ -17,6 +18,7 @@ pub use profile::{
     KnockWarning, NetFacts, Proto,
 };
 pub use render::{render, RenderedFile, RenderedFiles};
+pub use send::Which;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +67,9 @@ pub enum KnockError {
         #[source]
         source: std::io::Error,
     },
+    /// The profile has no knock of the kind asked for.
+    #[error("nothing to knock: {0}")]
+    NothingToSend(&'static str),
     #[error("relaying {addr} <-> stdio failed: {source}")]
     Relay {
         addr: SocketAddr,

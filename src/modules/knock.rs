@@ -10,7 +10,6 @@ use crate::knock::{self, KnockMode, KnockProfile, NetFacts, RenderedFiles};
 use crate::transport::Transport;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 pub static VALIDATE: ModuleDef = ModuleDef {
     name: "knock_validate",
@@ -470,17 +469,7 @@ impl Action for Knock {
         };
         let res = if self.profile.mode == KnockMode::SinglePort {
             match self.profile.protected_ports.first() {
-                Some(port) => knock::client::send_single_port(
-                    None,
-                    self.addr,
-                    *port,
-                    self.profile.prior_hits,
-                    knock::client::single_port_spacing(
-                        self.profile.prior_hits,
-                        self.profile.hit_min_seconds,
-                        self.profile.hit_max_seconds,
-                    ),
-                ),
+                Some(_) => self.profile.send(None, self.addr, knock::Which::Open),
                 None => {
                     return Ok(Plan {
                         fail: Some("no protected port".into()),
@@ -494,7 +483,12 @@ impl Action for Knock {
                 ..Plan::default()
             });
         } else {
-            knock::client::send(self.addr, seq, Duration::from_millis(100))
+            let which = if self.close {
+                knock::Which::Close
+            } else {
+                knock::Which::Open
+            };
+            self.profile.send(None, self.addr, which)
         };
         Ok(match res {
             Ok(()) => Plan {
