@@ -13,6 +13,6 @@ pub use dial::{Dialer, Warn};
 pub use host::HostConn;
 pub use jump::JumpKnocks;
 pub use target::{
-    host_vars, knock_target, preconnect_profile, resolve_targets, select, KnockTarget, Resolver,
-    Target, TargetError,
+    host_vars, knock_target, preconnect_profile, resolve_targets, select, KnockTarget, Resolved,
+    Resolver, Target, TargetError,
 };

@@ -103,6 +103,9 @@ impl std::fmt::Display for TargetError {
     }
 }
 
+/// One result per host, in the order the hosts were given.
+pub type Resolved = Vec<(String, Result<Target, TargetError>)>;
+
 /// Resolves hosts into `Target`s, remembering the jump hosts it has worked out (a fleet behind
 /// one bastion resolves it once). Kept across the plays of a run.
 pub struct Resolver<'a> {
@@ -142,7 +145,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Every host of `hosts`, in order, each with its own result.
-    pub fn resolve_all(&mut self, hosts: &[String]) -> Vec<(String, Result<Target, TargetError>)> {
+    pub fn resolve_all(&mut self, hosts: &[String]) -> Resolved {
         hosts.iter().map(|h| (h.clone(), self.resolve(h))).collect()
     }
 
@@ -160,7 +163,7 @@ pub fn resolve_targets(
     extra: &Vars,
     overrides: &ConnOverrides,
     events: &crate::runner::EventSender,
-) -> Vec<(String, Result<Target, TargetError>)> {
+) -> Resolved {
     let mut r = Resolver::new(inv, extra, overrides);
     let out = r.resolve_all(hosts);
     r.warn_unresolved(events);
@@ -282,6 +285,28 @@ mod tests {
         (d, inv)
     }
 
+    /// `resolve_targets` over `hosts`, and the warnings it sent to the reporter.
+    fn resolve(inv: &Inventory, hosts: &[&str]) -> (Resolved, Vec<String>) {
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let (events, rx) = crate::runner::EventSender::channel();
+        let out = resolve_targets(
+            inv,
+            &hosts,
+            &Vars::new(),
+            &ConnOverrides::default(),
+            &events,
+        );
+        let warnings = rx
+            .drain()
+            .into_iter()
+            .filter_map(|e| match e {
+                crate::runner::Event::Warning { msg, .. } => Some(msg),
+                _ => None,
+            })
+            .collect();
+        (out, warnings)
+    }
+
     /// One host's bad settings are its own error, with the message it had before the move;
     /// the hosts after it still resolve, each with its knock.
     #[test]
@@ -291,15 +316,7 @@ mod tests {
              good ansible_host=198.19.250.2 knock_sequence=[7000,8000,7000,9000]\n\
              plain ansible_host=198.19.250.3\n",
         );
-        let hosts = select(&inv, "all", None).unwrap();
-        let (events, rx) = crate::runner::EventSender::channel();
-        let out = resolve_targets(
-            &inv,
-            &hosts,
-            &Vars::new(),
-            &ConnOverrides::default(),
-            &events,
-        );
+        let (out, warnings) = resolve(&inv, &["bad", "good", "plain"]);
         let names: Vec<&str> = out.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(names, ["bad", "good", "plain"]);
         let err = out[0].1.as_ref().err().expect("bad fails");
@@ -326,7 +343,10 @@ mod tests {
         assert_eq!(good.vars["inventory_hostname"], "good");
         let plain = out[2].1.as_ref().expect("plain resolves");
         assert!(plain.conn.knock.is_none() && plain.conn.jump_knock.is_none());
-        assert!(rx.drain().is_empty(), "no jump host, no warning");
+        assert!(
+            warnings.is_empty(),
+            "no jump host, no warning: {warnings:?}"
+        );
     }
 
     /// A host behind an inventory bastion with a knock gets the bastion's knock; a bastion
@@ -340,28 +360,12 @@ mod tests {
              web2 ansible_host=10.0.0.2 ansible_ssh_common_args=\"-o ProxyJump=198.19.250.8\"\n\
              web3 ansible_host=10.0.0.3 ansible_ssh_common_args=\"-o ProxyJump=198.19.250.8\"\n",
         );
-        let hosts: Vec<String> = ["web1", "web2", "web3"].map(String::from).to_vec();
-        let (events, rx) = crate::runner::EventSender::channel();
-        let out = resolve_targets(
-            &inv,
-            &hosts,
-            &Vars::new(),
-            &ConnOverrides::default(),
-            &events,
-        );
+        let (out, warnings) = resolve(&inv, &["web1", "web2", "web3"]);
         let web1 = out[0].1.as_ref().ok().unwrap();
         let (p, ip) = web1.conn.jump_knock.as_ref().expect("bastion's knock");
         assert_eq!(ip.to_string(), "198.19.250.9");
         assert_eq!(p.sequence.len(), 3);
         assert!(out[1].1.as_ref().ok().unwrap().conn.jump_knock.is_none());
-        let warnings: Vec<String> = rx
-            .drain()
-            .into_iter()
-            .filter_map(|e| match e {
-                crate::runner::Event::Warning { msg, .. } => Some(msg),
-                _ => None,
-            })
-            .collect();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
             warnings[0]

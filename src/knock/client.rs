@@ -13,7 +13,8 @@ use std::time::Duration;
 pub const KNOCK_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
 /// Send `seq` to `ip`, waiting `gap` between knocks, from whatever source address the kernel
-/// picks.
+/// picks. Packet-level, with any timing (the lab tests use it to probe the rules with wrong
+/// timings): sesame's own knocks all go through `KnockProfile::send` (`knock/send.rs`).
 pub fn send(ip: IpAddr, seq: &[KnockPort], gap: Duration) -> Result<(), KnockError> {
     send_from(None, ip, seq, gap)
 }
