@@ -706,7 +706,10 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
 /// over IPv4 and IPv6 until a knock, then forwards the knocker's connection (the container's
 /// greeting) and never the stranger's; Docker's and fail2ban's rules stay as they were;
 /// re-run unchanged.
-fn published_port_is_gated(fleet: &str, mode_vars: &str) {
+/// With `native`, after the first run (which installs nftables) a second protected port (8081,
+/// IPv4) is DNAT-ed to the container by a native nftables table: it answers past the input
+/// gate until the next run, whose probe finds it in `nft -t list ruleset` and gates it.
+fn published_port_is_gated(fleet: &str, mode_vars: &str, native: bool) {
     use common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
     let lab = Lab::up_with(fleet, 1, Flavour::from_env());
     let banned = format!("198.19.{}.253", lab.index);
@@ -722,15 +725,40 @@ fn published_port_is_gated(fleet: &str, mode_vars: &str) {
         wait_until(10, || answers(&ip, PUBLISHED) && answers(&ip6, PUBLISHED)),
         "the stand-in container is not published"
     );
+    const NATIVE: u16 = 8081;
     let theirs =
         "{ iptables-save; ip6tables-save; } | grep -v '^#' | sed -e 's/\\[[0-9]*:[0-9]*\\]//'";
     let before = lab.sh("h1", theirs);
     let tmp = tempfile::tempdir().unwrap();
-    let vars = format!("{mode_vars}knock_protected_ports: [22, {PUBLISHED}]\n");
+    let vars = if native {
+        format!("{mode_vars}knock_protected_ports: [22, {PUBLISHED}, {NATIVE}]\n")
+    } else {
+        format!("{mode_vars}knock_protected_ports: [22, {PUBLISHED}]\n")
+    };
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", &vars)]);
     let invs = inv.to_str().unwrap();
     let first = play(&inv, &[]);
     assert_eq!(first.status.code(), Some(0));
+    if native {
+        lab.sh(
+            "h1",
+            &format!(
+                "nft add table ip labnat && nft add chain ip labnat pre '{{ type nat hook prerouting priority dstnat; }}' && \
+                 nft add rule ip labnat pre fib daddr type local tcp dport {NATIVE} dnat to 198.19.{}.242:80",
+                lab.index
+            ),
+        );
+        assert!(
+            wait_until(5, || answers(&ip, NATIVE)),
+            "the native nftables DNAT does not forward"
+        );
+        let second = play(&inv, &[]);
+        assert_eq!(second.status.code(), Some(0));
+        assert!(
+            recap(&second, "h1", "changed") >= 1,
+            "the new DNAT changed nothing"
+        );
+    }
     let table = lab.sh("h1", "nft list chain inet sesame forward");
     assert!(
         table.contains(&format!("ct original proto-dst {PUBLISHED}")),
@@ -741,7 +769,19 @@ fn published_port_is_gated(fleet: &str, mode_vars: &str) {
         before,
         "harden changed Docker's rules"
     );
+    if native {
+        assert!(
+            table.contains(&format!("ct original proto-dst {NATIVE}")),
+            "the probe did not find the native nftables DNAT: {table}"
+        );
+    }
     std::thread::sleep(Duration::from_secs(6));
+    if native {
+        assert!(
+            !answers(&ip, NATIVE),
+            "the native DNAT answers without a knock"
+        );
+    }
     for addr in [&ip, &ip6] {
         assert!(
             !answers(addr, PUBLISHED),
@@ -769,6 +809,18 @@ fn published_port_is_gated(fleet: &str, mode_vars: &str) {
         wait_until(3, || answers(&ip, PUBLISHED)),
         "the knock did not open the published port"
     );
+    if native {
+        let open = wait_until(3, || answers(&ip, NATIVE));
+        assert!(
+            open,
+            "the knock did not open the native DNAT's port: {}",
+            lab.sh(
+                "h1",
+                "nft list set inet sesame clients_v4; nft list table ip labnat; nft list chain inet sesame forward; conntrack -L 2>&1 | grep 8081 || true"
+            )
+        );
+        assert_eq!(from_stranger(&lab, "0.0.0.0", &ip, NATIVE), "silent");
+    }
     assert_eq!(from_stranger(&lab, "0.0.0.0", &ip, PUBLISHED), "silent");
     // IPv6: the same sequence knocked on the host's IPv6 address.
     std::thread::sleep(Duration::from_secs(6));
@@ -794,7 +846,7 @@ fn published_port_is_gated(fleet: &str, mode_vars: &str) {
 
 #[test]
 fn nft_backend_knockd_gates_a_published_port_next_to_docker_iptables_nft() {
-    published_port_is_gated("nft_fwd_knockd", KNOCKD);
+    published_port_is_gated("nft_fwd_knockd", KNOCKD, true);
 }
 
 #[test]
@@ -802,5 +854,6 @@ fn nft_backend_gates_mode_gates_a_published_port_next_to_docker_iptables_nft() {
     published_port_is_gated(
         "nft_fwd_gates",
         "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n",
+        false,
     );
 }

@@ -168,33 +168,82 @@ fn parse_os_release(body: &str, f: &mut HostFacts) {
 
 /// The interface of the default route in `/proc/net/route` (destination and mask all zero),
 /// lowest metric first.
-/// The destination ports of `-j DNAT` rules in `iptables-save -t nat` output (`-p tcp ...
-/// --dport N` or `--dports a,b:c`; ranges are left out). Lines that are not DNAT rules are ignored.
+/// The destination ports of DNAT rules: `-j DNAT` rules in `iptables-save -t nat` output (`-p
+/// tcp ... --dport N` or `--dports a,b:c`) and `dnat` statements of `nft -t list ruleset`
+/// (`tcp dport N` or `tcp dport { a, b }`); ranges are left out. Other lines are ignored.
 pub fn dnat_ports(body: &str) -> Vec<(&'static str, u16)> {
     let mut out = Vec::new();
-    for line in body
-        .lines()
-        .filter(|l| l.starts_with("-A ") && l.contains(" -j DNAT"))
-    {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        let proto = match w.windows(2).find(|p| p[0] == "-p").map(|p| p[1]) {
-            Some("udp") => "udp",
-            Some("tcp") => "tcp",
+    for line in body.lines() {
+        let line = line.trim();
+        if line.starts_with("-A ") {
+            if line.contains(" -j DNAT") {
+                iptables_dnat(line, &mut out);
+            }
+        } else {
+            nft_dnat(line, &mut out);
+        }
+    }
+    out
+}
+
+/// A `dnat` statement of an nftables rule (`... tcp dport { 80, 443 } dnat ip to 10.0.0.2`):
+/// its `tcp`/`udp` destination ports. Lines with `dnat` in another role (`ct status dnat`) are
+/// not statements and are ignored.
+fn nft_dnat(line: &str, out: &mut Vec<(&'static str, u16)>) {
+    let w: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let statement = w.windows(2).any(|p| p[0] == "dnat" && p[1] == "to")
+        || w.windows(3)
+            .any(|p| p[0] == "dnat" && (p[1] == "ip" || p[1] == "ip6") && p[2] == "to");
+    if !statement {
+        return;
+    }
+    for (i, pair) in w.windows(2).enumerate() {
+        let proto = match pair {
+            ["tcp", "dport"] => "tcp",
+            ["udp", "dport"] => "udp",
             _ => continue,
         };
-        for pair in w.windows(2) {
-            if pair[0] == "--dport" || pair[0] == "--dports" || pair[0] == "--destination-port" {
-                for item in pair[1].split(',') {
-                    if let Ok(p) = item.parse::<u16>() {
-                        if !out.contains(&(proto, p)) {
-                            out.push((proto, p));
-                        }
+        let rest = &w[i + 2..];
+        let ports: &[&str] = match rest.first() {
+            Some(&"{") => {
+                let end = rest.iter().position(|t| *t == "}").unwrap_or(rest.len());
+                &rest[1..end]
+            }
+            Some(_) => &rest[..1],
+            None => &[],
+        };
+        for item in ports {
+            if let Ok(p) = item.parse::<u16>() {
+                if !out.contains(&(proto, p)) {
+                    out.push((proto, p));
+                }
+            }
+        }
+    }
+}
+
+/// One `-j DNAT` rule of `iptables-save -t nat`: its destination ports.
+fn iptables_dnat(line: &str, out: &mut Vec<(&'static str, u16)>) {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let proto = match w.windows(2).find(|p| p[0] == "-p").map(|p| p[1]) {
+        Some("udp") => "udp",
+        Some("tcp") => "tcp",
+        _ => return,
+    };
+    for pair in w.windows(2) {
+        if pair[0] == "--dport" || pair[0] == "--dports" || pair[0] == "--destination-port" {
+            for item in pair[1].split(',') {
+                if let Ok(p) = item.parse::<u16>() {
+                    if !out.contains(&(proto, p)) {
+                        out.push((proto, p));
                     }
                 }
             }
         }
     }
-    out
 }
 
 pub fn default_route_iface(body: &str) -> Option<String> {
@@ -260,6 +309,28 @@ mod tests {
                    -A POSTROUTING -p tcp -m tcp --dport 25 -j MASQUERADE\n";
         assert_eq!(dnat_ports(nat), vec![("tcp", 8080), ("udp", 5353)]);
         assert!(dnat_ports("").is_empty());
+    }
+
+    /// `nft -t list ruleset`: DNAT written natively (and iptables-nft's rules as nft shows
+    /// them); sesame's own `ct status dnat` matches are not DNAT statements.
+    #[test]
+    fn dnat_ports_of_native_nftables_rules() {
+        let nft = "\t\ttcp dport 8081 dnat ip to 10.0.0.2:80\n\
+                   \t\tiifname \"eth0\" udp dport { 5353, 6000-6010, 7000 } dnat to 10.0.0.3\n\
+                   \t\tmeta l4proto tcp tcp dport 8080 counter packets 0 bytes 0 dnat to 172.17.0.2:80\n\
+                   \t\ttcp dport 8443 dnat ip6 to [fd00::2]:443\n\
+                   \t\tct status dnat meta l4proto tcp ct original proto-dst 9090 goto forward_gate\n\
+                   \t\ttcp dport 2222 redirect to :22\n";
+        assert_eq!(
+            dnat_ports(nft),
+            vec![
+                ("tcp", 8081),
+                ("udp", 5353),
+                ("udp", 7000),
+                ("tcp", 8080),
+                ("tcp", 8443)
+            ]
+        );
     }
 
     #[test]

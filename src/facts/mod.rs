@@ -29,7 +29,7 @@ echo "$M sshconn"; echo "$sshc"
 echo "$M ufw"; cat /etc/ufw/ufw.conf 2>/dev/null
 echo "$M pkgs"; dpkg-query -W -f='${binary:Package}\t${db:Status-Abbrev}\t${Version}\n' knockd iptables-persistent netfilter-persistent ufw iptables systemd 2>/dev/null
 echo "$M now"; date +%s
-echo "$M dnat"; { iptables-save -t nat; ip6tables-save -t nat; } 2>/dev/null | grep -e ' -j DNAT'
+echo "$M dnat"; { iptables-save -t nat; ip6tables-save -t nat; nft -t list ruleset; } 2>/dev/null | grep -e ' -j DNAT' -e ' dnat '
 fi
 # Every package query in one dpkg-query call (each call parses the whole status file).
 pk=; tab='	'
