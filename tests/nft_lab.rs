@@ -78,6 +78,64 @@ fn assert_closed(lab: &Lab, host: &str, when: &str) {
     }
 }
 
+/// Open over IPv4 and IPv6, for the controller and the stranger (no knock).
+fn assert_open(lab: &Lab, host: &str, when: &str) {
+    let h = lab.host(host);
+    for ip in [&h.ip, &h.ip6] {
+        assert!(
+            wait_until(5, || open_from_controller(ip)),
+            "{host} {ip} shut for the controller {when}"
+        );
+        assert!(
+            open_from_stranger(lab, ip),
+            "{host} {ip} shut for the stranger {when}"
+        );
+    }
+}
+
+/// What sesame has on a host with the nftables backend: its table (without set elements), its
+/// files, whether its boot unit is enabled (either init) and whether knockd runs.
+fn sesame_part(lab: &Lab, host: &str) -> String {
+    lab.sh(
+        host,
+        "nft -t list table inet sesame 2>&1; ls -d /etc/sesame/knock.nft /etc/systemd/system/sesame-knock.service \
+         /etc/init.d/sesame-knock /etc/knockd.conf /etc/rc?.d/[SK]??sesame-knock 2>/dev/null; \
+         if [ -d /run/systemd/system ]; then systemctl is-enabled sesame-knock.service 2>&1; fi; \
+         pgrep -x knockd >/dev/null && echo knockd runs; true",
+    )
+}
+
+/// Nothing of sesame's is left on the host: no table, no file, no boot unit, no knockd.
+fn assert_sesame_gone(lab: &Lab, host: &str, when: &str) {
+    let tables = lab.sh(host, "nft list tables");
+    assert!(
+        !tables.contains("table inet sesame"),
+        "{host} {when}: {tables}"
+    );
+    let left = lab.sh(
+        host,
+        "ls -d /etc/sesame /etc/systemd/system/sesame-knock.service /etc/init.d/sesame-knock \
+         /etc/rc?.d/[SK]??sesame-knock /etc/knockd.conf /etc/systemd/system/knockd.service.d \
+         /var/lib/sesame/firewall.sha256 /var/lib/sesame/installed-packages 2>/dev/null; true",
+    );
+    assert_eq!(left.trim(), "", "{host} {when}: sesame's files left");
+    if lab.systemd() {
+        assert!(
+            !lab.exec(
+                host,
+                &["systemctl", "is-enabled", "--quiet", "sesame-knock.service"]
+            )
+            .status
+            .success(),
+            "{host} {when}: sesame-knock.service still enabled"
+        );
+    }
+    assert!(
+        !lab.exec(host, &["pgrep", "-x", "knockd"]).status.success(),
+        "{host} {when}: knockd runs"
+    );
+}
+
 /// Another user's nftables table that accepts SSH: an accept ends only its own base chain.
 const OTHER_TABLE: &str =
     "nft add table inet other && nft add chain inet other input '{ type filter hook input priority -10; policy accept; }' && nft add rule inet other input tcp dport 22 accept";
@@ -331,7 +389,7 @@ fn nft_backend_failed_proof_restores_only_the_sesame_table() {
 }
 
 #[test]
-fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
+fn nft_backend_on_sysvinit_keeps_the_table_at_boot_and_absent_takes_it_off() {
     let lab = Lab::up_with("nft_sysv", 1, Flavour::from_env());
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", GATES)]);
@@ -351,6 +409,31 @@ fn nft_backend_on_sysvinit_keeps_the_table_at_boot() {
         Some(0)
     );
     let again = play(&inv, &[]);
+    assert_eq!(recap(&again, "h1", "changed"), 0);
+
+    // knock_state: absent: the table and the init script (and its rc links) go, nothing comes
+    // back at boot, a re-run changes nothing.
+    let off_inv = inventory(
+        &lab,
+        &tmp.path().join("off"),
+        &format!("{GROUP}knock_state: absent\n"),
+        &[("h1", GATES)],
+    );
+    let before = sesame_part(&lab, "h1");
+    let preview = play(&off_inv, &["--check"]);
+    assert_eq!(preview.status.code(), Some(0));
+    assert!(recap(&preview, "h1", "changed") >= 1);
+    assert_eq!(sesame_part(&lab, "h1"), before, "--check touched h1");
+    let off = play(&off_inv, &[]);
+    assert_eq!(off.status.code(), Some(0));
+    assert_sesame_gone(&lab, "h1", "after absent");
+    assert_open(&lab, "h1", "after absent");
+    lab.reboot("h1");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_sesame_gone(&lab, "h1", "after absent and a reboot");
+    assert_open(&lab, "h1", "after absent and a reboot");
+    let again = play(&off_inv, &[]);
+    assert_eq!(again.status.code(), Some(0));
     assert_eq!(recap(&again, "h1", "changed"), 0);
 }
 
@@ -493,6 +576,74 @@ fn nft_backend_close_sequence_closes_the_door_for_the_knocker() {
     assert!(
         !chain.lines().any(|l| l.trim() == "tcp dport 22 accept"),
         "the added rule survived the run: {chain}"
+    );
+}
+
+/// Starts `sesame play --json` on `inv` and returns once it reports the new rules loaded, with
+/// the rest of its output.
+fn spawn_until_loaded(
+    inv: &Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut args = vec![
+        "play",
+        "-i",
+        inv.to_str().unwrap(),
+        "playbooks/harden.yml",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(SESAME)
+        .args(&args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let loaded = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("\"stage\":\"loaded\""));
+    assert!(loaded, "never saw the rules loaded");
+    (child, lines)
+}
+
+/// The network cable of the host is cut between the load and the proof, for longer than
+/// knock_rollback_seconds: the host's own switch deletes the new table on its own, and when the
+/// link comes back SSH is open again; sesame reports the host failed or unreachable, not ok.
+#[test]
+fn nft_backend_link_cut_between_load_and_proof_the_switch_restores_the_host() {
+    let lab = Lab::up_with("nft_link", 1, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let group = GROUP.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 21");
+    let inv = inventory(&lab, tmp.path(), &group, &[("h1", KNOCKD)]);
+    let (mut child, lines) = spawn_until_loaded(&inv, &["-T", "3"]);
+    lab.link("h1", false);
+    std::thread::sleep(Duration::from_secs(26));
+    lab.link("h1", true);
+    let ip = lab.host("h1").ip.clone();
+    assert!(
+        wait_until(20, || open_from_controller(&ip)),
+        "the dead-man switch did not restore the host while its link was down"
+    );
+    assert!(
+        !lab.sh("h1", "nft list tables")
+            .contains("table inet sesame"),
+        "the switch left sesame's table (there was none before)"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(2) | Some(4)),
+        "exit {status:?}; output: {rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("\"stage\":\"persisted\"")),
+        "reported persisted: {rest:?}"
     );
 }
 
@@ -856,4 +1007,111 @@ fn nft_backend_gates_mode_gates_a_published_port_next_to_docker_iptables_nft() {
         "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n",
         false,
     );
+}
+/// `knock_state: absent` on the nftables backend (knockd and gates modes, a systemd host whose
+/// nftables.service flushes the ruleset at boot): --check changes nothing; the run deletes only
+/// table inet sesame, disables and removes sesame-knock, removes sesame's files, stops and
+/// purges knockd, and proves a plain SSH session; then SSH is open for the controller and the
+/// stranger over v4 and v6, another table is byte-identical, a reboot brings nothing back, and
+/// a re-run changes nothing with one session and one exec per host.
+#[test]
+fn nft_backend_absent_takes_off_only_the_sesame_table_and_its_boot_unit() {
+    let lab = Lab::up_with("nft_absent", 2, Flavour::provider(os(), Provider::Nftables));
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = [("h1", KNOCKD), ("h2", GATES)];
+    let inv = inventory(&lab, tmp.path(), GROUP, &hosts);
+    for (h, _) in hosts {
+        lab.sh(h, OTHER_TABLE);
+    }
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(6));
+    let other: Vec<String> = hosts
+        .iter()
+        .map(|(h, _)| lab.sh(h, "nft list table inet other"))
+        .collect();
+    let before: Vec<String> = hosts.iter().map(|(h, _)| sesame_part(&lab, h)).collect();
+    for (i, (h, _)) in hosts.iter().enumerate() {
+        assert!(
+            before[i].contains("table inet sesame"),
+            "{h}: {}",
+            before[i]
+        );
+        assert!(before[i].contains("enabled"), "{h}: {}", before[i]);
+        assert_closed(&lab, h, "when hardened");
+    }
+    assert!(before[0].contains("knockd runs"), "{}", before[0]);
+
+    let off_inv = inventory(
+        &lab,
+        &tmp.path().join("off"),
+        &format!("{GROUP}knock_state: absent\n"),
+        &hosts,
+    );
+    let preview = play(&off_inv, &["--check"]);
+    assert_eq!(preview.status.code(), Some(0));
+    // --check got in with a knock: its door closes after knock_open_seconds (5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    for (i, (h, _)) in hosts.iter().enumerate() {
+        assert!(
+            recap(&preview, h, "changed") >= 1,
+            "{h}: nothing to preview"
+        );
+        assert_eq!(sesame_part(&lab, h), before[i], "--check touched {h}");
+        assert_closed(&lab, h, "after --check");
+    }
+
+    let off = play(&off_inv, &[]);
+    let said = String::from_utf8_lossy(&off.stdout).to_string();
+    assert_eq!(off.status.code(), Some(0), "{said}");
+    for (i, (h, _)) in hosts.iter().enumerate() {
+        assert!(recap(&off, h, "changed") >= 1, "{h}");
+        assert_sesame_gone(&lab, h, "after absent");
+        assert_eq!(
+            lab.sh(h, "nft list table inet other"),
+            other[i],
+            "{h}: another table changed"
+        );
+        assert_open(&lab, h, "after absent");
+        assert!(
+            !lab.sh(h, "ls /var/backups/sesame").trim().is_empty(),
+            "{h}: backups not kept"
+        );
+    }
+    assert!(
+        !lab.sh(
+            "h1",
+            "dpkg-query -W -f '${Status}' knockd 2>/dev/null; true"
+        )
+        .contains("ok installed"),
+        "knockd left installed (sesame installed it)"
+    );
+    assert!(
+        lab.exec("h1", &["dpkg", "-s", "nftables"]).status.success(),
+        "nftables purged: it is never sesame's to remove"
+    );
+
+    // nftables.service runs at boot again; nothing brings sesame's table back.
+    lab.reboot("h1");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lab.sh("h1", "systemctl is-active nftables.service"),
+        "active\n"
+    );
+    assert_sesame_gone(&lab, "h1", "after a reboot");
+    assert_open(&lab, "h1", "after a reboot");
+
+    let again = play(&off_inv, &["-vv"]);
+    assert_eq!(again.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&again.stderr).to_string();
+    for (h, _) in hosts {
+        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+        let of = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
+        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
+    }
 }

@@ -132,7 +132,7 @@ impl Transaction<'_> {
                 continue;
             }
             match w.next() {
-                Some("ipv6") => outcome.ipv6 = Some(w.next() == Some("1")),
+                Some("ipv6") => outcome.ipv6 = Some(matches!(w.next(), Some("1" | "inet"))),
                 Some("validated") => self.event(
                     KnockStage::Validated,
                     true,
@@ -158,6 +158,9 @@ impl Transaction<'_> {
                     KnockStage::Loaded,
                     true,
                     match outcome.ipv6 {
+                        _ if self.profile.backend == super::Backend::Nftables => {
+                            "new table live (table inet sesame: IPv4 and IPv6)"
+                        }
                         Some(true) => "new rules live (IPv4 and IPv6)",
                         _ => "new rules live (IPv4; no IPv6 on this host)",
                     },

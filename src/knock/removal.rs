@@ -1,16 +1,20 @@
 //! Taking sesame off a host (`knock_state: absent`), as one safe transaction like any change:
 //! back up sesame's part of the firewall, its files and knockd's state, arm the dead-man switch
 //! (which puts the hardened state back), remove sesame's part of the firewall only (its
-//! SESAME-* chains and the jumps to them, see `own`; everything else stays as its owners have
-//! it, so the firewall is as it was before sesame's first transaction), put back the files it
-//! replaced (from the first transaction's backup) or remove the ones it wrote, stop and disable
-//! knockd, then prove from the controller that a plain SSH connection with NO knock works;
-//! only then disarm, purge the packages sesame installed (recorded at install time in
-//! `PACKAGES_RECORD`) and forget sesame's records. Backups are kept. Never prints.
+//! SESAME-* chains and the jumps to them, see `own`, and with the nftables backend its one
+//! table `table inet sesame`; everything else stays as its owners have it, so the firewall is
+//! as it was before sesame's first transaction), disable the sesame-knock boot unit (or init
+//! script) that loads that table, put back the files it replaced (from the first transaction's
+//! backup) or remove the ones it wrote, stop and disable knockd, then prove from the controller
+//! that a plain SSH connection with NO knock works; only then disarm, purge the packages sesame
+//! installed (recorded at install time in `PACKAGES_RECORD`) and forget sesame's records.
+//! Backups are kept. Never prints. The host says which backend's part is live: one removal
+//! takes either off (and both, on a host where an older run left both).
 
 use super::apply::{Outcome, BACKUP_DIR};
 use super::render::{
-    KNOCKD_CONF, KNOCKD_DEFAULT, KNOCKD_OVERRIDE, NETFILTER_DEFAULT, RULES_V4, RULES_V6,
+    KNOCKD_CONF, KNOCKD_DEFAULT, KNOCKD_OVERRIDE, KNOCK_NFT, KNOCK_NFT_INIT, KNOCK_NFT_UNIT,
+    NETFILTER_DEFAULT, RULES_V4, RULES_V6,
 };
 use super::KnockVarError;
 use crate::facts::state::FIREWALL_RECORD;
@@ -24,17 +28,23 @@ use std::time::Duration;
 /// purges them and only them.
 pub const PACKAGES_RECORD: &str = "/var/lib/sesame/installed-packages";
 
-/// The files sesame writes on a host.
-pub const FILES: [&str; 6] = [
+/// The files sesame writes on a host (either backend).
+pub const FILES: [&str; 9] = [
     RULES_V4,
     RULES_V6,
     NETFILTER_DEFAULT,
     KNOCKD_CONF,
     KNOCKD_DEFAULT,
     KNOCKD_OVERRIDE,
+    KNOCK_NFT,
+    KNOCK_NFT_UNIT,
+    KNOCK_NFT_INIT,
 ];
 
-/// The packages the role installs (and sesame may therefore have installed).
+/// The packages the role installs with the iptables backend (and sesame may therefore have
+/// installed). The nftables backend installs `nftables` too, but it is never recorded nor
+/// purged: it is the distribution's firewall tool (Debian 13's default), other tables depend
+/// on it, and purging it stops nftables.service, whose stop flushes the whole ruleset.
 pub const PACKAGES: [&str; 3] = ["knockd", "iptables-persistent", "netfilter-persistent"];
 
 /// `knock_state`: whether sesame should be on the host.
@@ -87,16 +97,19 @@ pub fn recorded_packages(content: &[u8]) -> Vec<String> {
 
 /// The record after this run: what it listed, plus the packages the role installs that the host
 /// did not have when the play started (`installed_at_start`, from the facts; `None` when facts
-/// were not gathered, then nothing new is claimed).
+/// were not gathered, then nothing new is claimed). `nft`: the nftables backend, which installs
+/// no iptables-persistent (only knockd of these can be sesame's then).
 pub fn record_after(
     existing: &[u8],
     installed_at_start: Option<&std::collections::BTreeMap<String, String>>,
     knockd: bool,
+    nft: bool,
 ) -> String {
     let mut names = recorded_packages(existing);
     if let Some(have) = installed_at_start {
         for p in PACKAGES {
-            if (p != "knockd" || knockd) && !have.contains_key(p) {
+            let installs = if p == "knockd" { knockd } else { !nft };
+            if installs && !have.contains_key(p) {
                 names.push(p.to_string());
             }
         }
@@ -141,8 +154,12 @@ impl RemovalPlan {
         }
         if matches!(state.firewall(DOOR_CHAIN), Some((_, rec)) if !rec.is_empty()) {
             p.changes.push(
-                "remove sesame's part of the firewall (its chains and the jumps to them)".into(),
+                "remove sesame's part of the firewall (its chains and the jumps to them, or its table inet sesame)".into(),
             );
+        }
+        if sesame_file(KNOCK_NFT_UNIT) || sesame_file(KNOCK_NFT_INIT) {
+            p.changes
+                .push("disable sesame-knock (the boot unit that loads table inet sesame)".into());
         }
         let record = match state.file(PACKAGES_RECORD) {
             Some(Some(f)) => f.content.clone().unwrap_or_default(),
@@ -194,24 +211,45 @@ mkdir -p "$S" "$B/old" || { echo "cannot create $B" >&2; exit 60; }
 # which sesame had nothing live yet. Its old/ holds the files sesame replaced then.
 pre=
 for d in @BACKUP@/first $(ls -1d @BACKUP@/[0-9]* 2>/dev/null | sort); do
+  # An nftables transaction's backup: sesame had nothing live when it had no table to save
+  # (its stage refuses to run while sesame's iptables chains are live).
+  [ -f "$d/nft.old" ] && continue
+  if [ -f "$d/backend" ] && [ "$(cat "$d/backend")" = nftables ]; then pre=$d; break; fi
   for f in "$d/own.v4" "$d/live.v4"; do
     if [ -f "$f" ] && ! grep -q SESAME "$f"; then pre=$d; break 2; fi
   done
 done
 echo "STAGE validated ${pre:-none}"
 # Only sesame's own part of the firewall is saved, removed and, on failure, put back (see
-# knock/own.rs): other users' chains, rules, policies and tables stay as they are.
+# knock/own.rs): other users' chains, rules, policies and tables stay as they are. Which parts
+# are live: its iptables chains (the iptables backend), its table inet sesame (the nftables
+# backend; a host of that backend may have no iptables at all), and the sesame-knock unit.
 cat > "$B/own.sh" <<'OWN'
 @OWN@
 OWN
 . "$B/own.sh"
 mine() { grep -qs '^# managed by sesame' "$1" && echo "$1"; return 0; }
+ipt=0; nt=0; sk=disabled
+if command -v iptables-save >/dev/null 2>&1; then
+  if { iptables-save -t filter; [ "$v6" = 1 ] && ip6tables-save -t filter; } 2>/dev/null | grep -q SESAME || [ -n "$(mine @RULES4@)" ]; then ipt=1; fi
+fi
+if [ "$ipt" = 1 ]; then
 own_save iptables "$(mine @RULES4@)" > "$B/own.v4" || exit 64
 own_docker_state iptables > "$B/docker.v4"
 if [ "$v6" = 1 ]; then
   own_save ip6tables "$(mine @RULES6@)" > "$B/own.v6" || exit 64
   own_docker_state ip6tables > "$B/docker.v6"
 fi
+fi
+if command -v nft >/dev/null 2>&1 && nft list table inet sesame >/dev/null 2>&1; then
+  nt=1
+  # Saved whole (set elements too), and it must load as the rollback would load it.
+  { nft list table inet sesame > "$B/nft.old" && { echo 'table inet sesame {}'; echo 'delete table inet sesame'; cat "$B/nft.old"; } | nft -c -f - >/dev/null 2>"$B/err"; } \
+    || { echo "cannot back up table inet sesame to $B/nft.old: $(cat "$B/err" 2>/dev/null)" >&2; exit 64; }
+fi
+if [ "$mgr" = systemd ]; then systemctl is-enabled --quiet sesame-knock.service 2>/dev/null && sk=enabled
+else ls /etc/rcS.d/S??sesame-knock /etc/rc2.d/S??sesame-knock >/dev/null 2>&1 && sk=enabled; fi
+put "$B/parts" "$ipt $nt $sk" || { echo "cannot write $B/parts (disk full?)" >&2; exit 64; }
 : > "$B/created"
 n=0
 for p in @FILES@; do
@@ -240,12 +278,22 @@ fi
 [ -e "$B/disarmed" ] && exit 0
 [ -e "$B/rolled-back" ] && exit 0
 read kw ke mgr kd v6 < "$B/knockd.state" || exit 76
+read ipt nt sk < "$B/parts" || { ipt=1; nt=0; sk=disabled; }
 for f in "$B"/new/*.path; do read -r p < "$f"
   if [ -e "$B/old$p" ]; then mkdir -p "${p%/*}"; cp -p "$B/old$p" "$p"; else rm -f "$p"; fi
 done
 . "$B/own.sh"
-own_unload iptables; own_restore iptables "$B/own.v4"
-if [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then own_unload ip6tables; own_restore ip6tables "$B/own.v6"; fi
+if [ "$ipt" = 1 ]; then
+  own_unload iptables; own_restore iptables "$B/own.v4"
+  if [ "$v6" = 1 ] && [ -f "$B/own.v6" ]; then own_unload ip6tables; own_restore ip6tables "$B/own.v6"; fi
+fi
+if [ "$sk" = enabled ]; then
+  if [ "$mgr" = systemd ]; then systemctl daemon-reload; systemctl enable sesame-knock.service; systemctl start sesame-knock.service
+  else update-rc.d sesame-knock defaults; update-rc.d sesame-knock enable; fi
+fi >/dev/null 2>&1
+# sesame's table exactly as it was (after the unit's start, which loads the file without the
+# knockers' set elements), in one nft transaction.
+if [ "$nt" = 1 ]; then { echo 'table inet sesame {}'; echo 'delete table inet sesame'; cat "$B/nft.old"; } | nft -f -; fi
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then
     systemctl daemon-reload
@@ -274,13 +322,24 @@ fail() { echo "$1" >&2; sh "$B/rollback.sh" "$1" locked; stop_switch; exit "$2";
 # The firewall: sesame's part out (its SESAME-* chains, the jumps to them, and the rules an
 # older sesame wrote into INPUT itself, as its rules file lists them); DOCKER-USER too when
 # sesame made it and it is empty.
+if [ "$ipt" = 1 ]; then
 own_unload iptables "$(mine @RULES4@)" 2>"$B/err" || fail "removing sesame's IPv4 rules failed: $(cat "$B/err")" 67
 [ -z "$pre" ] || own_docker_undo iptables "$pre/docker.v4"
 if [ "$v6" = 1 ]; then
   own_unload ip6tables "$(mine @RULES6@)" 2>"$B/err" || fail "removing sesame's IPv6 rules failed: $(cat "$B/err")" 67
   [ -z "$pre" ] || own_docker_undo ip6tables "$pre/docker.v6"
 fi
+fi
 if { iptables-save -t filter; [ "$v6" = 1 ] && ip6tables-save -t filter; } 2>/dev/null | grep -q SESAME; then fail "sesame's chains are still live" 68; fi
+# The nftables backend: the boot unit (or init script) disabled first, so no boot can bring
+# the table back, then sesame's one table deleted; no other table is touched.
+if [ "$sk" = enabled ] || [ -e @NFTUNIT@ ] || [ -e @NFTINIT@ ]; then
+  [ "$mgr" = systemd ] && { systemctl disable sesame-knock.service; systemctl stop sesame-knock.service; }
+  # systemctl enable made rc links for the init script of the same name too.
+  command -v update-rc.d && update-rc.d -f sesame-knock remove
+fi >/dev/null 2>&1
+if [ "$nt" = 1 ]; then nft delete table inet sesame 2>"$B/err" || fail "deleting table inet sesame failed: $(cat "$B/err")" 67; fi
+if command -v nft >/dev/null 2>&1 && nft list table inet sesame >/dev/null 2>&1; then fail "table inet sesame is still live" 68; fi
 # Files: the original from before sesame when a backup has one, else removed when sesame
 # wrote it; a file sesame did not write stays.
 for p in @FILES@; do
@@ -290,7 +349,12 @@ for p in @FILES@; do
     rm -f "$p" || fail "cannot remove $p" 66
   fi
 done
-rmdir "${KOVR%/*}" 2>/dev/null
+rmdir "${KOVR%/*}" "${KNFT%/*}" 2>/dev/null
+if [ "$mgr" = systemd ]; then
+  { systemctl daemon-reload; systemctl reset-failed sesame-knock.service; } >/dev/null 2>&1
+  ! systemctl is-enabled --quiet sesame-knock.service 2>/dev/null || fail "sesame-knock.service is still enabled" 68
+fi
+! ls /etc/rc?.d/[SK]??sesame-knock >/dev/null 2>&1 || fail "sesame-knock is still in the boot sequence (/etc/rc?.d)" 68
 if [ "$kd" = 1 ]; then
   if [ "$mgr" = systemd ]; then systemctl daemon-reload; systemctl disable knockd; systemctl stop knockd
   else update-rc.d knockd disable; service knockd stop 9>&-; fi
@@ -344,6 +408,9 @@ fn script(s: &str) -> String {
             "${KOVR%/*}",
             KNOCKD_OVERRIDE.rsplit_once('/').map_or("", |x| x.0),
         )
+        .replace("${KNFT%/*}", KNOCK_NFT.rsplit_once('/').map_or("", |x| x.0))
+        .replace("@NFTUNIT@", KNOCK_NFT_UNIT)
+        .replace("@NFTINIT@", KNOCK_NFT_INIT)
         .replace("@FWRECORD@", FIREWALL_RECORD)
         .replace("@PKGRECORD@", PACKAGES_RECORD)
 }
@@ -587,21 +654,30 @@ mod tests {
         let mut have = std::collections::BTreeMap::new();
         have.insert("iptables-persistent".to_string(), "1.0.20".to_string());
         // First run: netfilter-persistent and knockd were missing, so sesame installs them.
-        let rec = record_after(b"", Some(&have), true);
+        let rec = record_after(b"", Some(&have), true, false);
         assert_eq!(rec, "knockd\nnetfilter-persistent\n");
         // Later runs (everything installed) keep the record as it is.
         have.insert("knockd".into(), "0.8".into());
         have.insert("netfilter-persistent".into(), "1.0.20".into());
-        assert_eq!(record_after(rec.as_bytes(), Some(&have), true), rec);
+        assert_eq!(record_after(rec.as_bytes(), Some(&have), true, false), rec);
         // No facts: nothing new is claimed. Hostile lines are dropped.
         assert_eq!(
-            record_after(b"knockd\n$(reboot)\n-rf\n", None, true),
+            record_after(b"knockd\n$(reboot)\n-rf\n", None, true, false),
             "knockd\n"
         );
         // iptables mode does not install knockd.
         assert_eq!(
-            record_after(b"", Some(&Default::default()), false),
+            record_after(b"", Some(&Default::default()), false, false),
             "iptables-persistent\nnetfilter-persistent\n"
+        );
+        // The nftables backend installs no iptables-persistent, and nftables is never claimed.
+        assert_eq!(
+            record_after(b"", Some(&Default::default()), true, true),
+            "knockd\n"
+        );
+        assert_eq!(
+            record_after(b"", Some(&Default::default()), false, true),
+            ""
         );
     }
 
@@ -616,6 +692,9 @@ mod tests {
                 "@FWRECORD@",
                 "@PKGRECORD@",
                 "KOVR",
+                "KNFT",
+                "@NFTUNIT@",
+                "@NFTINIT@",
             ] {
                 assert!(!t.contains(p), "{p} left in a script");
             }

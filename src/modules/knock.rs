@@ -127,20 +127,6 @@ fn wanted(ctx: &Ctx) -> Result<KnockState, ModuleError> {
 fn prepare_validate(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError> {
     args.check_known()?;
     if wanted(ctx)? == KnockState::Absent {
-        let nft = ctx
-            .vars
-            .get("knock_backend")
-            .and_then(|v| v.as_str())
-            .is_some_and(|b| b.trim() == "nftables");
-        if nft {
-            return Err(ModuleError::Failed {
-                module: "knock_validate",
-                msg: format!(
-                    "host {}: knock_backend = \"nftables\": knock_state: absent is not implemented for the nftables backend yet (delete table inet sesame and disable sesame-knock by hand)",
-                    ctx.host
-                ),
-            });
-        }
         // Taking sesame off needs no valid knock profile; the earlier knocks must be readable.
         knock::rotation::previous(ctx.host, ctx.vars).map_err(|e| ModuleError::Failed {
             module: "knock_validate",
@@ -227,7 +213,8 @@ impl Apply {
             _ => Vec::new(),
         };
         let gathered = (!ctx.facts.os_id.is_empty()).then_some(&ctx.facts.packages);
-        let record = removal::record_after(&existing, gathered, self.knockd());
+        let nft = self.profile.backend == knock::Backend::Nftables;
+        let record = removal::record_after(&existing, gathered, self.knockd(), nft);
         (record.as_bytes() != existing.as_slice() && !record.is_empty()).then_some(record)
     }
 }

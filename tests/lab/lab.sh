@@ -592,6 +592,14 @@ EOF
 neigh flush to $ip dev slbr$k
 neigh flush to $ip6 dev slbr$k
 EOF
+    # The stranger's cache too: with the old MAC its SYNs went nowhere for ~15 s after a reboot,
+    # so a gate looked shut to it whatever the firewall said.
+    if [[ $ns != "sl$k-stranger" && -e /run/netns/sl$k-stranger ]]; then
+        ip -n "sl$k-stranger" -batch - <<EOF 2>/dev/null || true
+neigh flush to $ip
+neigh flush to $ip6
+EOF
+    fi
 }
 
 # Runs inside a lab namespace: addresses, routes (no gateway: nothing leaves the lab), link up.

@@ -32,7 +32,8 @@ elif command -v ip6tables-restore >/dev/null 2>&1 && ip6tables -w -n -L INPUT >/
 elif ip -6 addr show scope global 2>/dev/null | grep -q inet6; then
   refuse "the host has a global IPv6 address but ip6tables cannot be used: IPv6 would stay open" 62
 else v6=0; fi
-echo "STAGE ipv6 $v6"
+# (`inet`: the nftables table gates IPv4 and IPv6 itself.)
+if [ "$be" = nftables ]; then echo "STAGE ipv6 inet"; else echo "STAGE ipv6 $v6"; fi
 # Make room first: keep the newest @KEEP@ - 1 old transactions (never one whose switch is armed).
 ls -1d "$R"/[0-9]* 2>/dev/null | sort | head -n -$((@KEEP@ - 1)) | while IFS= read -r x; do
   if [ -f "$x/armed" ] && ! [ -e "$x/disarmed" ] && ! [ -e "$x/rolled-back" ]; then continue; fi
@@ -61,7 +62,7 @@ done
 if [ "$be" = nftables ]; then
   iptables-save -t filter 2>/dev/null | grep -q '^:SESAME-' && refuse "sesame's iptables part (SESAME-* chains) is live on this host: take it off first (knock_state: absent with knock_backend: iptables), then set knock_backend: nftables" 62
 else
-  command -v nft >/dev/null 2>&1 && nft list table inet sesame >/dev/null 2>&1 && refuse "sesame's nftables table (table inet sesame) is live on this host: set knock_backend: nftables, or delete that table first" 62
+  command -v nft >/dev/null 2>&1 && nft list table inet sesame >/dev/null 2>&1 && refuse "sesame's nftables table (table inet sesame) is live on this host: take it off first (knock_state: absent with knock_backend: nftables), then set knock_backend: iptables" 62
 fi
 echo "STAGE validated"
 # Only sesame's own part of the firewall is saved, replaced and, on failure, put back: every
