@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::docker::{answers, install_stand_in, PUBLISHED};
 use common::{
     open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
 };
@@ -1114,4 +1115,174 @@ fn nft_backend_absent_takes_off_only_the_sesame_table_and_its_boot_unit() {
         assert_eq!(of("ssh session established"), 1, "{h}: sessions");
         assert_eq!(of(": exec host="), 1, "{h}: remote commands");
     }
+}
+
+/// Another user's nftables table (`accept` for port 22 in its own input chain), loaded at boot
+/// by a service of its own, on either init.
+fn install_other_table(lab: &Lab) {
+    lab.sh(
+        "h1",
+        "printf '%s\\n' 'table inet other {' ' chain input {' \
+         '  type filter hook input priority -10; policy accept;' '  tcp dport 22 accept' ' }' '}' \
+         > /etc/lab-other.nft && \
+         if [ -d /run/systemd/system ]; then \
+           printf '%s\\n' '[Unit]' 'Description=another user table' 'After=nftables.service' \
+             '[Service]' 'Type=oneshot' 'RemainAfterExit=yes' 'ExecStart=/usr/sbin/nft -f /etc/lab-other.nft' \
+             '[Install]' 'WantedBy=multi-user.target' > /etc/systemd/system/lab-other.service && \
+           systemctl daemon-reload && systemctl enable --now lab-other.service >/dev/null 2>&1; \
+         else \
+           printf '%s\\n' '#!/bin/sh' '### BEGIN INIT INFO' '# Provides: lab-other' \
+             '# Required-Start: $remote_fs' '# Required-Stop:' '# Default-Start: 2 3 4 5' \
+             '# Default-Stop:' '# Short-Description: another user table' '### END INIT INFO' \
+             '[ \"${1:-start}\" = start ] || exit 0' 'exec /usr/sbin/nft -f /etc/lab-other.nft' \
+             > /etc/init.d/lab-other && chmod 755 /etc/init.d/lab-other && \
+           update-rc.d lab-other defaults >/dev/null 2>&1 && /etc/init.d/lab-other start; fi",
+    );
+}
+
+/// Every other user's firewall, as their tools print it: iptables-nft's tables (ufw's chains,
+/// the Docker and fail2ban stand-in's) for v4 and v6, without the `#` lines (a timestamp) and
+/// the packet counters, then the other nftables table.
+fn theirs(lab: &Lab) -> String {
+    lab.sh(
+        "h1",
+        "{ iptables-save; ip6tables-save; } | grep -v '^#' | sed -e 's/ \\[[0-9]*:[0-9]*\\]$//'; nft list table inet other",
+    )
+}
+
+/// The nftables backend next to Docker's iptables-nft chains (FORWARD policy DROP, DOCKER,
+/// DOCKER-USER, DOCKER-ISOLATION-*, a DNAT to a "container" namespace), another nftables table
+/// accepting port 22, and an active ufw allowing 22/tcp: the gate stays shut for controller and
+/// stranger over v4 and v6 until a knock, and the others' rules are the same after the load,
+/// after a forced rollback (SIGKILL after load: the dead-man switch) and after a reboot.
+fn coexists_with_docker_ufw_and_another_table(lab: &Lab) {
+    let k = lab.index;
+    // ufw (already active on the ufw provider's image) and the nft tool for the other table.
+    lab.sh(
+        "h1",
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && \
+         apt-get install -y -q ufw nftables >/dev/null && ufw allow 22/tcp >/dev/null && \
+         ufw --force enable >/dev/null",
+    );
+    let iptables = lab.sh("h1", "iptables -V");
+    assert!(
+        iptables.contains("nf_tables"),
+        "not iptables-nft: {iptables}"
+    );
+    let banned = format!("198.19.{k}.253");
+    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
+    assert!(out.status.success(), "{}", common::printed(&out));
+    install_stand_in(lab, &banned);
+    install_other_table(lab);
+    let ip = lab.host("h1").ip.clone();
+    assert!(
+        wait_until(10, || answers(&ip, PUBLISHED)),
+        "the stand-in container is not published"
+    );
+    let before = theirs(lab);
+    for theirs in [
+        ":FORWARD DROP",
+        ":DOCKER-USER",
+        ":DOCKER-ISOLATION-STAGE-1",
+        "-j DNAT",
+        "ufw-user-input",
+        "--dport 22 -j ACCEPT",
+        "tcp dport 22 accept",
+    ] {
+        assert!(before.contains(theirs), "no `{theirs}` in {before}");
+    }
+    let status = lab.sh("h1", "ufw status");
+    assert!(
+        status.contains("Status: active") && status.contains("22/tcp"),
+        "{status}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(lab, tmp.path(), GROUP, &[("h1", GATES)]);
+    let invs = inv.to_str().unwrap();
+    let first = play(&inv, &[]);
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(theirs(lab), before, "the load changed other users' rules");
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(
+        lab,
+        "h1",
+        "next to ufw, Docker and another table accepting 22",
+    );
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&ip)),
+        "knock did not open h1"
+    );
+    assert!(!open_from_stranger(lab, &ip), "opened for the stranger");
+    assert!(
+        answers(&ip, PUBLISHED),
+        "the container's published port stopped answering"
+    );
+    let kept = lab.sh("h1", "nft -t list table inet sesame");
+
+    // A forced rollback: a change loaded, then sesame killed; the switch restores the table.
+    std::thread::sleep(Duration::from_secs(6));
+    let group = GROUP.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 21");
+    let inv2 = inventory(
+        lab,
+        &tmp.path().join("second"),
+        &format!("{group}knock_nft_set_size: 4096\n"),
+        &[("h1", GATES)],
+    );
+    let (mut child, _rest) = spawn_until_loaded(&inv2, &["-T", "3"]);
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert_ne!(
+        lab.sh("h1", "nft -t list table inet sesame"),
+        kept,
+        "the change was not loaded"
+    );
+    assert!(
+        wait_until(40, || lab.sh("h1", "nft -t list table inet sesame") == kept),
+        "the switch did not restore sesame's table"
+    );
+    assert_eq!(
+        theirs(lab),
+        before,
+        "the rollback changed other users' rules"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(lab, "h1", "after the rollback");
+
+    // A reboot: ufw, the stand-in and the other table's service come back as they were.
+    lab.reboot("h1");
+    assert!(
+        wait_until(20, || lab
+            .sh("h1", "nft list tables 2>/dev/null")
+            .contains("table inet sesame")),
+        "no table inet sesame after the reboot"
+    );
+    assert!(
+        wait_until(20, || theirs(lab) == before),
+        "other users' rules differ after the reboot:\n{}\nbefore:\n{before}",
+        theirs(lab)
+    );
+    assert_closed(lab, "h1", "after a reboot");
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&ip)),
+        "knock did not open h1 after the reboot"
+    );
+    assert!(
+        !open_from_stranger(lab, &ip),
+        "opened for the stranger after the reboot"
+    );
+}
+
+#[test]
+fn nft_backend_coexists_with_docker_ufw_and_another_table_on_systemd() {
+    let lab = Lab::up_with("nft_coex", 1, Flavour::provider(os(), Provider::Ufw));
+    coexists_with_docker_ufw_and_another_table(&lab);
+}
+
+#[test]
+fn nft_backend_coexists_with_docker_ufw_and_another_table_on_the_default_init() {
+    let lab = Lab::up_with("nft_coex_env", 1, Flavour::from_env());
+    coexists_with_docker_ufw_and_another_table(&lab);
 }
