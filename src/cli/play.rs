@@ -8,10 +8,11 @@ use crate::connect::{self, HostConn, TargetError};
 use crate::knock::preflight::{aliases, check_host_name, check_knock, PreflightError};
 use crate::playbook::embedded::Extracted;
 use crate::playbook::exec::{HostMemory, HostPlay, PlayOutcome, RunOpts};
-use crate::playbook::{load_playbook, Play, Serial};
+use crate::playbook::{load_playbook, Play};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::record;
 use crate::runner::report::{Format, ReportOptions, Reporter, Style};
+use crate::runner::rollout::{batches, failed_hosts, FailureLimits};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Connector, Transport};
 use crate::vars::{merge_into, parse_extra_vars, Vars};
@@ -102,27 +103,6 @@ pub struct Flags {
     pub fail_on_change: bool,
     #[command(flatten)]
     pub files: outputs::ReportFiles,
-}
-
-fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
-    if serial.is_empty() {
-        return vec![hosts.to_vec()];
-    }
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut k = 0;
-    while i < hosts.len() {
-        let s = &serial[k.min(serial.len() - 1)];
-        let n = match s {
-            Serial::Count(n) => *n,
-            Serial::Percent(p) => ((hosts.len() as f64) * p / 100.0).floor().max(1.0) as usize,
-        }
-        .max(1);
-        out.push(hosts[i..(i + n).min(hosts.len())].to_vec());
-        i += n;
-        k += 1;
-    }
-    out
 }
 
 /// Run `sesame play`.
@@ -305,6 +285,7 @@ pub fn run_books(
                 &mut host_keys_warned,
                 &events,
             );
+            let limits = FailureLimits::of(play);
             let mut stop = false;
             for batch in batches(&hosts, &play.serial) {
                 if stop || cancel.is_cancelled() {
@@ -316,31 +297,13 @@ pub fn run_books(
                         keep,
                     )
                 })?;
-                let mut failed = 0;
-                for r in &runs {
-                    if matches!(
-                        r.outcome,
-                        Some(HostOutcome::Failed) | Some(HostOutcome::Unreachable)
-                    ) {
-                        failed += 1;
-                        dead.push(r.host.clone());
-                    }
+                let failed = failed_hosts(&runs);
+                let verdict = limits.after_batch(batch.len(), failed.len());
+                dead.extend(failed);
+                if let Some(msg) = verdict.warning {
+                    events.send(Event::Warning { host: None, msg });
                 }
-                if failed > 0 && play.any_errors_fatal {
-                    stop = true;
-                }
-                if let Some(maxp) = play.max_fail_percentage {
-                    if (failed as f64) * 100.0 / (batch.len() as f64) > maxp {
-                        events.send(Event::Warning {
-                            host: None,
-                            msg: format!(
-                                "{failed} of {} hosts failed in this batch (over max_fail_percentage {maxp}); stopping the rollout",
-                                batch.len()
-                            ),
-                        });
-                        stop = true;
-                    }
-                }
+                stop = verdict.stop;
             }
             if stop {
                 break;

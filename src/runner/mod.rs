@@ -24,6 +24,7 @@ pub mod junit;
 pub mod pool;
 pub mod record;
 pub mod report;
+pub mod rollout;
 pub mod stats;
 pub mod summary;
 
