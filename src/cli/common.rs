@@ -2,6 +2,7 @@
 //! the connection flags and ansible.cfg's connection settings, prompts. How a host is reached
 //! (variables, knocks, retries) lives below, in `connect/`.
 
+use crate::config::AnsibleConfig;
 use crate::inventory::Inventory;
 use crate::knock;
 use crate::transport::spec::{ConnOverrides, ConnSpec};
@@ -23,11 +24,11 @@ pub fn inventory_sources(given: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// `-f`: the flag, else `forks` of ansible.cfg / `$ANSIBLE_FORKS`, else 20.
-pub fn forks(flag: Option<usize>) -> crate::Result<usize> {
+pub fn forks(cfg: &AnsibleConfig, flag: Option<usize>) -> crate::Result<usize> {
     if let Some(f) = flag {
         return Ok(f);
     }
-    match crate::config::installed().number(crate::config::FORKS)? {
+    match cfg.number(crate::config::FORKS)? {
         None => Ok(crate::runner::pool::DEFAULT_FORKS),
         Some(n) if (1..=1000).contains(&n) => Ok(n as usize),
         Some(n) => Err(crate::Error::Usage(format!(
@@ -38,17 +39,20 @@ pub fn forks(flag: Option<usize>) -> crate::Result<usize> {
 
 /// `-b` and `--become-user` with `become`/`become_user` of ansible.cfg (or `$ANSIBLE_BECOME*`)
 /// under them.
-pub fn become_defaults(flag: bool, user: Option<String>) -> crate::Result<(bool, Option<String>)> {
-    let cfg = crate::config::installed();
+pub fn become_defaults(
+    cfg: &AnsibleConfig,
+    flag: bool,
+    user: Option<String>,
+) -> crate::Result<(bool, Option<String>)> {
     let on = flag || cfg.boolean(crate::config::BECOME)?.unwrap_or(false);
     let user = user.or_else(|| cfg.string(crate::config::BECOME_USER));
     Ok((on, user))
 }
 
 /// `-K`, or `become_ask_pass` of ansible.cfg.
-pub fn ask_become(flag: bool) -> crate::Result<bool> {
+pub fn ask_become(cfg: &AnsibleConfig, flag: bool) -> crate::Result<bool> {
     Ok(flag
-        || crate::config::installed()
+        || cfg
             .boolean(crate::config::BECOME_ASK_PASS)?
             .unwrap_or(false))
 }
@@ -165,28 +169,37 @@ pub struct ConnArgs {
 /// over the environment's: what `sesame knock` and `sesame ssh`, which have no connection
 /// flags, use, so they reach a host as `play` and `run` do. Never prompts.
 pub fn cfg_overrides() -> crate::Result<ConnOverrides> {
-    ConnArgs::default().settings()
+    ConnArgs::default().settings(crate::config::installed())
 }
 
 impl ConnArgs {
     /// The flags on top of ansible.cfg (and its `ANSIBLE_*` variables) and the environment's
     /// secrets (`ConnOverrides::from_env`).
     pub fn overrides(&self) -> crate::Result<ConnOverrides> {
-        // Process-wide, set here once on the main thread before any host is worked on.
+        let cfg = crate::config::installed();
+        let o = self.settings(cfg)?;
+        self.activate(cfg, o)
+    }
+
+    /// The side effects of these flags, once per run on the main thread before any host is
+    /// worked on: the state-file switch (process-wide) and the SSH password prompt.
+    pub fn activate(
+        &self,
+        cfg: &AnsibleConfig,
+        mut o: ConnOverrides,
+    ) -> crate::Result<ConnOverrides> {
         knock::state_file::configure(!self.no_state);
-        let mut o = self.settings()?;
-        let ask_pass = crate::config::installed().boolean(crate::config::ASK_PASS)?;
+        let ask_pass = cfg.boolean(crate::config::ASK_PASS)?;
         if self.ask_pass || ask_pass.unwrap_or(false) {
             o.password = Some(prompt_secret("SSH password: ")?);
         }
         Ok(o)
     }
 
-    /// The flags on top of ansible.cfg and the environment, without side effects (no state
-    /// file switch, no password prompt).
-    fn settings(&self) -> crate::Result<ConnOverrides> {
-        use crate::config::{self as cfg_keys, installed};
-        let cfg = installed();
+    /// The flags on top of `cfg` and the environment, without side effects (no state file
+    /// switch, no password prompt).
+    pub fn settings(&self, cfg: &AnsibleConfig) -> crate::Result<ConnOverrides> {
+        use crate::config as cfg_keys;
         let mut o = ConnOverrides::from_env();
         o.user = self
             .user

@@ -14,6 +14,7 @@ mod log;
 pub mod man;
 pub mod outputs;
 pub mod play;
+pub mod play_config;
 pub mod run;
 pub mod ssh;
 pub mod verify;

@@ -4,20 +4,23 @@
 
 use super::common;
 use super::outputs;
+use super::play_config::{Action, PlayConfig};
 use crate::connect::{self, HostConn, TargetError};
+use crate::inventory::Inventory;
 use crate::knock::preflight::{aliases, check_host_name, check_knock, PreflightError};
 use crate::playbook::embedded::Extracted;
 use crate::playbook::exec::{HostMemory, HostPlay, PlayOutcome, RunOpts};
 use crate::playbook::{load_playbook, Play};
+use crate::runner::channel::EventSender;
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::record;
-use crate::runner::report::{Format, ReportOptions, Reporter, Style};
+use crate::runner::report::Reporter;
 use crate::runner::rollout::{batches, failed_hosts, FailureLimits};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Connector, Transport};
-use crate::vars::{merge_into, parse_extra_vars, Vars};
+use crate::vars::Vars;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Arguments of `sesame play`.
@@ -128,191 +131,49 @@ pub fn run_books(
     extra_roles: &[PathBuf],
     embedded: Option<&Extracted>,
 ) -> crate::Result<u8> {
-    let mut extra = Vars::new();
-    for e in &args.extra_vars {
-        merge_into(&mut extra, &parse_extra_vars(e)?);
-    }
-    let books = load_books(playbooks, extra_roles, embedded, args.json)?;
-    if args.syntax_check {
+    let ansible_cfg = crate::config::installed();
+    let cfg = PlayConfig::resolve(&args, ansible_cfg)?;
+    let books = load_books(playbooks, extra_roles, embedded, cfg.json)?;
+    if cfg.action == Action::SyntaxCheck {
         for b in &books {
             println!("\nplaybook: {}", b.path.display());
         }
         return Ok(0);
     }
     let inv = common::load_inventory(&args.inventory)?;
-    if args.list_hosts || args.list_tasks {
-        for b in &books {
-            println!("\nplaybook: {}", b.path.display());
-            for (i, play) in b.plays.iter().enumerate() {
-                let hosts = connect::select(&inv, &play.hosts, args.limit.as_deref())?;
-                println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
-                if args.list_hosts {
-                    println!(
-                        "    pattern: ['{}']\n    hosts ({}):",
-                        play.hosts,
-                        hosts.len()
-                    );
-                    for h in &hosts {
-                        println!("      {h}");
-                    }
-                }
-                if args.list_tasks {
-                    println!("    tasks:");
-                    for t in play
-                        .pre_tasks
-                        .iter()
-                        .chain(&play.tasks)
-                        .chain(&play.post_tasks)
-                    {
-                        println!("      {}\tTAGS: [{}]", t.display_name(), t.tags.join(", "));
-                    }
-                }
-            }
-        }
+    if let Action::List { hosts, tasks } = cfg.action {
+        list(&books, &inv, cfg.limit.as_deref(), hosts, tasks)?;
         return Ok(0);
     }
-    let overrides = args.conn.overrides()?;
-    let mut resolver = connect::Resolver::new(&inv, &extra, &overrides);
-    let forks = common::forks(args.forks)?;
-    let (cli_become, cli_become_user) =
-        common::become_defaults(args.become_, args.become_user.clone())?;
-    let opts = RunOpts {
-        check: args.check,
-        diff: args.diff,
-        tags: args.tags.clone(),
-        skip_tags: args.skip_tags.clone(),
-        extra_vars: extra.clone(),
-        cli_become,
-        cli_become_user,
-        cli_become_password: common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?,
-        start_at_task: args.start_at_task.clone(),
-        show_secrets: args.show_secrets,
-    };
-    let format = if args.json {
-        Format::Json
-    } else {
-        Format::Human
-    };
-    let mut ropts = ReportOptions::for_terminal(format, Style::Playbook);
-    ropts.diff = args.diff;
-    let (events, handle) = record::start(Reporter::stdio(ropts), args.files.wanted());
+    let overrides = args.conn.activate(ansible_cfg, cfg.conn.clone())?;
+    let become_password = common::ask_become_pass(cfg.ask_become_pass)?;
+    let (events, handle) =
+        record::start(Reporter::stdio(cfg.report_options()), args.files.wanted());
     let cancel = Cancel::ctrl_c().unwrap_or_default();
-    // One session per host for the whole run, handed from play to play.
-    let sessions: Mutex<HashMap<String, Box<dyn Transport>>> = Mutex::new(HashMap::new());
-    let memories: Mutex<HashMap<String, HostMemory>> = Mutex::new(HashMap::new());
-    let mut dead: Vec<String> = Vec::new();
-    let mut conns: HashMap<String, HostConn> = HashMap::new();
-    let mut all_vars: HashMap<String, Vars> = HashMap::new();
-    let total_plays: usize = books.iter().map(|b| b.plays.len()).sum();
-    let mut play_no = 0;
-    let mut host_keys_warned = false;
-    for b in &books {
-        events.send(Event::PlaybookStart {
-            path: b.path.display().to_string(),
-            check: args.check,
-        });
-        for play in &b.plays {
-            play_no += 1;
-            // After the last play a host's session is closed at once: memory stays bounded by
-            // --forks, not by the fleet size.
-            let keep = play_no < total_plays;
-            let hosts: Vec<String> = connect::select(&inv, &play.hosts, args.limit.as_deref())?
-                .into_iter()
-                .filter(|h| !dead.contains(h))
-                .collect();
-            events.send(Event::PlayStart {
-                name: play.name.clone(),
-                hosts: hosts.clone(),
-            });
-            if hosts.is_empty() {
-                events.send(Event::Warning {
-                    host: None,
-                    msg: format!("no hosts matched `{}`; skipping play", play.hosts),
-                });
-                continue;
-            }
-            // Each host is resolved once, on the main thread, when a play first names it; a
-            // host whose settings are unusable fails alone, before anything touches it.
-            let new: Vec<String> = hosts
-                .iter()
-                .filter(|h| !conns.contains_key(*h))
-                .cloned()
-                .collect();
-            for (h, resolved) in resolver.resolve_all(&new) {
-                match resolved {
-                    Ok(t) => {
-                        all_vars.insert(h.clone(), t.vars);
-                        conns.insert(h, t.conn);
-                    }
-                    Err(TargetError::Vars(e)) => {
-                        // A `!vault` value that does not decrypt.
-                        events.send(Event::TaskResult(TaskResult {
-                            msg: Some(e.to_string()),
-                            ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
-                        }));
-                        events.send(Event::HostDone { host: h.clone() });
-                        dead.push(h);
-                    }
-                    Err(TargetError::Conn { vars, error }) => {
-                        all_vars.insert(h.clone(), *vars);
-                        events.send(Event::Unreachable {
-                            host: h.clone(),
-                            task: "connect".into(),
-                            msg: error.to_string(),
-                        });
-                        events.send(Event::HostDone { host: h.clone() });
-                        dead.push(h);
-                    }
-                }
-            }
-            for (h, e) in preflight(&hosts, &dead, &all_vars, &conns) {
-                // Refused before anything connects: the host fails alone.
-                events.send(Event::TaskResult(TaskResult {
-                    msg: Some(e.to_string()),
-                    ..TaskResult::new(
-                        h.as_str(),
-                        "check the host's name and settings",
-                        Status::Failed,
-                    )
-                }));
-                events.send(Event::HostDone { host: h.clone() });
-                dead.push(h);
-            }
-            let hosts: Vec<String> = hosts.into_iter().filter(|h| !dead.contains(h)).collect();
-            resolver.warn_unresolved(&events);
-            common::warn_unchecked_host_keys(
-                hosts.iter().filter_map(|h| conns.get(h).map(|c| &c.spec)),
-                &mut host_keys_warned,
-                &events,
-            );
-            let limits = FailureLimits::of(play);
-            let mut stop = false;
-            for batch in batches(&hosts, &play.serial) {
-                if stop || cancel.is_cancelled() {
-                    break;
-                }
-                let runs = pool::run_hosts(&batch, forks, &cancel, &events, |host, ev| {
-                    run_host(
-                        host, play, &b.dir, &all_vars, &conns, &sessions, &memories, &opts, ev,
-                        keep,
-                    )
-                })?;
-                let failed = failed_hosts(&runs);
-                let verdict = limits.after_batch(batch.len(), failed.len());
-                dead.extend(failed);
-                if let Some(msg) = verdict.warning {
-                    events.send(Event::Warning { host: None, msg });
-                }
-                stop = verdict.stop;
-            }
-            if stop {
-                break;
-            }
-        }
-    }
+    let mut run = PlayRun {
+        cfg: &cfg,
+        inv: &inv,
+        opts: cfg.run_opts(become_password),
+        events: &events,
+        cancel: &cancel,
+        resolver: connect::Resolver::new(&inv, &cfg.extra_vars, &overrides),
+        sessions: Mutex::new(HashMap::new()),
+        memories: Mutex::new(HashMap::new()),
+        dead: Vec::new(),
+        conns: HashMap::new(),
+        all_vars: HashMap::new(),
+        host_keys_warned: false,
+    };
+    run.books(&books)?;
+    let PlayRun {
+        sessions,
+        conns,
+        all_vars,
+        ..
+    } = run;
     drop(sessions);
     let (summary, record) = handle.finish(cancel.is_cancelled());
-    if let Some(path) = &args.retry_file {
+    if let Some(path) = &cfg.retry_file {
         summary.stats.write_retry_file(path)?;
     }
     let info = all_vars
@@ -323,9 +184,227 @@ pub fn run_books(
         record.as_ref(),
         &outputs::suite_name(playbooks),
         &info,
-        args.fail_on_change,
+        cfg.fail_on_change,
     )?;
-    Ok(outputs::exit_code(&summary, args.fail_on_change))
+    Ok(outputs::exit_code(&summary, cfg.fail_on_change))
+}
+
+/// `--list-hosts` / `--list-tasks`: each play's hosts and tasks, as `ansible-playbook` lists them.
+fn list(
+    books: &[crate::playbook::Playbook],
+    inv: &Inventory,
+    limit: Option<&str>,
+    list_hosts: bool,
+    list_tasks: bool,
+) -> crate::Result<()> {
+    for b in books {
+        println!("\nplaybook: {}", b.path.display());
+        for (i, play) in b.plays.iter().enumerate() {
+            let hosts = connect::select(inv, &play.hosts, limit)?;
+            println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+            if list_hosts {
+                println!(
+                    "    pattern: ['{}']\n    hosts ({}):",
+                    play.hosts,
+                    hosts.len()
+                );
+                for h in &hosts {
+                    println!("      {h}");
+                }
+            }
+            if list_tasks {
+                println!("    tasks:");
+                for t in play
+                    .pre_tasks
+                    .iter()
+                    .chain(&play.tasks)
+                    .chain(&play.post_tasks)
+                {
+                    println!("      {}\tTAGS: [{}]", t.display_name(), t.tags.join(", "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One run across its plays: hosts resolved once (when a play first names them), one session
+/// and one memory per host handed from play to play, and the hosts that failed (left out of
+/// the later plays).
+struct PlayRun<'a> {
+    cfg: &'a PlayConfig,
+    inv: &'a Inventory,
+    opts: RunOpts,
+    events: &'a EventSender,
+    cancel: &'a Cancel,
+    resolver: connect::Resolver<'a>,
+    sessions: Mutex<HashMap<String, Box<dyn Transport>>>,
+    memories: Mutex<HashMap<String, HostMemory>>,
+    dead: Vec<String>,
+    conns: HashMap<String, HostConn>,
+    all_vars: HashMap<String, Vars>,
+    host_keys_warned: bool,
+}
+
+impl PlayRun<'_> {
+    fn books(&mut self, books: &[crate::playbook::Playbook]) -> crate::Result<()> {
+        let total_plays: usize = books.iter().map(|b| b.plays.len()).sum();
+        let mut play_no = 0;
+        for b in books {
+            self.events.send(Event::PlaybookStart {
+                path: b.path.display().to_string(),
+                check: self.cfg.check,
+            });
+            for play in &b.plays {
+                play_no += 1;
+                // After the last play a host's session is closed at once: memory stays bounded
+                // by --forks, not by the fleet size.
+                let keep = play_no < total_plays;
+                if self.play(&b.dir, play, keep)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One play on its hosts that have not failed yet. `true`: a failure limit stopped it, and
+    /// the playbook's later plays do not run.
+    fn play(&mut self, dir: &Path, play: &Play, keep: bool) -> crate::Result<bool> {
+        let hosts: Vec<String> = connect::select(self.inv, &play.hosts, self.cfg.limit.as_deref())?
+            .into_iter()
+            .filter(|h| !self.dead.contains(h))
+            .collect();
+        self.events.send(Event::PlayStart {
+            name: play.name.clone(),
+            hosts: hosts.clone(),
+        });
+        if hosts.is_empty() {
+            self.events.send(Event::Warning {
+                host: None,
+                msg: format!("no hosts matched `{}`; skipping play", play.hosts),
+            });
+            return Ok(false);
+        }
+        self.resolve_new(&hosts);
+        self.refuse_before_connecting(&hosts);
+        let hosts: Vec<String> = hosts
+            .into_iter()
+            .filter(|h| !self.dead.contains(h))
+            .collect();
+        self.resolver.warn_unresolved(self.events);
+        common::warn_unchecked_host_keys(
+            hosts
+                .iter()
+                .filter_map(|h| self.conns.get(h).map(|c| &c.spec)),
+            &mut self.host_keys_warned,
+            self.events,
+        );
+        self.rollout(dir, play, &hosts, keep)
+    }
+
+    /// Resolve the hosts a play names for the first time.
+    fn resolve_new(&mut self, hosts: &[String]) {
+        // Each host is resolved once, on the main thread, when a play first names it; a
+        // host whose settings are unusable fails alone, before anything touches it.
+        let new: Vec<String> = hosts
+            .iter()
+            .filter(|h| !self.conns.contains_key(*h))
+            .cloned()
+            .collect();
+        for (h, resolved) in self.resolver.resolve_all(&new) {
+            match resolved {
+                Ok(t) => {
+                    self.all_vars.insert(h.clone(), t.vars);
+                    self.conns.insert(h, t.conn);
+                }
+                Err(TargetError::Vars(e)) => {
+                    // A `!vault` value that does not decrypt.
+                    self.events.send(Event::TaskResult(TaskResult {
+                        msg: Some(e.to_string()),
+                        ..TaskResult::new(h.as_str(), "load variables", Status::Failed)
+                    }));
+                    self.events.send(Event::HostDone { host: h.clone() });
+                    self.dead.push(h);
+                }
+                Err(TargetError::Conn { vars, error }) => {
+                    self.all_vars.insert(h.clone(), *vars);
+                    self.events.send(Event::Unreachable {
+                        host: h.clone(),
+                        task: "connect".into(),
+                        msg: error.to_string(),
+                    });
+                    self.events.send(Event::HostDone { host: h.clone() });
+                    self.dead.push(h);
+                }
+            }
+        }
+    }
+
+    /// The controller's checks (`preflight`): a refused host fails alone, before anything
+    /// connects.
+    fn refuse_before_connecting(&mut self, hosts: &[String]) {
+        for (h, e) in preflight(hosts, &self.dead, &self.all_vars, &self.conns) {
+            // Refused before anything connects: the host fails alone.
+            self.events.send(Event::TaskResult(TaskResult {
+                msg: Some(e.to_string()),
+                ..TaskResult::new(
+                    h.as_str(),
+                    "check the host's name and settings",
+                    Status::Failed,
+                )
+            }));
+            self.events.send(Event::HostDone { host: h.clone() });
+            self.dead.push(h);
+        }
+    }
+
+    /// The play's hosts in `serial` batches (`runner::rollout`), until a failure limit stops
+    /// them. `true`: stopped.
+    fn rollout(
+        &mut self,
+        dir: &Path,
+        play: &Play,
+        hosts: &[String],
+        keep: bool,
+    ) -> crate::Result<bool> {
+        let limits = FailureLimits::of(play);
+        for batch in batches(hosts, &play.serial) {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let runs = pool::run_hosts(
+                &batch,
+                self.cfg.forks,
+                self.cancel,
+                self.events,
+                |host, ev| {
+                    run_host(
+                        host,
+                        play,
+                        dir,
+                        &self.all_vars,
+                        &self.conns,
+                        &self.sessions,
+                        &self.memories,
+                        &self.opts,
+                        ev,
+                        keep,
+                    )
+                },
+            )?;
+            let failed = failed_hosts(&runs);
+            let verdict = limits.after_batch(batch.len(), failed.len());
+            self.dead.extend(failed);
+            if let Some(msg) = verdict.warning {
+                self.events.send(Event::Warning { host: None, msg });
+            }
+            if verdict.stop {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// Load the playbooks with their roles, and say where each role came from (stderr with

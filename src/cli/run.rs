@@ -158,10 +158,16 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let extra = common::extra_vars(&args.extra_vars)?;
     let hosts = connect::select(&inv, &args.pattern, args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
-    let forks = common::forks(args.forks)?;
-    let (escalate_flag, become_user) =
-        common::become_defaults(args.escalate, args.become_user.clone())?;
-    let become_password = common::ask_become_pass(common::ask_become(args.ask_become_pass)?)?;
+    let forks = common::forks(crate::config::installed(), args.forks)?;
+    let (escalate_flag, become_user) = common::become_defaults(
+        crate::config::installed(),
+        args.escalate,
+        args.become_user.clone(),
+    )?;
+    let become_password = common::ask_become_pass(common::ask_become(
+        crate::config::installed(),
+        args.ask_become_pass,
+    )?)?;
     let format = if args.json {
         Format::Json
     } else {

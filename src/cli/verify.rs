@@ -57,7 +57,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let inv = common::load_inventory(&args.inventory)?;
     let hosts = connect::select(&inv, "all", args.limit.as_deref())?;
     let overrides = args.conn.overrides()?;
-    let forks = common::forks(args.forks)?;
+    let forks = common::forks(crate::config::installed(), args.forks)?;
     let extra = common::extra_vars(&args.extra_vars)?;
     let format = if args.json {
         Format::Json
