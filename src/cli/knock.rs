@@ -3,7 +3,7 @@
 //! proxy mode (stdout is the SSH stream there).
 
 use super::common;
-use crate::connect::{self, knock_target, KnockTarget};
+use crate::connect::{self, knock_target};
 use crate::knock::client;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -39,34 +39,6 @@ pub struct Args {
     pub door: Option<String>,
 }
 
-/// Make `t` knock door `name` of its knock_doors instead of the door sesame uses.
-fn choose_door(t: &mut KnockTarget, name: &str) -> crate::Result<()> {
-    let host = t.host.clone();
-    let Some(p) = t.profile.as_mut() else {
-        return Err(crate::Error::Usage(format!(
-            "host {host} has no knock settings"
-        )));
-    };
-    let main = p
-        .door
-        .clone()
-        .unwrap_or_else(|| crate::knock::doors::MAIN_DOOR.into());
-    if name == main {
-        return Ok(());
-    }
-    let Some(d) = p.doors.iter().find(|d| d.name == name).cloned() else {
-        let mut names = vec![main];
-        names.extend(p.doors.iter().map(|d| d.name.clone()));
-        return Err(crate::Error::Usage(format!(
-            "host {host} has no door `{name}` (its doors: {})",
-            names.join(", ")
-        )));
-    };
-    p.sequence = d.sequence;
-    p.close_sequence = d.close_sequence;
-    Ok(())
-}
-
 /// The inventory host OpenSSH means by `%h`: an inventory name, or a host whose address is it.
 fn proxy_host(inv: &crate::inventory::Inventory, h: &str) -> crate::Result<String> {
     match connect::target::inventory_host_at(inv, h) {
@@ -91,7 +63,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
         let host = proxy_host(&inv, h)?;
         let mut t = knock_target(&inv, &host, &extra, &overrides)?;
         if let Some(d) = &args.door {
-            choose_door(&mut t, d)?;
+            t.choose_door(d)?;
         }
         if t.profile.is_some() {
             t.knock(args.source, args.close)?;
@@ -114,7 +86,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
     for host in hosts {
         let mut t = knock_target(&inv, &host, &extra, &overrides)?;
         if let Some(d) = &args.door {
-            choose_door(&mut t, d)?;
+            t.choose_door(d)?;
         }
         t.knock(args.source, args.close)?;
         if let Some(p) = &t.profile {

@@ -1,22 +1,18 @@
 //! `sesame verify`: prove every host's port knocking from this controller, read-only — the
 //! protected port is silent before a knock, a knock opens it for a fresh SSH session, and a
-//! close sequence closes it again. Meant for CI schedules; changes nothing on any host.
+//! close sequence closes it again (`knock::apply::prove`), and the other doors open and the
+//! removed ones stay shut (`connect::doors`). Meant for CI schedules; changes nothing on any host.
 
 use super::common;
 use crate::connect::{self, HostConn};
 use crate::knock::apply::{prove, Vantage};
-use crate::knock::KnockProfile;
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::record;
 use crate::runner::report::{Format, ReportOptions, Reporter, Style};
-use crate::runner::KnockStage;
 use crate::runner::{Event, Status, TaskResult};
-use crate::transport::Cmd;
 use crate::transport::Connector;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// Arguments of `sesame verify`.
 #[derive(Debug, clap::Args)]
@@ -149,7 +145,7 @@ pub fn run(args: Args) -> crate::Result<u8> {
             Some(c),
             Some(&sink),
         ) {
-            Ok(_) => match prove_doors(host, hc, profile, addr, &sink, &warn) {
+            Ok(_) => match connect::doors::prove_doors(host, hc, profile, addr, &sink, &warn) {
                 Ok(()) => {
                     ev.send(Event::TaskResult(TaskResult::new(host, TASK, Status::Ok)));
                     HostOutcome::Ok
@@ -166,120 +162,4 @@ pub fn run(args: Args) -> crate::Result<u8> {
         .collect();
     args.files.write(record.as_ref(), "verify", &info, false)?;
     Ok(summary.exit_code)
-}
-
-/// Whether `addr:port` accepts a TCP connection within a second.
-fn answers(addr: IpAddr, port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(1))
-        .is_ok()
-}
-
-/// Wait until the port is silent again (the door of the last knock closed by itself).
-fn wait_shut(addr: IpAddr, port: u16, profile: &KnockProfile) -> Result<(), String> {
-    let end = Instant::now() + Duration::from_secs(u64::from(profile.open_seconds) + 5);
-    while Instant::now() < end {
-        if !answers(addr, port) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(format!(
-        "port {port} stays open: cannot prove the other doors one by one"
-    ))
-}
-
-/// Beyond the door sesame knocks: every other door of `knock_doors` opens for its owner's
-/// knock (a new SSH session), and every door sesame removed (the state file keeps them) stays
-/// shut after its knock. Nothing is proven through a jump host.
-fn prove_doors(
-    host: &str,
-    hc: &HostConn,
-    profile: &KnockProfile,
-    addr: IpAddr,
-    sink: &(dyn Fn(Event) + Sync),
-    warn: connect::Warn<'_>,
-) -> Result<(), String> {
-    let ev = |stage, ok, detail: String| {
-        sink(Event::Knock {
-            host: host.to_string(),
-            stage,
-            ok,
-            detail,
-        })
-    };
-    let revoked =
-        crate::knock::state_file::entry(&crate::knock::state_file::HostKey::for_spec(&hc.spec))
-            .map(|e| e.revoked)
-            .unwrap_or_default();
-    if hc.spec.proxy.is_some() || (profile.doors.is_empty() && revoked.is_empty()) {
-        return Ok(());
-    }
-    let port = hc.spec.port;
-    for d in &profile.doors {
-        wait_shut(addr, port, profile)?;
-        let mut p = profile.clone();
-        p.sequence = d.sequence.clone();
-        p.close_sequence = d.close_sequence.clone();
-        p.doors.clear();
-        let one = hc.with_knock(p.clone());
-        match one
-            .connect(true, warn)
-            .and_then(|mut t| t.exec(&Cmd::new("true")))
-        {
-            Ok(o) if o.ok() => ev(
-                KnockStage::Opened,
-                true,
-                format!("door {}: new SSH session after its knock", d.name),
-            ),
-            Ok(o) => {
-                ev(
-                    KnockStage::Opened,
-                    false,
-                    format!("door {}: exit {}", d.name, o.status),
-                );
-                return Err(format!(
-                    "door {}: the session could not run a command",
-                    d.name
-                ));
-            }
-            Err(e) => {
-                ev(KnockStage::Opened, false, format!("door {}: {e}", d.name));
-                return Err(format!("door {} does not open: {e}", d.name));
-            }
-        }
-        if !d.close_sequence.is_empty() {
-            // Best effort: the next door waits for the port to be shut anyway (`wait_shut`).
-            let _ = p.send(None, addr, crate::knock::Which::Close);
-        }
-    }
-    for r in &revoked {
-        let name = r.door.as_deref().unwrap_or("(unnamed)");
-        wait_shut(addr, port, profile)?;
-        let p = r.profile(profile);
-        if let Err(e) = p.send(None, addr, crate::knock::Which::Open) {
-            return Err(format!("removed door {name}: cannot knock: {e}"));
-        }
-        let end = Instant::now() + Duration::from_secs(3);
-        let mut opened = false;
-        while Instant::now() < end && !opened {
-            opened = answers(addr, port);
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        ev(
-            KnockStage::ClosedAfter,
-            !opened,
-            format!(
-                "removed door {name}: {}",
-                if opened {
-                    "its knock still opens the port"
-                } else {
-                    "still shut after its knock"
-                }
-            ),
-        );
-        if opened {
-            return Err(format!("removed door {name} still opens port {port}"));
-        }
-    }
-    Ok(())
 }

@@ -5,6 +5,7 @@
 //! Nothing here prints: warnings go to the caller's sink, which hands them to the reporter.
 
 pub mod dial;
+pub mod doors;
 mod host;
 mod jump;
 pub mod target;

@@ -246,6 +246,34 @@ pub fn knock_target(
 }
 
 impl KnockTarget {
+    /// Knock door `name` of the host's knock_doors instead of the door sesame uses.
+    pub fn choose_door(&mut self, name: &str) -> crate::Result<()> {
+        let host = self.host.clone();
+        let Some(p) = self.profile.as_mut() else {
+            return Err(crate::Error::Usage(format!(
+                "host {host} has no knock settings"
+            )));
+        };
+        let main = p
+            .door
+            .clone()
+            .unwrap_or_else(|| knock::doors::MAIN_DOOR.into());
+        if name == main {
+            return Ok(());
+        }
+        let Some(d) = p.doors.iter().find(|d| d.name == name).cloned() else {
+            let mut names = vec![main];
+            names.extend(p.doors.iter().map(|d| d.name.clone()));
+            return Err(crate::Error::Usage(format!(
+                "host {host} has no door `{name}` (its doors: {})",
+                names.join(", ")
+            )));
+        };
+        p.sequence = d.sequence;
+        p.close_sequence = d.close_sequence;
+        Ok(())
+    }
+
     /// Send the host's knock (`close`: its close sequence) from `source`, through
     /// `KnockProfile::send`. In single_port mode this returns when the connection is due.
     pub fn knock(&self, source: Option<IpAddr>, close: bool) -> crate::Result<()> {
