@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Lab;
+use common::{nmap_from_stranger, Lab};
 use serde_json::{json, Map, Value};
 use sesame::knock::{client, render, KnockMode, KnockPort, KnockProfile, NetFacts, RenderedFiles};
 use std::io::Read;
@@ -153,28 +153,6 @@ fn knock_with_knockd_client(addr: &str, seq: &[KnockPort], gap_ms: u64) {
         .output()
         .expect("run knock");
     assert!(out.status.success(), "knock {args:?}: {out:?}");
-}
-
-/// nmap SYN scan of `ports` from the stranger; returns nmap's port table.
-fn nmap_from_stranger(lab: &Lab, addr: &str, ports: &str) -> String {
-    let mut args = vec![
-        "nmap",
-        "-n",
-        "-Pn",
-        "-sS",
-        "-T4",
-        "--max-retries",
-        "1",
-        "-p",
-        ports,
-    ];
-    if addr.contains(':') {
-        args.push("-6");
-    }
-    args.push(addr);
-    let out = lab.stranger(&args);
-    assert!(out.status.success(), "nmap: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn port_list(seq: &[KnockPort]) -> String {

@@ -3,7 +3,10 @@
 //! iptables (gates) mode open it for the knocker only, a wrong order stays shut, another
 //! table's `accept` for port 22 does not open the gate, a re-run changes nothing with one
 //! session and one exec, the table survives reboots on a host whose nftables.service flushes
-//! the ruleset at boot, and a failed proof puts back only sesame's table.
+//! the ruleset at boot, and a failed proof puts back only sesame's table. Also: the fault tests
+//! (rules rejected, proof fails, SIGKILL after load, link cut), slow knocks and scans,
+//! `knock_state: absent`, and coexistence with Docker's iptables-nft chains, another nftables
+//! table and an active ufw through load, rollback and reboot, on sysvinit and systemd.
 
 mod common;
 
@@ -473,7 +476,7 @@ fn nft_backend_keeps_ufw_installed_and_active_and_its_allow_does_not_open_the_ga
 
 /// One SYN to `ip`:`port` from the controller (a knock; nobody answers it).
 fn syn(ip: &str, port: u16) {
-    let addr: SocketAddr = format!("[{ip}]:{port}").parse().unwrap();
+    let addr = SocketAddr::new(ip.parse().unwrap(), port);
     let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
 }
 
@@ -1285,4 +1288,52 @@ fn nft_backend_coexists_with_docker_ufw_and_another_table_on_systemd() {
 fn nft_backend_coexists_with_docker_ufw_and_another_table_on_the_default_init() {
     let lab = Lab::up_with("nft_coex_env", 1, Flavour::from_env());
     coexists_with_docker_ufw_and_another_table(&lab);
+}
+
+/// Scan resistance of the gates mode on nftables, as knock_lab checks it on iptables: knocks
+/// slower than knock_step_seconds stay shut, an nmap SYN scan from the stranger sees the
+/// protected port, the knock ports and a port nobody uses alike (filtered) over v4 and v6 and
+/// opens nothing, and a right knock still opens afterwards.
+#[test]
+fn nft_backend_gates_refuse_slow_knocks_and_scans_and_every_port_looks_the_same() {
+    let lab = Lab::up_with("nft_scan", 1, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let group = GROUP.replace("knock_step_seconds: 5", "knock_step_seconds: 2");
+    let vars = "knock_mode: iptables\nknock_sequence: [7101, 7202, 7101, 7303]\n";
+    let inv = inventory(&lab, tmp.path(), &group, &[("h1", vars)]);
+    let invs = inv.to_str().unwrap();
+    assert_eq!(play(&inv, &[]).status.code(), Some(0));
+    std::thread::sleep(Duration::from_secs(6));
+    let h = lab.host("h1").clone();
+    assert_closed(&lab, "h1", "without a knock");
+
+    // Too slow: each knock 3 s after the last, the step window is 2 s.
+    for p in [7101, 7202, 7101, 7303] {
+        syn(&h.ip, p);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(
+        !wait_until(2, || open_from_controller(&h.ip)),
+        "opened for knocks slower than knock_step_seconds"
+    );
+
+    for ip in [&h.ip, &h.ip6] {
+        let table = common::nmap_from_stranger(&lab, ip, "22,7101,7202,7303,7999");
+        for port in ["22/tcp", "7101/tcp", "7202/tcp", "7303/tcp", "7999/tcp"] {
+            let line = table
+                .lines()
+                .find(|l| l.starts_with(port))
+                .unwrap_or_else(|| panic!("{table}"));
+            assert!(line.contains("filtered"), "{ip}: not uniform: {line}");
+        }
+    }
+    assert_closed(&lab, "h1", "after the scans");
+
+    // A right knock right after all that still opens, for the knocker only.
+    assert!(sesame(&["knock", "h1", "-i", invs]).status.success());
+    assert!(
+        wait_until(3, || open_from_controller(&h.ip)),
+        "the knock did not open h1 after the scans"
+    );
+    assert!(!open_from_stranger(&lab, &h.ip), "opened for the stranger");
 }

@@ -509,6 +509,28 @@ pub fn open_from_stranger(lab: &Lab, ip: &str) -> bool {
     .success()
 }
 
+/// nmap SYN scan of `ports` from the stranger; returns nmap's port table.
+pub fn nmap_from_stranger(lab: &Lab, addr: &str, ports: &str) -> String {
+    let mut args = vec![
+        "nmap",
+        "-n",
+        "-Pn",
+        "-sS",
+        "-T4",
+        "--max-retries",
+        "1",
+        "-p",
+        ports,
+    ];
+    if addr.contains(':') {
+        args.push("-6");
+    }
+    args.push(addr);
+    let out = lab.stranger(&args);
+    assert!(out.status.success(), "nmap: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
