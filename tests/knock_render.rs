@@ -251,11 +251,12 @@ fn nft_doors_have_their_own_machine_and_open_forwarded_ports() {
     assert!(!two.contains("chain forward"), "{two}");
 }
 
-/// nftables, knockd mode: every door is a knockd section adding to and deleting from the same
-/// client sets (a close sequence closes whichever door opened), the forward gate lets those
-/// sets' sources through.
+/// nftables, knockd mode: every door is a knockd section with its own client sets (its timeout
+/// deletes only what it added); a close sequence, any door's, deletes the knocker from every
+/// set, as knockd's iptables commands delete every ACCEPT for that address; the input chain and
+/// the forward gate let every set's sources through.
 #[test]
-fn nft_knockd_doors_share_the_client_sets() {
+fn nft_knockd_doors_have_their_own_sets_and_a_close_clears_all() {
     let doors = serde_json::json!([
         {"name": "alice", "sequence": [7101, 7202, 7101, 7303]},
         {"name": "bob", "sequence": [7401, 7502, 7603], "close_sequence": [7701, 7802]}]);
@@ -273,16 +274,38 @@ fn nft_knockd_doors_share_the_client_sets() {
     let conf = &files["/etc/knockd.conf"].content;
     assert!(conf.contains("[sesame-door1-open]") && conf.contains("[sesame-door1-close]"));
     assert!(
-        !conf.contains("iptables") && !conf.contains("SESAME-"),
+        !conf.contains("iptables -") && !conf.contains("SESAME-"),
         "{conf}"
     );
-    // bob has a close sequence: his add has no timeout; alice's (sesame's) has one.
-    let starts: Vec<&str> = conf
-        .lines()
-        .filter(|l| l.contains("start_command   = /usr/sbin/nft add"))
-        .collect();
-    assert_eq!(starts.len(), 2, "{conf}");
-    assert!(starts[0].contains("timeout 30s") && !starts[1].contains("timeout"));
+    let line = |prefix: &str, nth: usize| -> String {
+        conf.lines()
+            .filter(|l| l.contains(prefix))
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no {prefix} #{nth}:\n{conf}"))
+            .to_string()
+    };
+    // alice (sesame's door) has no close sequence: her add times out; bob's does not.
+    let alice = line("start_command   = /usr/sbin/nft add", 0);
+    assert!(
+        alice.contains(" clients_v4 { %IP% timeout 30s }"),
+        "{alice}"
+    );
+    let bob = line("start_command   = /usr/sbin/nft add", 1);
+    assert!(bob.contains(" d1_clients_v4 { %IP% }"), "{bob}");
+    // bob's close sequence deletes from sesame's set and bob's.
+    let close = line("start_command   = /usr/sbin/nft delete", 0);
+    assert!(
+        close.contains("clients_v4 { %IP% } 2>/dev/null; ")
+            && close.contains("d1_clients_v4 { %IP% }"),
+        "{close}"
+    );
     let t = &files["/etc/sesame/knock.nft"].content;
-    assert!(t.contains("ip saddr @clients_v4 accept\n\t\tip6 saddr @clients_v6 accept\n\t\tdrop"));
+    for want in [
+        "set d1_clients_v6 {",
+        "ip saddr @d1_clients_v4 tcp dport 22 accept",
+        "ip6 saddr @d1_clients_v6 tcp dport 8080 accept",
+        "ip saddr @clients_v4 accept\n\t\tip saddr @d1_clients_v4 accept\n\t\tip6 saddr @clients_v6 accept\n\t\tip6 saddr @d1_clients_v6 accept\n\t\tdrop",
+    ] {
+        assert!(t.contains(want), "missing {want:?}:\n{t}");
+    }
 }
