@@ -6,7 +6,9 @@
 //! state machine whose chains RETURN, walked before the main one). Pure: parsing, validation,
 //! names; never prints, never shows a whole sequence.
 
-use super::profile::{gate_steps, parse_port_list, GateStep, KnockMode, KnockPort, KnockProfile};
+use super::profile::{
+    gate_steps, parse_port_list, sequence_problems, GateStep, KnockMode, KnockPort, KnockProfile,
+};
 use super::{KnockVarError, KnockVarErrors, NetFacts};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -257,22 +259,16 @@ fn check(host: &str, p: &KnockProfile, all: &[Given], errors: &mut Vec<KnockVarE
         return;
     }
     for (i, d) in all.iter().enumerate() {
-        if d.sequence.len() < 2 {
-            errors.push(err(
-                host,
-                format!("{}.sequence", d.origin),
-                format!("{} port(s)", d.sequence.len()),
-                "a knock sequence needs at least 2 ports",
-            ));
+        let mut lists = vec![("sequence", &d.sequence)];
+        if !d.close.is_empty() {
+            lists.push(("close_sequence", &d.close));
         }
-        for (j, k) in d.sequence.iter().chain(&d.close).enumerate() {
-            if p.protected_ports.contains(k) || p.public_ports.contains(k) {
-                errors.push(err(
-                    host,
-                    format!("{}.sequence[{j}]", d.origin),
-                    k.to_string(),
-                    "is a protected or public port",
-                ));
+        for (what, seq) in lists {
+            let name = format!("{}.{what}", d.origin);
+            for (variable, value, problem) in
+                sequence_problems(&name, seq, &p.protected_ports, &p.public_ports)
+            {
+                errors.push(err(host, variable, value, problem));
             }
         }
         if !d.close.is_empty() && p.mode != KnockMode::Knockd {
@@ -499,6 +495,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("single_port"), "{e}");
+    }
+
+    #[test]
+    fn a_door_with_the_same_port_twice_in_a_row_is_refused_like_knock_sequence() {
+        // The same rules as knock_sequence (profile::sequence_problems): a repeated knock in a
+        // row cannot be told from a retransmission; knock ports are neither protected nor
+        // public; a close sequence is checked as its own list.
+        let e = build(
+            json!({"knock_sequence": [7501, 7602, 7501], "knock_doors": [
+            {"name": "bob", "sequence": [7301, 7301, 7402]},
+            {"name": "carol", "sequence": [7601], "close_sequence": [7701, 22]}]}),
+        )
+        .unwrap_err();
+        let t = e.to_string();
+        assert!(
+            t.contains("knock_doors[0].sequence[1] = 7301/tcp: same port twice in a row"),
+            "{t}"
+        );
+        assert!(
+            t.contains("knock_doors[1].sequence = 1 port: a knock sequence needs at least 2"),
+            "{t}"
+        );
+        assert!(
+            t.contains("knock_doors[1].close_sequence[1] = 22/tcp: is a protected port"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod warnings;
 
 pub use crate::knock::cidr::parse_cidr;
 pub use names::gate_steps;
+pub use sequences::sequence_problems;
 pub use types::*;
 pub use values::{parse_bool, parse_port, parse_port_list, split_list_string, ParsedPorts};
 

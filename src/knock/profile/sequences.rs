@@ -87,39 +87,59 @@ impl Collector<'_> {
         protected: &[KnockPort],
         public: &[KnockPort],
     ) {
-        if seq.len() < 2 {
-            self.err(
-                name,
-                format!(
-                    "{} port{}",
-                    seq.len(),
-                    if seq.len() == 1 { "" } else { "s" }
-                ),
-                "a knock sequence needs at least 2 ports (3 or more recommended)",
-            );
-        }
-        for (i, k) in seq.iter().enumerate() {
-            if i > 0 && seq[i - 1] == *k {
-                self.err(
-                    &format!("{name}[{i}]"),
-                    k.to_string(),
-                    "same port twice in a row: a retransmitted knock could not be told from the next one",
-                );
-            }
-            if protected.contains(k) {
-                self.err(
-                    &format!("{name}[{i}]"),
-                    k.to_string(),
-                    "is a protected port: knock ports must differ from knock_protected_ports",
-                );
-            }
-            if public.contains(k) {
-                self.err(
-                    &format!("{name}[{i}]"),
-                    k.to_string(),
-                    "is a public port: anyone's ordinary traffic to it would disturb the sequence",
-                );
-            }
+        for (variable, value, problem) in sequence_problems(name, seq, protected, public) {
+            self.err(&variable, value, problem);
         }
     }
+}
+
+/// What is wrong with one knock sequence (the variable, the value: one port at most, the
+/// problem): too short, a port twice in a row, a protected or public port. The profile's
+/// sequences and every door of `knock_doors` are checked by it.
+pub fn sequence_problems(
+    name: &str,
+    seq: &[KnockPort],
+    protected: &[KnockPort],
+    public: &[KnockPort],
+) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    if seq.len() < 2 {
+        out.push((
+            name.to_string(),
+            format!(
+                "{} port{}",
+                seq.len(),
+                if seq.len() == 1 { "" } else { "s" }
+            ),
+            "a knock sequence needs at least 2 ports (3 or more recommended)",
+        ));
+    }
+    for (i, k) in seq.iter().enumerate() {
+        let item = || (format!("{name}[{i}]"), k.to_string());
+        if i > 0 && seq[i - 1] == *k {
+            let (v, value) = item();
+            out.push((
+                v,
+                value,
+                "same port twice in a row: a retransmitted knock could not be told from the next one",
+            ));
+        }
+        if protected.contains(k) {
+            let (v, value) = item();
+            out.push((
+                v,
+                value,
+                "is a protected port: knock ports must differ from knock_protected_ports",
+            ));
+        }
+        if public.contains(k) {
+            let (v, value) = item();
+            out.push((
+                v,
+                value,
+                "is a public port: anyone's ordinary traffic to it would disturb the sequence",
+            ));
+        }
+    }
+    out
 }
