@@ -214,30 +214,45 @@ impl Transaction<'_> {
             ));
             return Ok(outcome);
         };
-        // Prove from the controller with a new connection.
-        match self.prove(connect) {
-            Ok(_) => self.finalize(conn, &id, escalate, &mut outcome)?,
+        // Prove from the controller with a new knocked connection; its one exec is FINALIZE:
+        // the command running at all over that session is the last proof step, and the same
+        // exec disarms. Every other proof step (closed before, the close sequence) came first.
+        match self.prove_session(connect) {
+            Ok(mut proof) => {
+                let fin = self.finalize_cmd(&id, escalate.clone());
+                // Unless the host disarmed or already rolled back, restore the old rules at
+                // once over the first session (the switch still fires if that fails too).
+                let undecided = match proof.exec(&fin) {
+                    Ok(out) => self.read_finalize(&out, &mut outcome),
+                    Err(e) => Some(format!("the knocked session could not run the disarm: {e}")),
+                };
+                if let Some(why) = undecided {
+                    self.roll_back_now(conn, connect, &id, &why, escalate, &mut outcome);
+                }
+            }
             Err(why) => self.roll_back_now(conn, connect, &id, &why, escalate, &mut outcome),
         }
         Ok(outcome)
     }
 
-    /// The proof passed: disarm and keep, unless the switch already won (then the host runs
-    /// its old rules and the run says so).
-    fn finalize(
-        &self,
-        conn: &mut dyn Transport,
-        id: &str,
-        escalate: Option<crate::transport::Become>,
-        outcome: &mut Outcome,
-    ) -> Result<(), TransportError> {
-        let fin = Cmd::sh(script(FINALIZE))
+    /// The FINALIZE command for transaction `id`.
+    fn finalize_cmd(&self, id: &str, escalate: Option<crate::transport::Become>) -> Cmd {
+        Cmd::sh(script(FINALIZE))
             .arg("sesame-finalize")
             .arg(id)
             .arg(&self.profile.names.door_chain)
             .escalate(escalate)
-            .timeout(Duration::from_secs(180));
-        let out = conn.exec(&fin)?;
+            .timeout(Duration::from_secs(180))
+    }
+
+    /// What FINALIZE said: disarmed and kept, unless the switch already won (then the host runs
+    /// its old rules and the run says so).
+    /// Returns why the transaction is still undecided (armed, not disarmed), if it is.
+    fn read_finalize(
+        &self,
+        out: &crate::transport::Output,
+        outcome: &mut Outcome,
+    ) -> Option<String> {
         let text = out.stdout_str();
         let said = |step: &str| text.lines().find_map(|l| l.strip_prefix(step));
         if let Some(why) = said("STAGE rolled_back") {
@@ -261,7 +276,7 @@ impl Transaction<'_> {
                 "the proof passed too late: the host already rolled back to its old rules ({why}); \
                  raise knock_rollback_seconds"
             ));
-            return Ok(());
+            return None;
         }
         let disarmed = said("STAGE disarmed").is_some();
         if disarmed {
@@ -269,19 +284,16 @@ impl Transaction<'_> {
         }
         if out.ok() && said("STAGE persisted").is_some() {
             self.event(KnockStage::Persisted, true, "rules kept at boot");
-            return Ok(());
+            return None;
         }
         let err = out.stderr_str().trim().to_string();
-        outcome.failure = Some(if disarmed {
-            format!("the new rules are proven and live but were not kept: {err}")
-        } else {
-            format!(
-                "could not disarm (exit {}): {err}; the dead-man switch restores the old rules \
-                 within {}s",
-                out.status, self.profile.rollback_seconds
-            )
-        });
-        Ok(())
+        if disarmed {
+            outcome.failure = Some(format!(
+                "the new rules are proven and live but were not kept: {err}"
+            ));
+            return None;
+        }
+        Some(format!("could not disarm (exit {}): {err}", out.status))
     }
 
     /// The proof failed: roll back over the still-open session, then check a new session works.
@@ -336,10 +348,11 @@ impl Transaction<'_> {
         }
     }
 
-    /// The controller's view: closed before knocking, open after, closed again after the close
-    /// sequence. Read-only on the host (used alone by `sesame verify`).
-    pub fn prove(&self, connect: Option<&Connector<'_>>) -> Result<(), String> {
-        prove(
+    /// The controller's view up to the last step: closed before knocking, a new knocked
+    /// session authenticated, closed again after the close sequence. Returns that session,
+    /// whose one exec (FINALIZE) completes the proof.
+    fn prove_session(&self, connect: Option<&Connector<'_>>) -> Result<Box<dyn Transport>, String> {
+        prove_session(
             self.host,
             self.addr,
             self.ssh_port,
@@ -510,7 +523,8 @@ fn allow_listed(profile: &KnockProfile, ip: Option<IpAddr>) -> bool {
     )
 }
 
-/// Prove a host's knocking from this controller (see `Transaction::prove`).
+/// Prove a host's knocking from this controller, read-only (`sesame verify`): every step of
+/// `prove_session`, then the knocked session must run a command.
 pub fn prove(
     host: &str,
     addr: IpAddr,
@@ -520,6 +534,29 @@ pub fn prove(
     connect: Option<&Connector<'_>>,
     events: Option<&(dyn Fn(Event) + Sync)>,
 ) -> Result<(), String> {
+    let mut session = prove_session(host, addr, ssh_port, profile, vantage, connect, events)?;
+    match session.exec(&Cmd::new("true")) {
+        Ok(o) if o.ok() => Ok(()),
+        Ok(o) => Err(format!(
+            "the knocked session could not run a command (exit {})",
+            o.status
+        )),
+        Err(e) => Err(format!("the knocked session could not run a command: {e}")),
+    }
+}
+
+/// The proof up to its last step: closed before, a new knocked session authenticated, closed
+/// again after the close sequence (the session, already established, stays up). The caller
+/// runs one command over the returned session: that it runs is the last step.
+pub fn prove_session(
+    host: &str,
+    addr: IpAddr,
+    ssh_port: u16,
+    profile: &KnockProfile,
+    vantage: &Vantage,
+    connect: Option<&Connector<'_>>,
+    events: Option<&(dyn Fn(Event) + Sync)>,
+) -> Result<Box<dyn Transport>, String> {
     let ev = |stage, ok, detail: String| {
         if let Some(e) = events {
             e(Event::Knock {
@@ -581,31 +618,22 @@ pub fn prove(
     let Some(connect) = connect else {
         return Err("no way to open a new session to prove the rules".into());
     };
-    // `connect(true)` knocks exactly as every later run will, then opens a full SSH session.
-    match connect(true).and_then(|mut t| t.exec(&Cmd::new("true"))) {
-        Ok(o) if o.ok() => {
+    // `connect(true)` knocks exactly as every later run will, then opens a full SSH session
+    // (handshake and authentication).
+    let session = match connect(true) {
+        Ok(t) => {
             ev(
                 KnockStage::Opened,
                 true,
                 "new SSH session after knocking".into(),
             );
-        }
-        Ok(o) => {
-            ev(
-                KnockStage::Opened,
-                false,
-                format!("command failed with {}", o.status),
-            );
-            return Err(format!(
-                "the knocked session could not run a command (exit {})",
-                o.status
-            ));
+            t
         }
         Err(e) => {
             ev(KnockStage::Opened, false, e.to_string());
             return Err(format!("no new SSH session after knocking: {e}"));
         }
-    }
+    };
     if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
         profile
             .send(None, addr, Which::Close)
@@ -625,7 +653,7 @@ pub fn prove(
             return Err("the close sequence does not close the port".into());
         }
     }
-    Ok(())
+    Ok(session)
 }
 
 /// A host reached through a jump host: the packets that matter come from the jump host, so the
@@ -636,7 +664,7 @@ fn prove_through_proxy(
     proxy: &str,
     connect: Option<&Connector<'_>>,
     ev: &dyn Fn(KnockStage, bool, String),
-) -> Result<(), String> {
+) -> Result<Box<dyn Transport>, String> {
     ev(
         KnockStage::NotProvenClosed,
         true,
@@ -648,25 +676,14 @@ fn prove_through_proxy(
     let Some(connect) = connect else {
         return Err("no way to open a new session to prove the rules".into());
     };
-    match connect(true).and_then(|mut t| t.exec(&Cmd::new("true"))) {
-        Ok(o) if o.ok() => {
+    match connect(true) {
+        Ok(t) => {
             ev(
                 KnockStage::ProxySession,
                 true,
                 format!("{proxy}, with the new rules"),
             );
-            Ok(())
-        }
-        Ok(o) => {
-            ev(
-                KnockStage::ProxySession,
-                false,
-                format!("command failed with {}", o.status),
-            );
-            Err(format!(
-                "the new session through the proxy could not run a command (exit {})",
-                o.status
-            ))
+            Ok(t)
         }
         Err(e) => {
             ev(KnockStage::ProxySession, false, e.to_string());
