@@ -124,6 +124,32 @@ fn spawn_until_loaded(
 }
 
 /// The transient units of sesame's dead-man switch on a systemd host, one per line.
+/// SSH sessions and remote commands per host in a `-vv` run's debug log.
+fn round_trips(out: &Output, host: &str) -> (usize, usize) {
+    let log = strip_ansi(&String::from_utf8_lossy(&out.stderr));
+    let of = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(&format!(" host={host} ")))
+            .count()
+    };
+    (of("ssh session established"), of(": exec host="))
+}
+
+/// Issue 16: a first run costs at most 4 remote commands over 2 sessions per host (probe;
+/// packages and files with the re-probe; the transaction's stage; the proof session's one
+/// exec, which disarms), where it cost 8.
+fn assert_first_run_round_trips(first: &Output, lab: &Lab) {
+    for h in &lab.hosts {
+        let (sessions, execs) = round_trips(first, &h.name);
+        assert_eq!(sessions, 2, "{}: sessions of the first run", h.name);
+        assert!(
+            execs <= 4,
+            "{}: {execs} remote commands in the first run",
+            h.name
+        );
+    }
+}
+
 fn rollback_units(lab: &Lab, host: &str) -> String {
     lab.sh(
         host,
@@ -191,8 +217,9 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
     let invs = inv.to_str().unwrap();
-    let first = play(&inv, &[]);
+    let first = play(&inv, &["-vv"]);
     assert_eq!(first.status.code(), Some(0));
+    assert_first_run_round_trips(&first, &lab);
     for h in &lab.hosts {
         assert!(recap(&first, &h.name, "changed") >= 1);
     }
@@ -321,8 +348,9 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
             ("h2", "knock_mode: single_port\nknock_hitcount: 2\nknock_hit_min_seconds: 2\nknock_hit_max_seconds: 5\n"),
         ],
     );
-    let first = play(&inv, &[]);
+    let first = play(&inv, &["-vv"]);
     assert_eq!(first.status.code(), Some(0));
+    assert_first_run_round_trips(&first, &lab);
     for h in &lab.hosts {
         assert!(
             !open_from_stranger(&lab, &h.ip),
@@ -354,10 +382,11 @@ fn harden_iptables_and_single_port_modes_close_ssh_and_rerun_unchanged() {
             .contains("options xt_recent ip_list_perms=0600"));
     }
     assert!(lab.exec("h1", &["pgrep", "-x", "knockd"]).status.code() != Some(0));
-    let second = play(&inv, &[]);
+    let second = play(&inv, &["-vv"]);
     assert_eq!(second.status.code(), Some(0));
     for h in &lab.hosts {
         assert_eq!(recap(&second, &h.name, "changed"), 0, "{}", h.name);
+        assert_eq!(round_trips(&second, &h.name), (1, 1), "{}: re-run", h.name);
     }
 
     // A knock packet lost on the way: h1 drops the first packet ever sent to its last knock
@@ -1247,7 +1276,7 @@ fn harden_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_c
     let before = filter_rules(&lab, "h1");
     lab.sh(
         "h1",
-        r#"sed -i '1i [ "$BASH_EXECUTION_STRING" = true ] \&\& sleep 30' /root/.bashrc"#,
+        r#"sed -i '1i case "$BASH_EXECUTION_STRING" in *sesame-finalize*) sleep 30;; esac' /root/.bashrc"#,
     );
     let out = play(&inv, &["-T", "3"]);
     let text = said(&out);

@@ -99,6 +99,19 @@ pub fn probe_command(gather: bool, queries: &[Query]) -> Cmd {
         .args(queries.iter().map(Query::encode))
 }
 
+/// The probe of `queries` alone (no facts, so no `$SSH_CONNECTION`): it can ride in a batch of
+/// commands under the batch's become.
+pub fn requery_command(queries: &[Query]) -> Cmd {
+    let script = PROBE
+        .replace("@FWHASH@", state::FIREWALL_HASH_SH)
+        .replace("@FWRECORD@", state::FIREWALL_RECORD);
+    Cmd::sh(script)
+        .arg("sesame-probe")
+        .arg("")
+        .arg("0")
+        .args(queries.iter().map(Query::encode))
+}
+
 /// Split probe output into (section header, body) pairs.
 pub fn sections(out: &str) -> Vec<(&str, &str)> {
     let mut res = Vec::new();

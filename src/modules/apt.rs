@@ -2,9 +2,9 @@
 //! package must be installed and the lists are missing or older than `cache_valid_time`, so a
 //! re-run with everything installed does nothing. Install and update go in one command.
 
-use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale, Step};
 use crate::facts::{Query, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 use std::time::Duration;
 
 pub static DEF: ModuleDef = ModuleDef {
@@ -98,6 +98,14 @@ purge) apt-get $o purge -- "$@" ;;
 esac"#;
 
 impl Apt {
+    fn op(&self) -> &'static str {
+        match (self.present, self.purge) {
+            (true, _) => "install",
+            (false, true) => "purge",
+            (false, false) => "remove",
+        }
+    }
+
     fn package_key(n: &str) -> &str {
         n.split('=').next().unwrap_or(n)
     }
@@ -151,56 +159,40 @@ impl Action for Apt {
                 todo.join(", ")
             ));
         }
+        if p.is_change() {
+            let rec = match self.recommends {
+                Some(true) => "--install-recommends",
+                Some(false) => "--no-install-recommends",
+                None => "",
+            };
+            let cmd = Cmd::sh(SCRIPT)
+                .arg("sesame-apt")
+                .arg(if update { "1" } else { "0" })
+                .arg(self.op())
+                .arg(rec)
+                .args(todo)
+                .timeout(APT_TIMEOUT);
+            p.steps.push(Step::Run(cmd));
+        }
         Ok(p)
     }
 
-    fn apply(
-        &self,
-        _p: &Plan,
-        state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        let (todo, update) = self.work(state);
-        let op = match (self.present, self.purge) {
-            (true, _) => "install",
-            (false, true) => "purge",
-            (false, false) => "remove",
-        };
-        let rec = match self.recommends {
-            Some(true) => "--install-recommends",
-            Some(false) => "--no-install-recommends",
-            None => "",
-        };
-        let cmd = Cmd::sh(SCRIPT)
-            .arg("sesame-apt")
-            .arg(if update { "1" } else { "0" })
-            .arg(op)
-            .arg(rec)
-            .args(todo)
-            .timeout(APT_TIMEOUT);
-        let out = run(conn, &ctx.cmd(cmd))?;
-        let mut a = Applied {
-            data: super::output_data(&out),
-            failed: None,
-            learned: Vec::new(),
-        };
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        let mut a = Applied::default();
+        let Some(out) = outs.last() else { return a };
+        a.data = super::output_data(out);
         if !out.ok() {
-            let err = out.stderr_str();
-            let last: Vec<&str> = err
-                .lines()
-                .rev()
-                .filter(|l| !l.trim().is_empty())
-                .take(3)
-                .collect();
-            a.failed = Some(format!(
-                "apt-get {} failed (exit {}): {}",
-                if out.status == 90 { "update" } else { op },
-                out.status,
-                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            ));
+            let what = format!(
+                "apt-get {}",
+                if out.status == 90 {
+                    "update"
+                } else {
+                    self.op()
+                }
+            );
+            a.failed = Some(super::step_failure(&what, out));
         }
-        Ok(a)
+        a
     }
 
     fn stale(&self) -> Stale {

@@ -1,9 +1,9 @@
 //! `command` and `shell`: run a program (arguments quoted one by one) or a shell script. Not
 //! idempotent unless told: `creates`/`removes` skip the run when the path says it is done.
 
-use super::{output_data, run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
+use super::{output_data, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale, Step};
 use crate::facts::{Query, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 use crate::vars::shell_words;
 
 const ARGS: &[(&str, &str)] = &[
@@ -178,18 +178,15 @@ impl Action for Command {
                 return Ok(p);
             }
         }
-        Ok(Plan::change(format!("run `{}`", self.describe())))
+        let mut p = Plan::change(format!("run `{}`", self.describe()));
+        p.steps.push(Step::Run(self.build()));
+        Ok(p)
     }
 
-    fn apply(
-        &self,
-        _plan: &Plan,
-        _state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        let out = run(conn, &ctx.cmd(self.build()))?;
-        let data = output_data(&out);
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        let Some(out) = outs.last() else {
+            return Applied::default();
+        };
         let failed = (!out.ok()).then(|| {
             let err = out.stderr_str();
             format!(
@@ -203,11 +200,11 @@ impl Action for Command {
             )
         });
         let _ = self.module;
-        Ok(Applied {
-            data,
+        Applied {
+            data: output_data(out),
             failed,
             ..Applied::default()
-        })
+        }
     }
 
     fn stale(&self) -> Stale {
@@ -234,7 +231,7 @@ mod tests {
         let p = a.plan(&State::default(), &t.ctx()).unwrap();
         assert!(p.is_change());
         let mut fake = FakeTransport::new("h1").reply("printf", 0, "x\n");
-        let r = a.apply(&p, &State::default(), &mut fake, &t.ctx()).unwrap();
+        let r = super::super::testutil::run_steps(a.as_ref(), &p, &mut fake);
         assert_eq!(fake.commands, vec!["printf '%s\n' '; touch /tmp/pwned'"]);
         assert_eq!(r.data["stdout"], "x");
         assert!(r.failed.is_none());
@@ -274,7 +271,7 @@ mod tests {
             },
         ));
         let p = a.plan(&State::default(), &t.ctx()).unwrap();
-        let r = a.apply(&p, &State::default(), &mut fake, &t.ctx()).unwrap();
+        let r = super::super::testutil::run_steps(a.as_ref(), &p, &mut fake);
         assert_eq!(r.data["rc"], 3);
         assert!(r.failed.unwrap().contains("boom"));
     }

@@ -2,9 +2,9 @@
 //! atomically (temp file beside the target, then `mv -f`), the old file backed up. The shared
 //! "desired file" logic (`FileWant`) also serves `template`.
 
-use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
 use crate::facts::{Query, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 use sha2::{Digest, Sha256};
 
 pub static DEF: ModuleDef = ModuleDef {
@@ -103,6 +103,7 @@ impl FileWant {
         let Some(cur) = state.file(&self.dest) else {
             // Not probed (should not happen): plan a write, which is always safe.
             p.changes.push(format!("write {}", self.dest));
+            p.steps.push(Step::Upload(Box::new(self.clone())));
             return p;
         };
         match cur {
@@ -147,6 +148,9 @@ impl FileWant {
                 ));
             }
         }
+        if p.is_change() {
+            p.steps.push(Step::Upload(Box::new(self.clone())));
+        }
         p
     }
 
@@ -164,10 +168,11 @@ impl FileWant {
             .stdin(self.content.clone())
     }
 
-    pub fn apply(&self, conn: &mut dyn Transport, ctx: &Ctx) -> Result<Applied, ModuleError> {
-        let out = run(conn, &ctx.cmd(self.write_cmd()))?;
+    /// What the write step said: the backup it kept, or why it failed.
+    pub fn finish(&self, outs: &[Output]) -> Applied {
         let mut a = Applied::default();
         a.data.insert("dest".into(), self.dest.clone().into());
+        let Some(out) = outs.last() else { return a };
         if let Some(b) = out
             .stdout_str()
             .lines()
@@ -183,7 +188,7 @@ impl FileWant {
                 out.stderr_str().trim()
             ));
         }
-        Ok(a)
+        a
     }
 
     pub fn from_args(args: &Args, content: Vec<u8>) -> Result<FileWant, ModuleError> {
@@ -206,14 +211,8 @@ impl Action for FileWant {
     fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError> {
         Ok(FileWant::plan(self, state, ctx))
     }
-    fn apply(
-        &self,
-        _p: &Plan,
-        _state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        FileWant::apply(self, conn, ctx)
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        FileWant::finish(self, outs)
     }
 }
 
@@ -363,7 +362,7 @@ mod tests {
         );
         assert!(p.diff.as_ref().unwrap().contains("-hello world\n+bye\n"));
         let mut fake = FakeTransport::new("h1");
-        let r = a.apply(&p, &State::default(), &mut fake, &t.ctx()).unwrap();
+        let r = super::super::testutil::run_steps(a.as_ref(), &p, &mut fake);
         assert!(r.failed.is_none());
         assert_eq!(fake.commands.len(), 1);
         assert!(fake.commands[0].contains("sesame-write /etc/x 0600 '' '' 1 ''"));

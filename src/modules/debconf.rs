@@ -1,9 +1,9 @@
 //! `debconf`: preseed a package's debconf answer (e.g. iptables-persistent's autosave) before it
 //! is installed, so installs never prompt and never overwrite rules sesame wrote.
 
-use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
 use crate::facts::{Query, QueryAnswer, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 
 pub static DEF: ModuleDef = ModuleDef {
     name: "debconf",
@@ -98,7 +98,7 @@ impl Action for Debconf {
         } else {
             &self.value
         };
-        Ok(Plan::change(format!(
+        let mut p = Plan::change(format!(
             "{} = {shown} (was {})",
             self.question,
             match (cur, self.vtype.as_str()) {
@@ -106,16 +106,7 @@ impl Action for Debconf {
                 (Some(_), "password") => "********".to_string(),
                 (Some(c), _) => c.clone(),
             }
-        )))
-    }
-
-    fn apply(
-        &self,
-        _p: &Plan,
-        state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
+        ));
         let line = format!(
             "{} {} {} {}\n",
             self.name, self.question, self.vtype, self.value
@@ -124,21 +115,27 @@ impl Action for Debconf {
         if self.unseen {
             cmd = cmd.arg("-u");
         }
-        let cmd = if self.vtype == "password" {
+        p.steps.push(Step::Run(if self.vtype == "password" {
             cmd.secret_stdin(line)
         } else {
             cmd.stdin(line)
-        };
-        let out = run(conn, &ctx.cmd(cmd))?;
-        // The next question of the same package (a loop over questions) plans from what was
-        // just set instead of probing again.
+        }));
+        // The next question of the same package (a loop over questions) plans from what is
+        // set now instead of probing again.
         let mut now = state.debconf(&self.name).cloned().unwrap_or_default();
         now.insert(self.question.clone(), self.value.clone());
-        Ok(Applied {
-            data: Default::default(),
-            failed: (!out.ok())
-                .then(|| format!("debconf-set-selections: {}", out.stderr_str().trim())),
-            learned: vec![(Query::Debconf(self.name.clone()), QueryAnswer::Debconf(now))],
-        })
+        p.learned
+            .push((Query::Debconf(self.name.clone()), QueryAnswer::Debconf(now)));
+        Ok(p)
+    }
+
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        Applied {
+            failed: outs
+                .last()
+                .filter(|o| !o.ok())
+                .map(|o| format!("debconf-set-selections: {}", o.stderr_str().trim())),
+            ..Applied::default()
+        }
     }
 }

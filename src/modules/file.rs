@@ -1,9 +1,9 @@
 //! `file`: a directory exists, a path is absent, a file's mode/owner/group are set, or a file is
 //! touched. Compared against the probed state; one command applies the whole change.
 
-use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
 use crate::facts::{Query, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 
 pub static DEF: ModuleDef = ModuleDef {
     name: "file",
@@ -71,10 +71,7 @@ impl Action for File {
         let mut p = Plan::ok();
         match (self.state.as_str(), &cur) {
             ("absent", None) => return Ok(p),
-            ("absent", Some(_)) => {
-                p.changes.push(format!("remove {}", self.path));
-                return Ok(p);
-            }
+            ("absent", Some(_)) => p.changes.push(format!("remove {}", self.path)),
             ("directory", None) => p.changes.push(format!("create directory {}", self.path)),
             ("directory", Some(f)) if !f.is_dir() => {
                 p.fail = Some(format!("{} exists and is not a directory", self.path));
@@ -99,28 +96,27 @@ impl Action for File {
                 self.group.as_deref(),
             ));
         }
+        if p.is_change() {
+            p.steps.push(Step::Run(
+                Cmd::sh(APPLY)
+                    .arg("sesame-file")
+                    .arg(&self.path)
+                    .arg(&self.state)
+                    .arg(self.mode.map(|m| format!("{m:04o}")).unwrap_or_default())
+                    .arg(self.owner.clone().unwrap_or_default())
+                    .arg(self.group.clone().unwrap_or_default()),
+            ));
+        }
         Ok(p)
     }
 
-    fn apply(
-        &self,
-        _p: &Plan,
-        _state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        let cmd = Cmd::sh(APPLY)
-            .arg("sesame-file")
-            .arg(&self.path)
-            .arg(&self.state)
-            .arg(self.mode.map(|m| format!("{m:04o}")).unwrap_or_default())
-            .arg(self.owner.clone().unwrap_or_default())
-            .arg(self.group.clone().unwrap_or_default());
-        let out = run(conn, &ctx.cmd(cmd))?;
-        Ok(Applied {
-            data: Default::default(),
-            failed: (!out.ok()).then(|| format!("{}: {}", self.path, out.stderr_str().trim())),
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        Applied {
+            failed: outs
+                .last()
+                .filter(|o| !o.ok())
+                .map(|o| format!("{}: {}", self.path, o.stderr_str().trim())),
             ..Applied::default()
-        })
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! controller before anything touches the host), `knock_apply` (the firewall and knockd as one
 //! safe transaction, see `knock::apply`) and `knock` (send a sequence from the controller).
 
-use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Stale, Step};
 use crate::facts::{Query, State};
 use crate::knock::apply::{Transaction, Vantage};
 use crate::knock::removal::{self, KnockState};
@@ -233,6 +233,9 @@ impl Action for Remove {
     fn plan(&self, state: &State, _ctx: &Ctx) -> Result<Plan, ModuleError> {
         let mut p = Plan::ok();
         p.changes = removal::RemovalPlan::from_state(state).changes;
+        if p.is_change() {
+            p.steps.push(Step::Transaction);
+        }
         Ok(p)
     }
 
@@ -362,6 +365,9 @@ impl Action for Apply {
             p.diff = Some(diffs);
         }
         p.msg = Some(ctx.masker.mask(&self.profile.masked()));
+        if p.is_change() {
+            p.steps.push(Step::Transaction);
+        }
         Ok(p)
     }
 
@@ -454,37 +460,45 @@ impl Action for Knock {
         } else {
             &self.profile.sequence
         };
-        let res = if self.profile.mode == KnockMode::SinglePort {
-            match self.profile.protected_ports.first() {
-                Some(_) => self.profile.send(None, self.addr, knock::Which::Open),
-                None => {
-                    return Ok(Plan {
-                        fail: Some("no protected port".into()),
-                        ..Plan::default()
-                    })
-                }
-            }
-        } else if seq.is_empty() {
-            return Ok(Plan {
-                fail: Some("no close sequence (knock_close_sequence) for this host".into()),
-                ..Plan::default()
-            });
+        let fail = if self.profile.mode == KnockMode::SinglePort {
+            self.profile
+                .protected_ports
+                .is_empty()
+                .then_some("no protected port")
         } else {
-            let which = if self.close {
-                knock::Which::Close
-            } else {
-                knock::Which::Open
-            };
-            self.profile.send(None, self.addr, which)
+            seq.is_empty()
+                .then_some("no close sequence (knock_close_sequence) for this host")
         };
+        Ok(Plan {
+            fail: fail.map(str::to_string),
+            // The packets go in the step: planning (and --check) sends nothing.
+            steps: vec![Step::Transaction],
+            ..Plan::default()
+        })
+    }
+
+    fn apply(
+        &self,
+        _p: &Plan,
+        _s: &State,
+        _conn: &mut dyn Transport,
+        _c: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        // single_port knocks on its protected port whatever `close` says (plan checked it).
+        let which = if self.close && self.profile.mode != KnockMode::SinglePort {
+            knock::Which::Close
+        } else {
+            knock::Which::Open
+        };
+        let res = self.profile.send(None, self.addr, which);
         Ok(match res {
-            Ok(()) => Plan {
+            Ok(()) => Applied {
                 msg: Some(format!("knocked {}", self.addr)),
-                ..Plan::default()
+                ..Applied::default()
             },
-            Err(e) => Plan {
-                fail: Some(e.to_string()),
-                ..Plan::default()
+            Err(e) => Applied {
+                failed: Some(e.to_string()),
+                ..Applied::default()
             },
         })
     }

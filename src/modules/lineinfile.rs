@@ -5,7 +5,7 @@
 use super::copy::FileWant;
 use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
 use crate::facts::{Query, State};
-use crate::transport::Transport;
+use crate::transport::Output;
 
 pub static DEF: ModuleDef = ModuleDef {
     name: "lineinfile",
@@ -162,20 +162,10 @@ impl Action for LineInFile {
         }
     }
 
-    fn apply(
-        &self,
-        _p: &Plan,
-        state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        match self.compute(state) {
-            Ok(Some(w)) => w.apply(conn, ctx),
-            Ok(None) => Ok(Applied::default()),
-            Err(msg) => Ok(Applied {
-                failed: Some(msg),
-                ..Applied::default()
-            }),
+    fn finish(&self, p: &Plan, outs: &[Output]) -> Applied {
+        match p.steps.first() {
+            Some(super::Step::Upload(w)) => w.finish(outs),
+            _ => Applied::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ mod template;
 mod wait_for;
 
 pub use args::Args;
+pub use copy::FileWant;
 
 use crate::facts::{HostFacts, Query, State};
 use crate::runner::Event;
@@ -75,11 +76,40 @@ impl Ctx<'_> {
     }
 }
 
+/// One thing the executor does to make a plan true, in order. The executor applies the task's
+/// become to `Run` and `Upload`, may run consecutive ones of several tasks as one remote
+/// command, and hands their outputs to `Action::finish`.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A remote command; a non-zero exit fails the task (the later steps do not run).
+    Run(Cmd),
+    /// File content put at a path atomically (a temp file beside it, then a rename), the old
+    /// file backed up: `copy`, `template`, `lineinfile`.
+    Upload(Box<copy::FileWant>),
+    /// The module's own multi-phase work (`Action::apply`): the firewall transaction, the
+    /// removal, sending knocks, waiting for a port. Never batched with other steps.
+    Transaction,
+}
+
+impl Step {
+    /// The remote command of a `Run` or `Upload` step (`None` for a transaction).
+    pub fn command(&self) -> Option<Cmd> {
+        match self {
+            Step::Run(c) => Some(c.clone()),
+            Step::Upload(f) => Some(f.write_cmd()),
+            Step::Transaction => None,
+        }
+    }
+}
+
 /// The computed change of one task on one host.
 #[derive(Debug, Default, Clone)]
 pub struct Plan {
     /// Human-readable changes; empty means "ok, nothing to do".
     pub changes: Vec<String>,
+    /// What makes the changes true, in order. Steps of a plan without changes are actions
+    /// that change nothing on the host (`wait_for`, `knock`): skipped in check mode.
+    pub steps: Vec<Step>,
     /// Unified diff of files (unmasked; the executor masks it).
     pub diff: Option<String>,
     /// A message to show (`debug`, `assert`'s success message).
@@ -90,6 +120,10 @@ pub struct Plan {
     pub data: Vars,
     /// Variables to set on the host (`set_fact`).
     pub facts: Vars,
+    /// Answers that hold once the steps succeeded (what they write): the executor records
+    /// them after forgetting what `stale` names, so the next task (or loop item) plans without
+    /// a probe.
+    pub learned: Vec<(Query, crate::facts::QueryAnswer)>,
 }
 
 impl Plan {
@@ -99,6 +133,14 @@ impl Plan {
     pub fn change(c: impl Into<String>) -> Plan {
         Plan {
             changes: vec![c.into()],
+            ..Plan::default()
+        }
+    }
+    /// A change made by one remote command.
+    pub fn run(c: impl Into<String>, cmd: Cmd) -> Plan {
+        Plan {
+            changes: vec![c.into()],
+            steps: vec![Step::Run(cmd)],
             ..Plan::default()
         }
     }
@@ -114,9 +156,28 @@ pub struct Applied {
     pub data: Vars,
     /// The apply ran but failed (non-zero exit of the module's command, ...).
     pub failed: Option<String>,
-    /// Answers the apply knows for certain afterwards (what it just wrote): the executor
-    /// records them after forgetting what `stale` names, so the next task needs no probe.
+    /// A message to show (`knock`'s "knocked ADDR").
+    pub msg: Option<String>,
+    /// Answers the transaction knows for certain afterwards (see `Plan::learned`).
     pub learned: Vec<(Query, crate::facts::QueryAnswer)>,
+}
+
+/// How a step's failure reads when the module says nothing more: the exit status and the last
+/// lines of stderr.
+pub fn step_failure(what: &str, out: &Output) -> String {
+    let err = out.stderr_str();
+    let last: Vec<&str> = err
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(3)
+        .collect();
+    let last: Vec<&str> = last.into_iter().rev().collect();
+    if last.is_empty() {
+        format!("{what} failed (exit {})", out.status)
+    } else {
+        format!("{what} failed (exit {}): {}", out.status, last.join(" | "))
+    }
 }
 
 /// Which cached answers a change may have made stale.
@@ -134,9 +195,22 @@ pub trait Action: Send {
     fn queries(&self) -> Vec<Query> {
         Vec::new()
     }
-    /// Compute the change from the answered state. Must not touch the host.
+    /// Compute the change and the steps that make it from the answered state. Must not touch
+    /// the host nor anything else (no packets, no waiting).
     fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError>;
-    /// Make exactly the planned change.
+    /// Read the outputs of the plan's `Run`/`Upload` steps, in order (the last one may have
+    /// failed; the steps after it did not run): result data and the failure message.
+    fn finish(&self, _plan: &Plan, outs: &[Output]) -> Applied {
+        let mut a = Applied::default();
+        if let Some(out) = outs.last() {
+            a.data = output_data(out);
+            if !out.ok() {
+                a.failed = Some(step_failure("the command", out));
+            }
+        }
+        a
+    }
+    /// Run a `Step::Transaction` of the plan (multi-phase work that reads its own outputs).
     fn apply(
         &self,
         _plan: &Plan,
@@ -144,7 +218,10 @@ pub trait Action: Send {
         _conn: &mut dyn Transport,
         _ctx: &Ctx,
     ) -> Result<Applied, ModuleError> {
-        Ok(Applied::default())
+        Ok(Applied {
+            failed: Some("this module has no transaction".into()),
+            ..Applied::default()
+        })
     }
     /// What the change may have made stale (default: this action's own queries).
     fn stale(&self) -> Stale {
@@ -195,11 +272,6 @@ pub fn lookup(name: &str) -> Option<&'static ModuleDef> {
         .or_else(|| name.strip_prefix("ansible.legacy."))
         .unwrap_or(name);
     REGISTRY.iter().copied().find(|m| m.name == short)
-}
-
-/// Run a command on the host, turning a transport failure into a module error.
-pub fn run(conn: &mut dyn Transport, cmd: &Cmd) -> Result<Output, ModuleError> {
-    conn.exec(cmd).map_err(ModuleError::Transport)
 }
 
 /// Failures of a module on one host.
@@ -313,6 +385,21 @@ pub(crate) mod testutil {
                 show_secrets: false,
             }
         }
+    }
+
+    /// Run a plan's `Run`/`Upload` steps one by one as the executor does alone (stopping at
+    /// the first failure), then the module's `finish`.
+    pub fn run_steps(a: &dyn Action, p: &Plan, conn: &mut dyn Transport) -> Applied {
+        let mut outs = Vec::new();
+        for c in p.steps.iter().filter_map(Step::command) {
+            let o = conn.exec(&c).expect("fake exec");
+            let ok = o.ok();
+            outs.push(o);
+            if !ok {
+                break;
+            }
+        }
+        a.finish(p, &outs)
     }
 
     /// Prepare a module from a JSON args object.

@@ -2,9 +2,9 @@
 //! systemd and through sysvinit's `service`/`update-rc.d` otherwise. A start is checked: a
 //! daemon that exits right after `start` fails the task instead of passing silently.
 
-use super::{run, Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
 use crate::facts::{Query, State};
-use crate::transport::{Cmd, Transport};
+use crate::transport::{Cmd, Output};
 
 pub static DEF: ModuleDef = ModuleDef {
     name: "service",
@@ -131,7 +131,7 @@ impl Action for Service {
         vec![Query::Service(self.name.clone())]
     }
 
-    fn plan(&self, state: &State, _ctx: &Ctx) -> Result<Plan, ModuleError> {
+    fn plan(&self, state: &State, ctx: &Ctx) -> Result<Plan, ModuleError> {
         if let Some(s) = state.service(&self.name) {
             if !s.exists {
                 return Ok(Plan {
@@ -151,31 +151,28 @@ impl Action for Service {
         if let Some(a) = action {
             p.changes.push(format!("{a} {}", self.name));
         }
+        if p.is_change() {
+            p.steps.push(Step::Run(
+                Cmd::sh(SCRIPT)
+                    .arg("sesame-service")
+                    .arg(self.manager(state, ctx))
+                    .arg(&self.name)
+                    .arg(if self.daemon_reload { "1" } else { "0" })
+                    .arg(en.unwrap_or(""))
+                    .arg(action.unwrap_or("")),
+            ));
+        }
         Ok(p)
     }
 
-    fn apply(
-        &self,
-        _p: &Plan,
-        state: &State,
-        conn: &mut dyn Transport,
-        ctx: &Ctx,
-    ) -> Result<Applied, ModuleError> {
-        let (en, action) = self.work(state);
-        let cmd = Cmd::sh(SCRIPT)
-            .arg("sesame-service")
-            .arg(self.manager(state, ctx))
-            .arg(&self.name)
-            .arg(if self.daemon_reload { "1" } else { "0" })
-            .arg(en.unwrap_or(""))
-            .arg(action.unwrap_or(""));
-        let out = run(conn, &ctx.cmd(cmd))?;
-        Ok(Applied {
-            data: super::output_data(&out),
-            failed: (!out.ok())
-                .then(|| format!("service {}: {}", self.name, out.stderr_str().trim())),
-            ..Applied::default()
-        })
+    fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
+        let mut a = Applied::default();
+        if let Some(out) = outs.last() {
+            a.data = super::output_data(out);
+            a.failed =
+                (!out.ok()).then(|| format!("service {}: {}", self.name, out.stderr_str().trim()));
+        }
+        a
     }
 }
 
@@ -200,7 +197,7 @@ mod tests {
         let p = a.plan(&s, &t.ctx()).unwrap();
         assert_eq!(p.changes, vec!["enable knockd", "start knockd"]);
         let mut fake = FakeTransport::new("h1");
-        a.apply(&p, &s, &mut fake, &t.ctx()).unwrap();
+        super::super::testutil::run_steps(a.as_ref(), &p, &mut fake);
         assert!(
             fake.commands[0].ends_with("sesame-service sysv knockd 0 enable start"),
             "{}",
@@ -211,7 +208,7 @@ mod tests {
         s.insert(q.clone(), parse_answer(&q, "systemd inactive enabled\n"));
         let p = a.plan(&s, &t.ctx()).unwrap();
         let mut fake = FakeTransport::new("h1");
-        a.apply(&p, &s, &mut fake, &t.ctx()).unwrap();
+        super::super::testutil::run_steps(a.as_ref(), &p, &mut fake);
         assert!(
             fake.commands[0].ends_with("sesame-service systemd knockd 0 '' start"),
             "{}",

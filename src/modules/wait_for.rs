@@ -1,8 +1,10 @@
 //! `wait_for`: wait from the controller until a TCP port on the host answers (or stops
-//! answering). Acts on the controller during planning; never touches the host.
+//! answering). The plan is one transaction step that polls from the controller; it never
+//! runs a command on the host, and check mode skips it (as Ansible does).
 
-use super::{Action, Args, Ctx, ModuleDef, ModuleError, Plan};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
 use crate::facts::State;
+use crate::transport::Transport;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -89,13 +91,28 @@ pub fn port_open(addr: &SocketAddr, t: Duration) -> bool {
 
 impl Action for WaitFor {
     fn plan(&self, _s: &State, _c: &Ctx) -> Result<Plan, ModuleError> {
-        let sa = (self.addr.as_str(), self.port)
+        Ok(Plan {
+            steps: vec![Step::Transaction],
+            ..Plan::default()
+        })
+    }
+
+    fn apply(
+        &self,
+        _p: &Plan,
+        _s: &State,
+        _conn: &mut dyn Transport,
+        _c: &Ctx,
+    ) -> Result<Applied, ModuleError> {
+        let mut a = Applied::default();
+        let Some(sa) = (self.addr.as_str(), self.port)
             .to_socket_addrs()
             .ok()
             .and_then(|mut i| i.next())
-            .ok_or_else(|| {
-                ModuleError::failed("wait_for", format!("cannot resolve {}", self.addr))
-            })?;
+        else {
+            a.failed = Some(format!("cannot resolve {}", self.addr));
+            return Ok(a);
+        };
         std::thread::sleep(self.delay);
         let start = Instant::now();
         loop {
@@ -105,22 +122,19 @@ impl Action for WaitFor {
                     .min(self.timeout.max(Duration::from_millis(200))),
             );
             if open == self.started {
-                let mut p = Plan::ok();
-                p.data
+                a.data
                     .insert("elapsed".into(), start.elapsed().as_secs().into());
-                p.data.insert("port".into(), self.port.into());
-                return Ok(p);
+                a.data.insert("port".into(), self.port.into());
+                return Ok(a);
             }
             if start.elapsed() >= self.timeout {
-                return Ok(Plan {
-                    fail: Some(format!(
-                        "Timeout when waiting for {}:{} to {}",
-                        self.addr,
-                        self.port,
-                        if self.started { "open" } else { "close" }
-                    )),
-                    ..Plan::default()
-                });
+                a.failed = Some(format!(
+                    "Timeout when waiting for {}:{} to {}",
+                    self.addr,
+                    self.port,
+                    if self.started { "open" } else { "close" }
+                ));
+                return Ok(a);
             }
             std::thread::sleep(
                 self.sleep

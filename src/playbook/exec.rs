@@ -4,9 +4,12 @@
 //! them. It decides check mode, "changed" and failure; modules only plan and apply. It never
 //! prints: everything goes out as `Event`s, with secrets masked.
 
+mod ahead;
+mod cost;
+
 use super::model::{Play, Task, TaskBody};
 use crate::facts::{self, HostFacts, Query, State};
-use crate::modules::{self, Args, Ctx, ModuleError, Plan, Stale};
+use crate::modules::{self, Args, Ctx, ModuleError, Plan, Stale, Step};
 use crate::runner::{Event, Status, TaskResult};
 use crate::transport::{Become, Connector, Transport, TransportError};
 use crate::vars::mask::Masker;
@@ -80,6 +83,15 @@ pub struct HostPlay<'a> {
     /// Running notified handlers now (their banners say `RUNNING HANDLER`).
     in_handlers: bool,
     precollected: Vec<Query>,
+    /// Where the executor is (for running later steps in the same remote command).
+    cursor: ahead::Cursor<'a>,
+    /// Step results that ran ahead in a batch, waiting for their task.
+    ahead: Vec<ahead::Ahead>,
+    /// The probe that rode along a batch's last step.
+    ride: Option<ahead::Ride>,
+    /// Round trips of this play on this host, and the connector that counts them.
+    cost: cost::Cost,
+    counted: Option<Box<Connector<'a>>>,
 }
 
 /// Longest the one probe exec of a host may take (facts and the state of every file queried).
@@ -186,6 +198,11 @@ impl<'a> HostPlay<'a> {
             notified: Vec::new(),
             in_handlers: false,
             precollected: Vec::new(),
+            cursor: ahead::Cursor::default(),
+            ahead: Vec::new(),
+            ride: None,
+            cost: cost::Cost::default(),
+            counted: None,
         }
     }
 
@@ -244,8 +261,23 @@ impl<'a> HostPlay<'a> {
         }
     }
 
-    /// Run the play on this host. `conn` is the host's one session.
+    /// Run the play on this host. `conn` is the host's one session. Ends with a `HostCost`
+    /// event: the remote commands and sessions the play used on this host.
     pub fn run(&mut self, conn: &mut dyn Transport) -> PlayOutcome {
+        let before = conn.exec_count();
+        if let Some(c) = self.connector {
+            self.counted = Some(cost::counting(c, &self.cost));
+        }
+        let out = self.run_play(conn);
+        self.send(Event::HostCost {
+            host: self.host.to_string(),
+            remote_commands: conn.exec_count().saturating_sub(before) + self.cost.execs(),
+            sessions: 1 + self.cost.sessions(),
+        });
+        out
+    }
+
+    fn run_play(&mut self, conn: &mut dyn Transport) -> PlayOutcome {
         let base = self.base_vars();
         let mut secrets = secret_words(&self.task_vars(&base, &dummy_task()));
         if let Some(pw) = &self.opts.cli_become_password {
@@ -292,11 +324,8 @@ impl<'a> HostPlay<'a> {
                 return self.outcome(Some(stop));
             }
         }
-        let sections: [&[Task]; 3] = [
-            &self.play.pre_tasks,
-            &self.play.tasks,
-            &self.play.post_tasks,
-        ];
+        let play: &'a Play = self.play;
+        let sections: [&'a [Task]; 3] = [&play.pre_tasks, &play.tasks, &play.post_tasks];
         for section in sections {
             if let Err(stop) = self.run_list(conn, section) {
                 return self.outcome(Some(stop));
@@ -393,7 +422,7 @@ impl<'a> HostPlay<'a> {
             search_dirs: dirs,
             templater: Templater,
             masker: &self.masker,
-            connector: self.connector,
+            connector: self.counted.as_deref().or(self.connector),
             proxy: self.proxy.as_deref(),
             endpoint: self.endpoint.as_ref().map(|(a, p)| (a.as_str(), *p)),
             events: Some(self.sink),
@@ -510,10 +539,25 @@ impl<'a> HostPlay<'a> {
         }
     }
 
-    fn run_list(&mut self, conn: &mut dyn Transport, tasks: &[Task]) -> Result<(), Stop> {
-        for t in tasks {
-            self.run_task(conn, t, &[], false)?;
+    fn run_list(&mut self, conn: &mut dyn Transport, tasks: &'a [Task]) -> Result<(), Stop> {
+        self.run_seq(conn, tasks, &[], false)
+    }
+
+    /// Run `tasks` in order, telling the cursor what follows each.
+    fn run_seq(
+        &mut self,
+        conn: &mut dyn Transport,
+        tasks: &'a [Task],
+        tags: &[String],
+        force: bool,
+    ) -> Result<(), Stop> {
+        for (i, t) in tasks.iter().enumerate() {
+            self.cursor.next = &tasks[i + 1..];
+            self.cursor.tags = tags.to_vec();
+            self.cursor.force = force;
+            self.run_task(conn, t, tags, force)?;
         }
+        self.cursor.next = &[];
         Ok(())
     }
 
@@ -619,7 +663,7 @@ impl<'a> HostPlay<'a> {
     fn run_task(
         &mut self,
         conn: &mut dyn Transport,
-        task: &Task,
+        task: &'a Task,
         inherited_tags: &[String],
         force: bool,
     ) -> Result<(), Stop> {
@@ -662,16 +706,10 @@ impl<'a> HostPlay<'a> {
             TaskBody::Block(b) => {
                 let mut block_tags = inherited_tags.to_vec();
                 block_tags.extend(task.tags.iter().cloned());
-                let res = b
-                    .block
-                    .iter()
-                    .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                let res = self.run_seq(conn, &b.block, &block_tags, force);
                 let res = match res {
                     Err(Stop::Failed) if !b.rescue.is_empty() => {
-                        let r = b
-                            .rescue
-                            .iter()
-                            .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                        let r = self.run_seq(conn, &b.rescue, &block_tags, force);
                         if r.is_ok() {
                             self.send(Event::TaskResult(self.result(
                                 task,
@@ -686,10 +724,7 @@ impl<'a> HostPlay<'a> {
                     }
                     other => other,
                 };
-                let always = b
-                    .always
-                    .iter()
-                    .try_for_each(|t| self.run_task(conn, t, &block_tags, force));
+                let always = self.run_seq(conn, &b.always, &block_tags, force);
                 res.and(always)
             }
             TaskBody::Module { name, args } => self.run_module_task(conn, task, name, args, vars),
@@ -699,7 +734,7 @@ impl<'a> HostPlay<'a> {
     fn run_module_task(
         &mut self,
         conn: &mut dyn Transport,
-        task: &Task,
+        task: &'a Task,
         module: &str,
         args: &Value,
         vars: Vars,
@@ -732,7 +767,10 @@ impl<'a> HostPlay<'a> {
         let mut any_failed = false;
         let mut vars = Some(vars);
         let n = items.len();
+        self.cursor.task = Some(task);
+        self.cursor.items = items.clone();
         for (i, item) in items.into_iter().enumerate() {
+            self.cursor.index = i;
             // The last (or only) item takes the task's variables instead of a copy.
             let mut v = if i + 1 == n {
                 vars.take().unwrap_or_default()
@@ -815,7 +853,7 @@ impl<'a> HostPlay<'a> {
     fn run_one(
         &mut self,
         conn: &mut dyn Transport,
-        task: &Task,
+        task: &'a Task,
         module: &str,
         args: &Value,
         vars: &Vars,
@@ -865,18 +903,37 @@ impl<'a> HostPlay<'a> {
         let mut changed = plan.is_change();
         let mut transport_err = None;
         let mut learned = Vec::new();
-        if changed && !check {
-            match action.apply(&plan, &self.state, conn, &ctx) {
+        let mut applied_msg = None;
+        let acts = !plan.steps.is_empty();
+        if acts && !changed && check {
+            // Steps that change nothing on the host (wait_for, knock) do not run in check
+            // mode, as Ansible skips modules without check mode support.
+            drop(ctx);
+            self.send(Event::TaskResult(self.result(
+                task,
+                Status::Skipped,
+                item,
+                Some("skipped in check mode".into()),
+                None,
+                check,
+            )));
+            return Ok((Status::Skipped, data));
+        }
+        if acts && !check {
+            let escalate = ctx.escalate.clone();
+            drop(ctx);
+            match self.act(conn, task, vars, action.as_ref(), &plan, escalate) {
                 Ok(applied) => {
                     merge_into(&mut data, &applied.data);
                     failed_msg = applied.failed;
+                    applied_msg = applied.msg;
                     learned = applied.learned;
+                    learned.extend(plan.learned.iter().cloned());
                 }
                 Err(ModuleError::Transport(e)) => transport_err = Some(e),
                 Err(e) => failed_msg = Some(e.to_string()),
             }
         }
-        drop(ctx);
         merge_into(&mut self.memory.vars, &plan.facts);
         if changed && !check {
             match action.stale() {
@@ -889,6 +946,16 @@ impl<'a> HostPlay<'a> {
                 }
             }
         }
+        // The probe that rode along this run's step answers what its change made stale.
+        if let Some(r) = self.ride.take() {
+            if r.key == ahead::key(task, self.cursor.index) {
+                if failed_msg.is_none() && transport_err.is_none() {
+                    self.state.absorb(&r.queries, &facts::sections(&r.text));
+                }
+            } else {
+                self.ride = Some(r);
+            }
+        }
         if let Some(e) = transport_err {
             return Err(self.transport_failure(&task.display_name(), e));
         }
@@ -899,44 +966,7 @@ impl<'a> HostPlay<'a> {
         }
         // changed_when / failed_when see the result under the register name.
         if task.changed_when.is_some() || task.failed_when.is_some() {
-            let mut v = vars.clone();
-            if let Some(reg) = &task.register {
-                v.insert(reg.clone(), Value::Object(data.clone()));
-            }
-            let eval = |cond: &Value| -> Result<bool, String> {
-                match cond {
-                    Value::Bool(b) => Ok(*b),
-                    Value::Array(a) => a.iter().try_fold(false, |acc, c| {
-                        Templater
-                            .eval_bool(&crate::vars::text(c), &v, &task.origin)
-                            .map(|b| acc || b)
-                            .map_err(|e| e.to_string())
-                    }),
-                    other => Templater
-                        .eval_bool(&crate::vars::text(other), &v, &task.origin)
-                        .map_err(|e| e.to_string()),
-                }
-            };
-            if let Some(c) = &task.changed_when {
-                match eval(c) {
-                    Ok(b) => changed = b,
-                    Err(e) => failed_msg = Some(e),
-                }
-            }
-            if let Some(c) = &task.failed_when {
-                match eval(c) {
-                    Ok(true) => {
-                        failed_msg = Some(format!(
-                            "failed_when condition met: {}",
-                            crate::vars::text(c)
-                        ))
-                    }
-                    Ok(false) => failed_msg = None,
-                    Err(e) => failed_msg = Some(e),
-                }
-            }
-            data.insert("changed".into(), json!(changed));
-            data.insert("failed".into(), json!(failed_msg.is_some()));
+            self.conditions(task, vars, &mut data, &mut changed, &mut failed_msg);
         }
         let status = match (&failed_msg, changed) {
             (Some(_), _) if task.ignore_errors => Status::Ignored,
@@ -944,7 +974,7 @@ impl<'a> HostPlay<'a> {
             (None, true) => Status::Changed,
             (None, false) => Status::Ok,
         };
-        let msg = failed_msg.clone().or(plan.msg.clone());
+        let msg = failed_msg.clone().or(applied_msg).or(plan.msg.clone());
         self.send(Event::TaskResult(self.result(
             task,
             status,
@@ -961,13 +991,83 @@ impl<'a> HostPlay<'a> {
         Ok((reported, data))
     }
 
+    /// Make `plan` true: its transaction, else its steps (possibly run ahead in a batch).
+    fn act(
+        &mut self,
+        conn: &mut dyn Transport,
+        task: &'a Task,
+        vars: &Vars,
+        action: &dyn modules::Action,
+        plan: &Plan,
+        escalate: Option<Become>,
+    ) -> Result<modules::Applied, ModuleError> {
+        if plan.steps.iter().any(|s| matches!(s, Step::Transaction)) {
+            let dirs = self.search_dirs(task);
+            let ctx = self
+                .ctx(task, vars, &dirs)
+                .map_err(|m| ModuleError::failed("sesame", m))?;
+            return action.apply(plan, &self.state, conn, &ctx);
+        }
+        let outs = self.run_steps(conn, task, action, plan, escalate)?;
+        Ok(action.finish(plan, &outs))
+    }
+
+    /// Apply `changed_when` / `failed_when`, which see the result under the register name.
+    fn conditions(
+        &self,
+        task: &Task,
+        vars: &Vars,
+        data: &mut Vars,
+        changed: &mut bool,
+        failed_msg: &mut Option<String>,
+    ) {
+        let mut v = vars.clone();
+        if let Some(reg) = &task.register {
+            v.insert(reg.clone(), Value::Object(data.clone()));
+        }
+        let eval = |cond: &Value| -> Result<bool, String> {
+            match cond {
+                Value::Bool(b) => Ok(*b),
+                Value::Array(a) => a.iter().try_fold(false, |acc, c| {
+                    Templater
+                        .eval_bool(&crate::vars::text(c), &v, &task.origin)
+                        .map(|b| acc || b)
+                        .map_err(|e| e.to_string())
+                }),
+                other => Templater
+                    .eval_bool(&crate::vars::text(other), &v, &task.origin)
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        if let Some(c) = &task.changed_when {
+            match eval(c) {
+                Ok(b) => *changed = b,
+                Err(e) => *failed_msg = Some(e),
+            }
+        }
+        if let Some(c) = &task.failed_when {
+            match eval(c) {
+                Ok(true) => {
+                    *failed_msg = Some(format!(
+                        "failed_when condition met: {}",
+                        crate::vars::text(c)
+                    ))
+                }
+                Ok(false) => *failed_msg = None,
+                Err(e) => *failed_msg = Some(e),
+            }
+        }
+        data.insert("changed".into(), json!(*changed));
+        data.insert("failed".into(), json!(failed_msg.is_some()));
+    }
+
     fn flush_handlers(&mut self, conn: &mut dyn Transport) -> Result<(), Stop> {
         if self.notified.is_empty() {
             return Ok(());
         }
         let notified = std::mem::take(&mut self.notified);
-        let handlers: Vec<Task> = self
-            .play
+        let play: &'a Play = self.play;
+        let handlers: Vec<&'a Task> = play
             .handlers
             .iter()
             .filter(|h| {
@@ -975,9 +1075,9 @@ impl<'a> HostPlay<'a> {
                     .iter()
                     .any(|n| *n == h.name || h.listen.contains(n) || *n == h.display_name())
             })
-            .cloned()
             .collect();
         self.in_handlers = true;
+        self.cursor.next = &[];
         let ran = handlers
             .iter()
             .try_for_each(|h| self.run_task(conn, h, &[], true));
@@ -1139,22 +1239,23 @@ mod tests {
                 ("h".into(), Status::Changed)
             ]
         );
-        // Real run: two writes, the handler once.
+        // Real run: two writes (in one remote command), the handler once.
         let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
         let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
         assert_eq!(statuses(&ev).len(), 3);
         let handler_runs = fake
-            .commands
+            .steps
             .iter()
             .filter(|c| c.contains("echo handled"))
             .count();
         assert_eq!(handler_runs, 1);
         let writes = fake
-            .commands
+            .steps
             .iter()
             .filter(|c| c.contains("sesame-write"))
             .count();
         assert_eq!(writes, 2);
+        assert_eq!(fake.commands.len(), 3, "{:#?}", fake.commands);
     }
 
     #[test]
@@ -1187,5 +1288,173 @@ mod tests {
         let st = statuses(&ev);
         assert_eq!(st.iter().filter(|(t, _)| t == "loop").count(), 2);
         assert!(st.contains(&("skipped".into(), Status::Skipped)));
+    }
+
+    /// Issue 16: a first run of the role's packages (a debconf loop of two, then apt) was four
+    /// remote commands plus a re-probe after apt; now the two answers, the install and the
+    /// probe the next task needs are one remote command, and the next task plans from it.
+    #[test]
+    fn debconf_loop_apt_and_the_reprobe_share_one_remote_command() {
+        let (_d, pb) = play(
+            "- hosts: all\n  tasks:\n    - name: answers\n      debconf: {name: iptables-persistent, question: \"{{ item }}\", vtype: boolean, value: \"true\"}\n      loop: [iptables-persistent/autosave_v4, iptables-persistent/autosave_v6]\n    - name: pkg\n      apt: {name: knockd}\n    - name: conf\n      copy: {dest: /etc/x, content: \"hi\\n\"}\n",
+        );
+        let reply = format!(
+            "{FACTS}@@sesame@@ q 1\nabsent\n@@sesame@@ q 2\n\n@@sesame@@ q 3\n\n@@sesame@@ end\n"
+        );
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(out, PlayOutcome::default(), "{ev:#?}");
+        assert_eq!(
+            statuses(&ev),
+            vec![
+                ("answers".into(), Status::Changed),
+                ("answers".into(), Status::Changed),
+                ("pkg".into(), Status::Changed),
+                ("conf".into(), Status::Changed)
+            ]
+        );
+        // probe; both answers + apt + the re-probe; the write.
+        assert_eq!(fake.commands.len(), 3, "{:#?}", fake.steps);
+        let batch: Vec<&String> = fake.steps[1..5].iter().collect();
+        assert!(batch[..2]
+            .iter()
+            .all(|c| c.contains("debconf-set-selections")));
+        assert!(batch[2].contains("sesame-apt") && batch[3].contains("sesame-probe"));
+        assert!(
+            fake.steps[5].contains("sesame-write /etc/x"),
+            "{:#?}",
+            fake.steps
+        );
+        // The count the benchmark reads (`--json`).
+        let cost = ev.iter().find_map(|e| match e {
+            Event::HostCost {
+                remote_commands,
+                sessions,
+                ..
+            } => Some((*remote_commands, *sessions)),
+            _ => None,
+        });
+        assert_eq!(cost, Some((3, 1)));
+    }
+
+    fn copies(extra: &str) -> String {
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: x\n      copy: {{dest: /etc/x, content: \"1\\n\"}}\n      register: r\n    - name: y\n      copy: {{dest: /etc/y, content: \"2\\n\"}}\n{extra}    - name: z\n      copy: {{dest: /etc/z, content: \"3\\n\"}}\n"
+        )
+    }
+
+    const ABSENT3: &str =
+        "@@sesame@@ q 1\nabsent\n@@sesame@@ q 2\nabsent\n@@sesame@@ q 3\nabsent\n@@sesame@@ end\n";
+
+    #[test]
+    fn consecutive_independent_tasks_are_one_remote_command() {
+        let (_d, pb) = play(&copies(""));
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, ABSENT3);
+        let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(fake.commands.len(), 2, "{:#?}", fake.commands);
+        assert_eq!(
+            statuses(&ev),
+            vec![
+                ("x".into(), Status::Changed),
+                ("y".into(), Status::Changed),
+                ("z".into(), Status::Changed)
+            ]
+        );
+        // Reported in order, each task's start before its result.
+        let order: Vec<String> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::TaskStart { task, .. } => Some(format!("start {task}")),
+                Event::TaskResult(r) => Some(format!("{} {:?}", r.task, r.status)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "start x",
+                "x Changed",
+                "start y",
+                "y Changed",
+                "start z",
+                "z Changed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_task_reading_an_earlier_register_is_not_batched_with_it() {
+        let (_d, pb) = play(&copies("      when: r.changed\n"));
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, ABSENT3);
+        let (_, ev) = run(&pb, &mut fake, &RunOpts::default());
+        // probe; x alone; y and z together.
+        assert_eq!(fake.commands.len(), 3, "{:#?}", fake.commands);
+        assert!(fake.commands[1].contains("/etc/x") && !fake.commands[1].contains("/etc/y"));
+        assert_eq!(statuses(&ev).len(), 3);
+        assert!(statuses(&ev).iter().all(|(_, s)| *s == Status::Changed));
+    }
+
+    #[test]
+    fn a_failing_step_stops_the_batch_and_the_later_tasks() {
+        let (_d, pb) = play(&copies(""));
+        let mut fake = FakeTransport::new("h1")
+            .reply("sesame-probe", 0, ABSENT3)
+            .reply("sesame-write /etc/y", 1, "");
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert!(out.failed);
+        assert_eq!(fake.commands.len(), 2, "{:#?}", fake.commands);
+        assert!(
+            !fake.steps.iter().any(|c| c.contains("sesame-write /etc/z")),
+            "a step after the failure ran: {:#?}",
+            fake.steps
+        );
+        assert_eq!(
+            statuses(&ev),
+            vec![("x".into(), Status::Changed), ("y".into(), Status::Failed)]
+        );
+    }
+
+    /// Issue 16: `knock` sent its packets while planning, so `--check` knocked; `wait_for`
+    /// polled while planning. Both are steps now: check mode skips them.
+    #[test]
+    fn check_mode_sends_no_knock_and_does_not_wait() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let sock2 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port2 = sock2.local_addr().unwrap().port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let text = format!(
+            "- hosts: all\n  gather_facts: false\n  vars:\n    ansible_host: 127.0.0.1\n    knock_mode: iptables\n    knock_sequence: [\"{port}:udp\", \"{port2}:udp\"]\n  tasks:\n    - name: knock\n      knock: {{}}\n    - name: wait\n      wait_for: {{port: {closed_port}, timeout: 3}}\n"
+        );
+        let (_d, pb) = play(&text);
+        let opts = RunOpts {
+            check: true,
+            ..RunOpts::default()
+        };
+        let mut fake = FakeTransport::new("h1");
+        let started = std::time::Instant::now();
+        let (out, ev) = run(&pb, &mut fake, &opts);
+        assert_eq!(out, PlayOutcome::default(), "{ev:#?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(
+            statuses(&ev),
+            vec![
+                ("knock".into(), Status::Skipped),
+                ("wait".into(), Status::Skipped)
+            ]
+        );
+        let mut buf = [0u8; 16];
+        assert!(sock.recv(&mut buf).is_err(), "check mode sent a knock");
+        // A real run knocks (and waits, and times out on the closed port).
+        let mut fake = FakeTransport::new("h1");
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert!(sock.recv(&mut buf).is_ok(), "no knock sent: {ev:#?}");
+        assert!(out.failed);
+        assert_eq!(statuses(&ev)[1], ("wait".into(), Status::Failed));
+        assert!(fake.commands.is_empty());
     }
 }

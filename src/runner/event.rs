@@ -135,6 +135,14 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         msg: Option<String>,
     },
+    /// What a play cost on one host, in round trips: the remote commands it ran over every
+    /// session, and the SSH sessions it used (the host's own, plus each one opened to prove a
+    /// new firewall). `--json` only; benchmarks read it.
+    HostCost {
+        host: String,
+        remote_commands: usize,
+        sessions: usize,
+    },
     /// A host's work on the play begins (it has a fork). Sent by `pool::run_hosts`; the work
     /// itself must not send it.
     HostStart {
@@ -170,6 +178,7 @@ impl Event {
             | Event::LoopDone { host, .. }
             | Event::Command { host, .. }
             | Event::HostStart { host }
+            | Event::HostCost { host, .. }
             | Event::HostDone { host } => Some(host),
             Event::TaskResult(r) => Some(&r.host),
             Event::Warning { host, .. } => host.as_deref(),

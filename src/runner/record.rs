@@ -251,7 +251,7 @@ impl Record {
             Event::HostStart { host } | Event::HostDone { host } => {
                 self.host(host, now);
             }
-            Event::Warning { .. } | Event::Command { .. } => {}
+            Event::Warning { .. } | Event::Command { .. } | Event::HostCost { .. } => {}
         }
     }
 }

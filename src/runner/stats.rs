@@ -91,6 +91,7 @@ impl Stats {
             Event::PlaybookStart { .. }
             | Event::PlayStart { .. }
             | Event::Knock { .. }
+            | Event::HostCost { .. }
             | Event::Warning { .. } => {}
         }
     }

@@ -16,6 +16,8 @@ enum Part {
     Syntax(&'static str),
     /// The login session's `$SSH_CONNECTION`, expanded before any sudo (which drops it).
     SshConnection,
+    /// Commands run one after the other by one script (`Cmd::batch`), quoted as one word.
+    Batch(Vec<Cmd>),
 }
 
 /// How to become another user on the host.
@@ -163,6 +165,51 @@ impl Cmd {
         self.stdin.clone()
     }
 
+    /// The commands of a batch (`None` for any other command).
+    pub fn batch_steps(&self) -> Option<&[Cmd]> {
+        self.parts.iter().find_map(|p| match p {
+            Part::Batch(steps) => Some(steps.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// Whether this command can run inside a batch: no become of its own (the batch has one)
+    /// and no `$SSH_CONNECTION` (sudo drops it).
+    pub fn batchable(&self) -> bool {
+        self.escalate.is_none() && !self.parts.contains(&Part::SshConnection)
+    }
+
+    /// Several commands as one remote command (see `transport::batch`): each runs with its
+    /// own stdin, stdout and stderr, in order, and the batch stops after the first that fails
+    /// (`batch::split` reads the results back). The batch's stdin is the commands' stdin one
+    /// after the other (secret if any is); its timeout the sum of those given (the transport's
+    /// default when none is: apt's long one covers the short steps batched with it); the host
+    /// kills it on a timeout if any command asks so. Become is the caller's,
+    /// for the whole batch: only `batchable` commands go in.
+    pub fn batch(steps: Vec<Cmd>) -> Cmd {
+        let mut stdin = Vec::new();
+        let mut timeout: Option<Duration> = None;
+        for s in &steps {
+            stdin.extend_from_slice(s.stdin.as_deref().unwrap_or_default());
+            if let Some(t) = s.timeout {
+                timeout = Some(timeout.unwrap_or_default().saturating_add(t));
+            }
+        }
+        Cmd {
+            stdin_secret: steps.iter().any(|s| s.stdin_secret),
+            kill_on_timeout: steps.iter().any(|s| s.kill_on_timeout),
+            parts: vec![
+                Part::Arg("sh".into()),
+                Part::Arg("-c".into()),
+                Part::Batch(steps),
+                Part::Arg("sesame-batch".into()),
+            ],
+            escalate: None,
+            stdin: (!stdin.is_empty()).then_some(stdin),
+            timeout,
+        }
+    }
+
     /// The password sudo asks for, when become uses one (`sudo -S`).
     pub fn become_password(&self) -> Option<&str> {
         self.escalate.as_ref().and_then(|b| b.password.as_deref())
@@ -182,6 +229,13 @@ impl Cmd {
                 }
                 Part::Secret(s) => out.push_str(&quote(s)),
                 Part::Syntax(s) => out.push_str(s),
+                Part::Batch(steps) => {
+                    let lines: Vec<(String, usize)> = steps
+                        .iter()
+                        .map(|c| (c.join(masked), c.stdin.as_ref().map_or(0, Vec::len)))
+                        .collect();
+                    out.push_str(&quote(&super::batch::script(&lines)));
+                }
                 Part::SshConnection if self.escalate.is_some() => out.push_str("\"$1\""),
                 Part::SshConnection => out.push_str("\"$SSH_CONNECTION\""),
             }

@@ -3,6 +3,7 @@
 //! implementation and a scripted fake for unit tests. Nothing here prints or decides policy.
 
 mod auth;
+pub mod batch;
 pub mod command;
 mod conn_error;
 pub mod fake;

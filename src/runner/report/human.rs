@@ -10,7 +10,7 @@ use crate::runner::stats::{banner, sgr};
 impl Reporter {
     pub(super) fn human(&mut self, event: &Event) {
         match event {
-            Event::PlaybookStart { .. } => {}
+            Event::PlaybookStart { .. } | Event::HostCost { .. } => {}
             Event::PlayStart { name, .. } => {
                 self.in_order(TaskOrder::new_play);
                 if self.opts.style == Style::Playbook {
