@@ -1337,3 +1337,33 @@ fn nft_backend_gates_refuse_slow_knocks_and_scans_and_every_port_looks_the_same(
     );
     assert!(!open_from_stranger(&lab, &h.ip), "opened for the stranger");
 }
+
+/// A fault of harden_lab's, on nftables: knockd cannot start (no such interface) after the
+/// table is loaded, so the transaction rolls back: the host is reachable without a knock, no
+/// sesame table is left (there was none) and knockd is not left running; the other host of the
+/// play converges.
+#[test]
+fn nft_backend_knockd_that_cannot_start_rolls_back_and_other_hosts_converge() {
+    let lab = Lab::up_with("nft_faults", 2, Flavour::from_env());
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = format!("{KNOCKD}knock_interface: nosuchif0\n");
+    let inv = inventory(&lab, tmp.path(), GROUP, &[("h1", &broken), ("h2", KNOCKD)]);
+    let out = play(&inv, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(recap(&out, "h1", "failed"), 1);
+    assert_eq!(recap(&out, "h2", "failed"), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("knockd"), "{text}");
+    assert_open(&lab, "h1", "after knockd failed to start");
+    assert!(
+        !lab.sh("h1", "nft list tables")
+            .contains("table inet sesame"),
+        "the rollback left sesame's table on h1"
+    );
+    assert!(
+        !lab.exec("h1", &["pgrep", "-x", "knockd"]).status.success(),
+        "knockd runs on h1 after the rollback"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_closed(&lab, "h2", "after the play");
+}
