@@ -130,12 +130,6 @@ impl Action for Debconf {
     }
 
     fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
-        Applied {
-            failed: outs
-                .last()
-                .filter(|o| !o.ok())
-                .map(|o| format!("debconf-set-selections: {}", o.stderr_str().trim())),
-            ..Applied::default()
-        }
+        Applied::failed_unless_ok(outs, "debconf-set-selections")
     }
 }

@@ -111,12 +111,6 @@ impl Action for File {
     }
 
     fn finish(&self, _p: &Plan, outs: &[Output]) -> Applied {
-        Applied {
-            failed: outs
-                .last()
-                .filter(|o| !o.ok())
-                .map(|o| format!("{}: {}", self.path, o.stderr_str().trim())),
-            ..Applied::default()
-        }
+        Applied::failed_unless_ok(outs, &self.path)
     }
 }

@@ -469,11 +469,10 @@ impl Action for Knock {
             seq.is_empty()
                 .then_some("no close sequence (knock_close_sequence) for this host")
         };
+        // The packets go in the step: planning (and --check) sends nothing.
         Ok(Plan {
             fail: fail.map(str::to_string),
-            // The packets go in the step: planning (and --check) sends nothing.
-            steps: vec![Step::Transaction],
-            ..Plan::default()
+            ..Plan::transaction()
         })
     }
 

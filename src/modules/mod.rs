@@ -1,7 +1,7 @@
 //! Modules: each file owns one module (its documented arguments, how it reads state, plans and
 //! applies), and `REGISTRY` below is the only list of them. A module never decides check mode,
-//! "changed" or handlers: it returns a `Plan` (empty = nothing to do) and applies only that
-//! plan; the executor decides the rest.
+//! "changed" or handlers: it returns a `Plan` (empty = nothing to do) carrying the steps that
+//! make it; the executor runs them (or the module's own transaction) and decides the rest.
 
 mod apt;
 pub mod args;
@@ -144,6 +144,13 @@ impl Plan {
             ..Plan::default()
         }
     }
+    /// Work the module does itself (`Action::apply`) without changing the host.
+    pub fn transaction() -> Plan {
+        Plan {
+            steps: vec![Step::Transaction],
+            ..Plan::default()
+        }
+    }
     pub fn is_change(&self) -> bool {
         !self.changes.is_empty()
     }
@@ -160,6 +167,19 @@ pub struct Applied {
     pub msg: Option<String>,
     /// Answers the transaction knows for certain afterwards (see `Plan::learned`).
     pub learned: Vec<(Query, crate::facts::QueryAnswer)>,
+}
+
+impl Applied {
+    /// Failed with `what: STDERR` when the last step failed; no data.
+    pub fn failed_unless_ok(outs: &[Output], what: &str) -> Applied {
+        Applied {
+            failed: outs
+                .last()
+                .filter(|o| !o.ok())
+                .map(|o| format!("{what}: {}", o.stderr_str().trim())),
+            ..Applied::default()
+        }
+    }
 }
 
 /// How a step's failure reads when the module says nothing more: the exit status and the last

@@ -2,7 +2,7 @@
 //! answering). The plan is one transaction step that polls from the controller; it never
 //! runs a command on the host, and check mode skips it (as Ansible does).
 
-use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan, Step};
+use super::{Action, Applied, Args, Ctx, ModuleDef, ModuleError, Plan};
 use crate::facts::State;
 use crate::transport::Transport;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -91,10 +91,7 @@ pub fn port_open(addr: &SocketAddr, t: Duration) -> bool {
 
 impl Action for WaitFor {
     fn plan(&self, _s: &State, _c: &Ctx) -> Result<Plan, ModuleError> {
-        Ok(Plan {
-            steps: vec![Step::Transaction],
-            ..Plan::default()
-        })
+        Ok(Plan::transaction())
     }
 
     fn apply(
