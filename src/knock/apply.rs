@@ -313,6 +313,21 @@ impl Transaction<'_> {
             .escalate(escalate)
             .timeout(Duration::from_secs(180));
         let res = conn.exec(&rb);
+        if matches!(&res, Ok(o) if o.ok() && o.stdout_str().contains("STAGE disarmed_before")) {
+            // FINALIZE ran on the host and disarmed before its session broke: the new rules
+            // are live and nothing was rolled back. Whether they are kept at boot is unknown.
+            self.event(
+                KnockStage::RolledBack,
+                false,
+                "nothing rolled back: the host had already disarmed".to_string(),
+            );
+            outcome.rolled_back = false;
+            outcome.failure = Some(format!(
+                "{why}; the host had already disarmed, so the new rules stay live, but whether \
+                 they are kept at boot is not known: run sesame again to check and converge"
+            ));
+            return;
+        }
         let ok = matches!(&res, Ok(o) if o.ok() && o.stdout_str().contains("STAGE rolled_back"));
         self.event(
             KnockStage::RolledBack,
@@ -844,6 +859,32 @@ mod tests {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
         assert!(!b.join("rolled-back").exists());
+    }
+
+    /// A FINALIZE whose session broke after it disarmed: the rollback over the first session
+    /// rolls nothing back and says so (the run must not report a rollback that did not happen).
+    #[test]
+    fn rollback_now_after_the_disarm_rolls_nothing_back_and_says_so() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "20260101T000000Z-fin001";
+        let b = armed_transaction(root.path(), id, now() + 60);
+        std::fs::rename(b.join("undecided"), b.join("disarmed")).unwrap();
+        let out = run_script(ROLLBACK_NOW, root.path(), &[id, "the proof failed: broken"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("STAGE disarmed_before"),
+            "{}",
+            text(&out)
+        );
+        assert!(!text(&out).contains("STAGE rolled_back"), "{}", text(&out));
+        assert!(!b.join("rolled-back").exists());
+        // Neither decided: an error, not a success.
+        let id2 = "20260101T000000Z-fin002";
+        let b2 = armed_transaction(root.path(), id2, now() + 60);
+        std::fs::remove_file(b2.join("undecided")).unwrap();
+        std::fs::write(b2.join("rollback.sh"), "exit 0\n").unwrap();
+        let out = run_script(ROLLBACK_NOW, root.path(), &[id2, "x"]);
+        assert_eq!(out.status.code(), Some(71), "{}", text(&out));
     }
 
     /// Issue 11 item 8: one transaction at a time on a host. STAGE refuses while another
