@@ -1,6 +1,6 @@
 //! Unit tests of the inventory API the rest of sesame uses (precedence, magic variables,
 //! patterns, sources). Expected values were checked against ansible-core 2.19 by hand; the
-//! byte-for-byte oracle comparisons live in tests/inventory.rs.
+//! byte-for-byte oracle comparisons live in tests/hostfree/inventory.rs.
 
 use super::*;
 use serde_json::json;

@@ -285,7 +285,7 @@ mod tests {
                 .unwrap(),
             json!("m=knockd")
         );
-        // Regression (engine_lab): text around the braces, even a newline, is kept.
+        // Regression (lab::engine): text around the braces, even a newline, is kept.
         assert_eq!(
             t.render_value(&json!("{{ mode }}\n"), &vars(), "t")
                 .unwrap(),

@@ -2,7 +2,7 @@
 //! boot service that adds the rules those daemons add (a fail2ban chain and ban, Docker's
 //! DOCKER-USER/DOCKER chains, FORWARD policy DROP, a published port DNAT-ed in nat to a
 //! "container" in a network namespace of its own), and the probes that tell how a connection
-//! to it ends. Shared by coexist_lab (iptables backend) and nft_lab (nftables backend).
+//! to it ends. Shared by lab::coexist (iptables backend) and lab::nft (nftables backend).
 
 use super::Lab;
 use std::net::{SocketAddr, TcpStream};

@@ -531,6 +531,26 @@ pub fn nmap_from_stranger(lab: &Lab, addr: &str, ports: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// An nmap scan of `ports` (TCP port numbers) from the stranger sees every one of them the
+/// same way, `filtered`: the protected port, knock ports and unused ports alike (no scan tells
+/// them apart). Panics with nmap's table otherwise.
+pub fn assert_all_filtered(lab: &Lab, addr: &str, ports: &[u16]) {
+    let list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let table = nmap_from_stranger(lab, addr, &list);
+    for port in ports {
+        let name = format!("{port}/tcp");
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&name))
+            .unwrap_or_else(|| panic!("{addr}: no line for {name} in nmap's table:\n{table}"));
+        assert!(line.contains("filtered"), "{addr}: not uniform: {line}");
+    }
+}
+
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {

@@ -7,10 +7,8 @@
 //! after a reboot, and keep working (the ban rejects, the DNAT forwards after a knock); the
 //! published port is gated like SSH; a re-run changes nothing; drift is judged on sesame's part.
 
-mod common;
-
-use common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
-use common::{recap, Lab};
+use crate::common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
+use crate::common::{recap, Lab};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -38,7 +36,7 @@ fn inventory_with(lab: &Lab, dir: &Path, vars: &str) -> PathBuf {
 }
 
 fn sesame(args: &[&str]) -> Output {
-    let out = common::sesame_in(SESAME, &repo(), args, &[]);
+    let out = crate::common::sesame_in(SESAME, &repo(), args, &[]);
     eprintln!("$ sesame {}\n{}", args.join(" "), said(&out));
     out
 }
@@ -55,7 +53,7 @@ fn play(inv: &Path, playbook: &Path, extra: &[&str]) -> Output {
 }
 
 fn said(out: &Output) -> String {
-    let text = common::printed(out);
+    let text = crate::common::printed(out);
     let mut clean = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -227,7 +225,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
     let k = lab.index;
     let banned = format!("198.19.{k}.253");
     let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
     install_stand_in(&lab, &banned);
     let ip = lab.hosts[0].ip.clone();
     assert!(
@@ -409,7 +407,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
     // A lab host comes back with a new MAC address (a real one would not): the stranger must
     // not keep sending to the old one.
     let out = lab.stranger(&["ip", "neigh", "flush", "all"]);
-    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
     assert!(
         wait_until(20, || lab
             .sh("h1", "iptables -S FORWARD")
@@ -508,7 +506,7 @@ fn harden_iptables_mode_gates_a_published_port() {
     let lab = Lab::up("coexist_ipt", 1);
     let banned = format!("198.19.{}.253", lab.index);
     let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
     install_stand_in(&lab, &banned);
     let ip = lab.hosts[0].ip.clone();
     assert!(

@@ -3,19 +3,17 @@
 //! (the runs that must fail to connect dial 127.0.0.1 port 1, refused at once): runs that use
 //! the connection settings are lab-tested (`runner.rs`).
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
 const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
 
 fn sesame(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    common::sesame_in(SESAME, dir, args, env)
+    crate::common::sesame_in(SESAME, dir, args, env)
 }
 
 fn text(o: &Output) -> String {
-    common::printed(o)
+    crate::common::printed(o)
 }
 
 /// A project folder (0755) with an inventory and an ansible.cfg naming it.

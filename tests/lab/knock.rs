@@ -3,9 +3,7 @@
 //! knocks from the controller with sesame's client and with knockd's `knock`, probes from the
 //! controller and from the stranger namespace. Needs root (see tests/lab/README.md).
 
-mod common;
-
-use common::{nmap_from_stranger, Lab};
+use crate::common::{assert_all_filtered, Lab};
 use serde_json::{json, Map, Value};
 use sesame::knock::{client, render, KnockMode, KnockPort, KnockProfile, NetFacts, RenderedFiles};
 use std::io::Read;
@@ -155,15 +153,8 @@ fn knock_with_knockd_client(addr: &str, seq: &[KnockPort], gap_ms: u64) {
     assert!(out.status.success(), "knock {args:?}: {out:?}");
 }
 
-fn port_list(seq: &[KnockPort]) -> String {
-    seq.iter()
-        .map(|k| k.port.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// The protected port answers nobody: controller and stranger, IPv4 and IPv6.
-fn assert_closed_everywhere(lab: &Lab, h: &common::LabHost) {
+fn assert_closed_everywhere(lab: &Lab, h: &crate::common::LabHost) {
     assert_eq!(
         probe_controller(ip(&h.ip), 22),
         Probe::Silent,
@@ -191,7 +182,7 @@ fn door_rules(lab: &Lab, host: &str, cmd: &str) -> usize {
 
 #[test]
 fn every_golden_rules_file_loads_on_a_lab_host() {
-    let lab = Lab::up("knock_lab::golden", 1);
+    let lab = Lab::up("knock::golden", 1);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/knock");
     let mut checked = 0;
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
@@ -242,7 +233,7 @@ fn every_golden_rules_file_loads_on_a_lab_host() {
 
 #[test]
 fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
-    let lab = Lab::up("knock_lab::knockd", 1);
+    let lab = Lab::up("knock::knockd", 1);
     let h = lab.host("h1").clone();
     let p = profile(
         "h1",
@@ -251,11 +242,13 @@ fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
     );
     let f = files(&p);
     // A session opened before the rules load survives the load (ESTABLISHED first).
-    let sess = common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
+    let sess = crate::common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
     load_rules(&lab, "h1", &f);
     start_knockd(&lab, "h1", &f);
     assert_eq!(
-        common::ssh::run(&sess, "echo still-here").stdout.trim(),
+        crate::common::ssh::run(&sess, "echo still-here")
+            .stdout
+            .trim(),
         "still-here"
     );
     assert_closed_everywhere(&lab, &h);
@@ -283,7 +276,7 @@ fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
 
 #[test]
 fn knockd_mode_refuses_wrong_order_slow_knocks_and_scans() {
-    let lab = Lab::up("knock_lab::knockd_wrong", 1);
+    let lab = Lab::up("knock::knockd_wrong", 1);
     let h = lab.host("h1").clone();
     // A repeated port: no nmap scan of these ports, whatever its order, sends a b a c.
     let p = profile(
@@ -313,14 +306,7 @@ fn knockd_mode_refuses_wrong_order_slow_knocks_and_scans() {
         "too slow"
     );
 
-    let table = nmap_from_stranger(&lab, &h.ip, &format!("22,{}", port_list(&p.sequence)));
-    for port in ["22/tcp", "7101/tcp", "7202/tcp", "7303/tcp"] {
-        let line = table
-            .lines()
-            .find(|l| l.starts_with(port))
-            .unwrap_or_else(|| panic!("{table}"));
-        assert!(line.contains("filtered"), "uniform answers: {line}");
-    }
+    assert_all_filtered(&lab, &h.ip, &[22, 7101, 7202, 7303]);
     assert_eq!(
         probe_stranger(&lab, &h.ip, 22),
         Probe::Silent,
@@ -342,7 +328,7 @@ fn knockd_mode_refuses_wrong_order_slow_knocks_and_scans() {
 
 #[test]
 fn knockd_close_sequence_and_ipv6() {
-    let lab = Lab::up("knock_lab::knockd_close_v6", 1);
+    let lab = Lab::up("knock::knockd_close_v6", 1);
     let h = lab.host("h1").clone();
     let p = profile(
         "h1",
@@ -401,10 +387,12 @@ fn iptables_mode(test: &str, style: &str) {
     );
     assert_eq!(p.mode, KnockMode::Iptables);
     let f = files(&p);
-    let sess = common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
+    let sess = crate::common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
     load_rules(&lab, "h1", &f);
     assert_eq!(
-        common::ssh::run(&sess, "echo still-here").stdout.trim(),
+        crate::common::ssh::run(&sess, "echo still-here")
+            .stdout
+            .trim(),
         "still-here"
     );
     assert_closed_everywhere(&lab, &h);
@@ -469,14 +457,7 @@ fn iptables_mode(test: &str, style: &str) {
     );
 
     // A scan of every knock port from the stranger: uniform silence, nothing opens.
-    let table = nmap_from_stranger(&lab, &h.ip, &format!("22,7999,{}", port_list(&p.sequence)));
-    for port in ["22/tcp", "7101/tcp", "7303/tcp", "7999/tcp"] {
-        let line = table
-            .lines()
-            .find(|l| l.starts_with(port))
-            .unwrap_or_else(|| panic!("{table}"));
-        assert!(line.contains("filtered"), "uniform answers: {line}");
-    }
+    assert_all_filtered(&lab, &h.ip, &[22, 7101, 7202, 7303, 7999]);
     assert_eq!(
         probe_stranger(&lab, &h.ip, 22),
         Probe::Silent,
@@ -495,17 +476,17 @@ fn iptables_mode(test: &str, style: &str) {
 
 #[test]
 fn iptables_gates_mode() {
-    iptables_mode("knock_lab::gates", "gates");
+    iptables_mode("knock::gates", "gates");
 }
 
 #[test]
 fn iptables_compact_mode() {
-    iptables_mode("knock_lab::compact", "compact");
+    iptables_mode("knock::compact", "compact");
 }
 
 #[test]
 fn single_port_mode_opens_on_spaced_hits_never_on_a_flood() {
-    let lab = Lab::up("knock_lab::single_port", 1);
+    let lab = Lab::up("knock::single_port", 1);
     let h = lab.host("h1").clone();
     let p = profile(
         "h1",
@@ -564,7 +545,7 @@ fn single_port_mode_opens_on_spaced_hits_never_on_a_flood() {
 
 #[test]
 fn knock_ipv6_off_keeps_the_port_closed_on_ipv6() {
-    let lab = Lab::up("knock_lab::v6_off", 1);
+    let lab = Lab::up("knock::v6_off", 1);
     let h = lab.host("h1").clone();
     let mut vars = Map::new();
     vars.insert("knock_mode".into(), json!("iptables"));
@@ -607,7 +588,7 @@ fn sesame(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn cli_knock_ssh_and_proxy_command() {
-    let lab = Lab::up("knock_lab::cli", 3);
+    let lab = Lab::up("knock::cli", 3);
     let tmp = tempfile::tempdir().unwrap();
     let inv_path = knock_inventory(
         &lab,
@@ -736,7 +717,7 @@ fn counter(lab: &Lab, host: &str, tag: &str) -> u64 {
 
 #[test]
 fn client_knock_is_exactly_one_syn_or_one_datagram() {
-    let lab = Lab::up("knock_lab::one_syn", 1);
+    let lab = Lab::up("knock::one_syn", 1);
     let h = lab.host("h1").clone();
     let c = &lab.controller_ip;
     let rules = format!(
@@ -780,7 +761,7 @@ fn client_knock_is_exactly_one_syn_or_one_datagram() {
 /// ports, so a scan that happens to hit them in order opens the door for the scanner.
 #[test]
 fn knockd_opens_for_an_in_order_scan_of_distinct_ports_hence_the_warning() {
-    let lab = Lab::up("knock_lab::knockd_scan", 1);
+    let lab = Lab::up("knock::knockd_scan", 1);
     let h = lab.host("h1").clone();
     let p = profile(
         "h1",

@@ -4,9 +4,7 @@
 //! Debian package (packaging/deb.sh, cargo-deb) installs on a lab host with dpkg, which then
 //! hardens and verifies another host of its fleet as the controller.
 
-mod common;
-
-use common::{printed, sesame_in, Flavour, Init, Lab, Os, Provider};
+use crate::common::{printed, sesame_in, Flavour, Init, Lab, Os, Provider};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,7 +33,7 @@ fn junit_cases(path: &Path) -> Vec<(String, junit_parser::TestStatus)> {
 
 #[test]
 fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
-    let lab = Lab::up("ship_lab::empty_dir", 2);
+    let lab = Lab::up("ship::empty_dir", 2);
     let dir = tempfile::tempdir().unwrap();
     // Nothing but the binary and an inventory; HOME empty too (no ~/.ansible/roles).
     let bin = dir.path().join("sesame");
@@ -160,7 +158,7 @@ fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
     );
     let xml = std::fs::read_to_string(dir.path().join("broken.xml")).unwrap();
     assert!(
-        !common::shows_secret(&xml, "7202") && !common::shows_secret(&xml, "7303"),
+        !crate::common::shows_secret(&xml, "7202") && !crate::common::shows_secret(&xml, "7303"),
         "{xml}"
     );
     assert!(
@@ -193,7 +191,7 @@ fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
     );
     let xml = std::fs::read_to_string(dir.path().join("wrong.xml")).unwrap();
     assert!(
-        !common::shows_secret(&xml, "7901") && !common::shows_secret(&xml, "7903"),
+        !crate::common::shows_secret(&xml, "7901") && !crate::common::shows_secret(&xml, "7903"),
         "{xml}"
     );
     // A host that is down fails verify the same way (exit 2), not silently.
@@ -206,7 +204,7 @@ fn only_the_binary_in_an_empty_directory_hardens_and_ci_reports_hold() {
 /// Copy a local file onto a lab host over SSH (scp).
 fn upload(lab: &Lab, host: &str, local: &Path, remote: &str, mode: i32) {
     let ip = &lab.host(host).ip;
-    let sess = common::ssh::connect(ip, "root", &lab.key, &lab.known_hosts);
+    let sess = crate::common::ssh::connect(ip, "root", &lab.key, &lab.known_hosts);
     let data = std::fs::read(local).unwrap();
     let mut ch = sess
         .scp_send(Path::new(remote), mode, data.len() as u64, None)
@@ -256,7 +254,7 @@ fn build_deb(out: &Path) -> PathBuf {
 
 #[test]
 fn the_deb_installs_on_a_lab_host_which_then_hardens_and_verifies_another() {
-    deb_controller(Lab::up("ship_lab::deb", 2));
+    deb_controller(Lab::up("ship::deb", 2));
 }
 
 /// Debian 13 names the library libssl3t64 (it provides libssl3, which the package depends on),
@@ -268,7 +266,7 @@ fn the_deb_installs_and_works_on_debian_13_with_systemd() {
         init: Init::Systemd,
         provider: Provider::Default,
     };
-    deb_controller(Lab::up_with("ship_lab::deb13", 2, flavour));
+    deb_controller(Lab::up_with("ship::deb13", 2, flavour));
 }
 
 /// Install the package on h1 with dpkg, then from h1 as the controller harden h2, re-run with

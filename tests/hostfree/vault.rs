@@ -4,8 +4,6 @@
 //! `prod`), a vault-encrypted vars_files entry of a playbook. Nothing here connects or sends a
 //! packet; runs that use decrypted values are lab-tested (`harden_lab.rs`).
 
-mod common;
-
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Output;
@@ -17,11 +15,11 @@ fn data() -> PathBuf {
 }
 
 fn sesame(args: &[&str], env: &[(&str, &str)]) -> Output {
-    common::sesame_in(SESAME, &data(), args, env)
+    crate::common::sesame_in(SESAME, &data(), args, env)
 }
 
 fn text(o: &Output) -> String {
-    common::printed(o)
+    crate::common::printed(o)
 }
 
 /// Run sesame, expect exit 1 and every needle in what it printed.

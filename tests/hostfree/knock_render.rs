@@ -2,7 +2,7 @@
 //! with and without a close sequence, UDP knocks, allow sources, public ports and
 //! `knock_drop_unlisted: false`. Each case is `tests/data/knock/<case>/vars.json` (the host's
 //! variables plus `_facts`); the expected files sit beside it, named after their target path.
-//! `SESAME_BLESS=1 cargo test --test knock_render` rewrites them.
+//! `SESAME_BLESS=1 cargo test --test hostfree knock_render::` rewrites them.
 
 use serde_json::{Map, Value};
 use sesame::knock::{render, NetFacts};

@@ -3,9 +3,7 @@
 //! not stop the others, `serial` + `max_fail_percentage` stop later batches, extra vars, tags
 //! and `--syntax-check`. Playbooks live under `tests/data/engine/`.
 
-mod common;
-
-use common::Lab;
+use crate::common::Lab;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;

@@ -2,9 +2,7 @@
 //! files on disk winning over them, completions, man pages, `--version`, and the JUnit report
 //! read by a real JUnit parser (the `junit-parser` crate). No lab needed.
 
-mod common;
-
-use common::{printed, sesame_in};
+use crate::common::{printed, sesame_in};
 use sesame::runner::event::{Event, KnockStage, Status, TaskResult};
 use sesame::runner::junit::{self, JunitOptions};
 use sesame::runner::record::Record;
@@ -334,7 +332,7 @@ fn the_junit_report_parses_with_a_real_parser_and_lists_every_host() {
         "knockd"
     );
     assert!(
-        !common::shows_secret(&xml, "7101") && !common::shows_secret(&xml, "7202"),
+        !crate::common::shows_secret(&xml, "7101") && !crate::common::shows_secret(&xml, "7202"),
         "{xml}"
     );
 }

@@ -1,9 +1,7 @@
 //! The parallel runner on real lab hosts: the pool, the reporter and `sesame run` over real SSH
 //! (lab fleets from `tests/lab/lab.sh`, torn down on drop). Needs root, like every lab test.
 
-mod common;
-
-use common::Lab;
+use crate::common::Lab;
 use sesame::cli::run::{run_command, CommandTarget};
 use sesame::runner::report::{self, Capture, Format, ReportOptions, Reporter, Style};
 use sesame::runner::{Cancel, HostOutcome};
@@ -306,7 +304,7 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
 
 /// Not a pass/fail test: prints how long `sesame run -f 20 all -- true` takes on 20 lab hosts
 /// next to 20 parallel `ssh -n HOST true` (OpenSSH), alternating, 5 rounds each.
-/// Run with `cargo test --release --test runner -- --ignored --nocapture bench_`.
+/// Run with `cargo test --release --test lab -- --ignored --nocapture runner::bench_`.
 /// A project's ansible.cfg drives the connection as it drives Ansible's: an inventory with only
 /// addresses, `remote_user`, `private_key_file`, `host_key_checking = False` and `become` from
 /// the file. Without `host_key_checking = False` the unknown host keys are refused, so the

@@ -3,9 +3,7 @@
 //! --check), in every knock mode; sequences never printed. Each test has its own state
 //! directory (XDG_STATE_HOME and HOME), so nothing is shared with the caller's controller.
 
-mod common;
-
-use common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
+use crate::common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -46,13 +44,17 @@ impl Controller {
 
     fn sesame(&self, args: &[&str]) -> Output {
         let state = self.state.to_str().unwrap();
-        let out = common::sesame_in(
+        let out = crate::common::sesame_in(
             SESAME,
             &repo(),
             args,
             &[("XDG_STATE_HOME", state), ("HOME", state)],
         );
-        eprintln!("$ sesame {}\n{}", args.join(" "), common::printed(&out));
+        eprintln!(
+            "$ sesame {}\n{}",
+            args.join(" "),
+            crate::common::printed(&out)
+        );
         out
     }
 
@@ -85,7 +87,7 @@ fn live_rules(lab: &Lab, host: &str) -> String {
 fn assert_no_ports(text: &str, ports: &[&str]) {
     for p in ports {
         assert!(
-            !common::shows_secret(text, p),
+            !crate::common::shows_secret(text, p),
             "sequence port {p} leaked:
 {text}"
         );
@@ -101,7 +103,7 @@ fn knock_opens(c: &Controller, lab: &Lab, inv: &Path, host: &str, vars: &str) ->
         "{host} stays open without a knock"
     );
     let k = c.sesame(&["knock", host, "-i", inv.to_str().unwrap(), "-e", vars]);
-    assert!(k.status.success(), "{}", common::printed(&k));
+    assert!(k.status.success(), "{}", crate::common::printed(&k));
     wait_until(3, || open_from_controller(&ip))
 }
 
@@ -143,7 +145,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     // Harden with A: the state file records it, mode 0600.
     let inv = inv_with(&ctl, SEQ_A, "");
     let first = ctl.play(&inv, &[]);
-    printed += &common::printed(&first);
+    printed += &crate::common::printed(&first);
     assert_eq!(first.status.code(), Some(0));
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(ctl.state_file()).expect("no state file written");
@@ -152,7 +154,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     // A→B: edit the inventory, run again; nothing else.
     let inv = inv_with(&ctl, SEQ_B, "");
     let rotate = ctl.play(&inv, &[]);
-    let text = common::printed(&rotate);
+    let text = crate::common::printed(&rotate);
     printed += &text;
     assert_eq!(rotate.status.code(), Some(0), "{text}");
     for (h, _) in modes {
@@ -181,7 +183,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     }
     // Re-run: the current knock opens at once; one session, one command per host.
     let again = ctl.play(&inv, &["-vv"]);
-    let log = common::printed(&again);
+    let log = crate::common::printed(&again);
     printed += &log;
     assert_eq!(again.status.code(), Some(0));
     for (h, _) in modes {
@@ -204,7 +206,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
         &inv,
         &["-l", "h2", "-T", "3", "-e", "knock_previous_sequences=[]"],
     );
-    let text = common::printed(&lost);
+    let text = crate::common::printed(&lost);
     printed += &text;
     assert_eq!(recap(&lost, "h2", "unreachable"), 1, "{text}");
     assert!(text.contains("tried knock_sequence"), "{text}");
@@ -212,7 +214,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     // The preview: reached with B, reported changed, masked diff, nothing touched.
     let before: Vec<String> = modes.iter().map(|(h, _)| live_rules(&lab, h)).collect();
     let preview = ci.play(&inv, &["--check", "-D"]);
-    let text = common::printed(&preview);
+    let text = crate::common::printed(&preview);
     printed += &text;
     assert_eq!(preview.status.code(), Some(0), "{text}");
     for (i, (h, _)) in modes.iter().enumerate() {
@@ -229,7 +231,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     );
     assert!(!ci.state_file().exists(), "--check wrote the state file");
     let rotate = ci.play(&inv, &[]);
-    let text = common::printed(&rotate);
+    let text = crate::common::printed(&rotate);
     printed += &text;
     assert_eq!(rotate.status.code(), Some(0), "{text}");
     for (h, _) in modes {
@@ -256,7 +258,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
         );
     }
     let again = ci.play(&inv, &[]);
-    printed += &common::printed(&again);
+    printed += &crate::common::printed(&again);
     for (h, _) in modes {
         assert_eq!(recap(&again, h, "changed"), 0, "{h}");
     }
@@ -266,7 +268,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     // (The last run's proof left knockd's door open for a few seconds.)
     assert!(wait_until(20, || !open_from_controller(&lab.hosts[0].ip)));
     let lost = ctl.play(&inv, &["-l", "h1", "-T", "3"]);
-    let text = common::printed(&lost);
+    let text = crate::common::printed(&lost);
     printed += &text;
     assert_eq!(recap(&lost, "h1", "unreachable"), 1, "{text}");
     assert!(
@@ -291,7 +293,7 @@ fn rotate_single_port_hit_timing() {
     assert_eq!(ctl.play(&inv, &[]).status.code(), Some(0));
     let inv = ctl.inventory(&lab, COMMON_VARS, &[("h1", new)]);
     let rotate = ctl.play(&inv, &[]);
-    let text = common::printed(&rotate);
+    let text = crate::common::printed(&rotate);
     assert_eq!(rotate.status.code(), Some(0), "{text}");
     assert!(recap(&rotate, "h1", "changed") >= 1);
     assert!(text.contains("state file entry of"), "{text}");
@@ -311,7 +313,12 @@ fn rotate_single_port_hit_timing() {
         "--",
         "true",
     ]);
-    assert_eq!(run.status.code(), Some(4), "{}", common::printed(&run));
+    assert_eq!(
+        run.status.code(),
+        Some(4),
+        "{}",
+        crate::common::printed(&run)
+    );
     let again = ctl.play(&inv, &[]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(recap(&again, "h1", "changed"), 0);
@@ -373,7 +380,7 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
         preview.status.code(),
         Some(0),
         "{}",
-        common::printed(&preview)
+        crate::common::printed(&preview)
     );
     for (i, h) in lab.hosts.iter().enumerate() {
         assert!(recap(&preview, &h.name, "changed") >= 1);
@@ -385,7 +392,7 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
         );
     }
     let off = ctl.play(&inv, &[]);
-    let text = common::printed(&off);
+    let text = crate::common::printed(&off);
     assert_eq!(off.status.code(), Some(0), "{text}");
     assert!(text.contains("new session without a knock"), "{text}");
     assert_no_ports(&text, ALL_PORTS);
@@ -446,7 +453,7 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
     }
     // A re-run: nothing to take off, one plain session and one command per host.
     let again = ctl.play(&inv, &["-vv"]);
-    let log = common::printed(&again);
+    let log = crate::common::printed(&again);
     assert_eq!(again.status.code(), Some(0), "{log}");
     for h in &lab.hosts {
         assert_eq!(recap(&again, &h.name, "changed"), 0, "{}", h.name);
@@ -490,7 +497,7 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     let mut printed = String::new();
     let inv = inv_with(&format!("{alice}, {bob}"));
     let first = ctl.play(&inv, &[]);
-    printed += &common::printed(&first);
+    printed += &crate::common::printed(&first);
     assert_eq!(first.status.code(), Some(0), "{printed}");
     let invs = inv.to_str().unwrap();
     let door_opens = |h: &str, door: &str| {
@@ -500,7 +507,7 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
             "{h} stays open"
         );
         let k = ctl.sesame(&["knock", h, "-i", invs, "--door", door]);
-        assert!(k.status.success(), "{}", common::printed(&k));
+        assert!(k.status.success(), "{}", crate::common::printed(&k));
         wait_until(3, || open_from_controller(&ip))
     };
     for (h, _) in modes {
@@ -509,7 +516,7 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     }
     // verify proves each door opens for its owner.
     let v = ctl.sesame(&["verify", "-i", invs]);
-    let text = common::printed(&v);
+    let text = crate::common::printed(&v);
     printed += &text;
     assert_eq!(v.status.code(), Some(0), "{text}");
     assert_eq!(
@@ -520,12 +527,12 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     );
     let nodoor = ctl.sesame(&["knock", "h1", "-i", invs, "--door", "carol"]);
     assert!(!nodoor.status.success());
-    assert!(common::printed(&nodoor).contains("its doors: alice, bob"));
+    assert!(crate::common::printed(&nodoor).contains("its doors: alice, bob"));
 
     // Bob leaves: his door is revoked, alice's still opens.
     let inv = inv_with(alice);
     let revoke = ctl.play(&inv, &[]);
-    printed += &common::printed(&revoke);
+    printed += &crate::common::printed(&revoke);
     assert_eq!(revoke.status.code(), Some(0), "{printed}");
     for (h, _) in modes {
         assert!(recap(&revoke, h, "changed") >= 1, "{h}");
@@ -537,13 +544,13 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
         assert!(door_opens(h, "alice"), "alice's door no longer opens {h}");
     }
     let again = ctl.play(&inv, &[]);
-    printed += &common::printed(&again);
+    printed += &crate::common::printed(&again);
     for (h, _) in modes {
         assert_eq!(recap(&again, h, "changed"), 0, "{h}");
     }
     // verify proves the removed door stays shut (the state file remembers it was there).
     let v = ctl.sesame(&["verify", "-i", inv.to_str().unwrap()]);
-    let text = common::printed(&v);
+    let text = crate::common::printed(&v);
     printed += &text;
     assert_eq!(v.status.code(), Some(0), "{text}");
     assert_eq!(
@@ -564,7 +571,7 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     }
     std::fs::write(&file, state.to_string()).unwrap();
     let v = ctl.sesame(&["verify", "-i", inv.to_str().unwrap(), "-l", "h1"]);
-    let text = common::printed(&v);
+    let text = crate::common::printed(&v);
     printed += &text;
     assert_ne!(v.status.code(), Some(0), "{text}");
     assert!(text.contains("removed door alice still opens"), "{text}");

@@ -2,12 +2,10 @@
 //! host keys, exit statuses, isolation between hosts, sudo, the local apt repository, the boot
 //! emulation (saved firewall and knockd come back after a reboot) and a clean `down`.
 
-mod common;
-
 use std::process::Command;
 
-use common::ssh::{connect, connect_password, run};
-use common::{Flavour, Init, Lab};
+use crate::common::ssh::{connect, connect_password, run};
+use crate::common::{Flavour, Init, Lab};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -40,7 +38,7 @@ fn ssh_exit_status_isolation_and_sudo() {
 
     // A host key of another host must not verify: the known_hosts check is real.
     {
-        let sess = common::ssh::handshake(&lab.hosts[1].ip, &lab.known_hosts);
+        let sess = crate::common::ssh::handshake(&lab.hosts[1].ip, &lab.known_hosts);
         let mut kh = sess.known_hosts().expect("known_hosts");
         kh.read_file(&lab.known_hosts, ssh2::KnownHostFileKind::OpenSSH)
             .expect("read known_hosts");
@@ -297,7 +295,7 @@ fn down_leaves_nothing(lab: Lab) {
 
 #[test]
 fn down_all_clears_every_fleet_and_crash_leftovers() {
-    common::require_root();
+    crate::common::require_root();
     // Runs in its own network and mount namespace with its own state dir, so fleets of tests
     // running in parallel are untouched; see the script.
     let script =

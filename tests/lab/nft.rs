@@ -8,10 +8,8 @@
 //! `knock_state: absent`, and coexistence with Docker's iptables-nft chains, another nftables
 //! table and an active ufw through load, rollback and reboot, on sysvinit and systemd.
 
-mod common;
-
-use common::docker::{answers, install_stand_in, PUBLISHED};
-use common::{
+use crate::common::docker::{answers, install_stand_in, PUBLISHED};
+use crate::common::{
     open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
 };
 use std::io::{BufRead, BufReader};
@@ -739,8 +737,13 @@ fn nft_backend_single_port_opens_for_spaced_hits_only_and_reruns_unchanged() {
 /// sesame with its own state home (the state file keeps the removed doors verify checks).
 fn sesame_at(state: &Path, args: &[&str]) -> Output {
     let s = state.to_str().unwrap();
-    let out = common::sesame_in(SESAME, &repo(), args, &[("XDG_STATE_HOME", s), ("HOME", s)]);
-    eprintln!("$ sesame {}\n{}", args.join(" "), common::printed(&out));
+    let out =
+        crate::common::sesame_in(SESAME, &repo(), args, &[("XDG_STATE_HOME", s), ("HOME", s)]);
+    eprintln!(
+        "$ sesame {}\n{}",
+        args.join(" "),
+        crate::common::printed(&out)
+    );
     out
 }
 
@@ -805,7 +808,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
         assert!(door_opens(invs, h, "bob"), "bob's door does not open {h}");
     }
     let v = sesame_at(&state, &["verify", "-i", invs]);
-    let text = common::printed(&v);
+    let text = crate::common::printed(&v);
     assert_eq!(v.status.code(), Some(0));
     assert_eq!(
         text.matches("door bob: new SSH session after its knock")
@@ -839,7 +842,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
         );
     }
     let v = sesame_at(&state, &["verify", "-i", invs]);
-    let text = common::printed(&v);
+    let text = crate::common::printed(&v);
     assert_eq!(v.status.code(), Some(0));
     assert_eq!(
         text.matches("removed door bob: still shut after its knock")
@@ -865,11 +868,11 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
 /// IPv4) is DNAT-ed to the container by a native nftables table: it answers past the input
 /// gate until the next run, whose probe finds it in `nft -t list ruleset` and gates it.
 fn published_port_is_gated(fleet: &str, mode_vars: &str, native: bool) {
-    use common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
+    use crate::common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
     let lab = Lab::up_with(fleet, 1, Flavour::from_env());
     let banned = format!("198.19.{}.253", lab.index);
     let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
     assert!(
         lab.sh("h1", "iptables -V").contains("nf_tables"),
         "the stand-in's iptables is not iptables-nft"
@@ -1174,7 +1177,7 @@ fn coexists_with_docker_ufw_and_another_table(lab: &Lab) {
     );
     let banned = format!("198.19.{k}.253");
     let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", common::printed(&out));
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
     install_stand_in(lab, &banned);
     install_other_table(lab);
     let ip = lab.host("h1").ip.clone();
@@ -1290,7 +1293,7 @@ fn nft_backend_coexists_with_docker_ufw_and_another_table_on_the_default_init() 
     coexists_with_docker_ufw_and_another_table(&lab);
 }
 
-/// Scan resistance of the gates mode on nftables, as knock_lab checks it on iptables: knocks
+/// Scan resistance of the gates mode on nftables, as lab::knock checks it on iptables: knocks
 /// slower than knock_step_seconds stay shut, an nmap SYN scan from the stranger sees the
 /// protected port, the knock ports and a port nobody uses alike (filtered) over v4 and v6 and
 /// opens nothing, and a right knock still opens afterwards.
@@ -1318,14 +1321,7 @@ fn nft_backend_gates_refuse_slow_knocks_and_scans_and_every_port_looks_the_same(
     );
 
     for ip in [&h.ip, &h.ip6] {
-        let table = common::nmap_from_stranger(&lab, ip, "22,7101,7202,7303,7999");
-        for port in ["22/tcp", "7101/tcp", "7202/tcp", "7303/tcp", "7999/tcp"] {
-            let line = table
-                .lines()
-                .find(|l| l.starts_with(port))
-                .unwrap_or_else(|| panic!("{table}"));
-            assert!(line.contains("filtered"), "{ip}: not uniform: {line}");
-        }
+        crate::common::assert_all_filtered(&lab, ip, &[22, 7101, 7202, 7303, 7999]);
     }
     assert_closed(&lab, "h1", "after the scans");
 
@@ -1338,7 +1334,7 @@ fn nft_backend_gates_refuse_slow_knocks_and_scans_and_every_port_looks_the_same(
     assert!(!open_from_stranger(&lab, &h.ip), "opened for the stranger");
 }
 
-/// A fault of harden_lab's, on nftables: knockd cannot start (no such interface) after the
+/// A fault of lab::harden's, on nftables: knockd cannot start (no such interface) after the
 /// table is loaded, so the transaction rolls back: the host is reachable without a knock, no
 /// sesame table is left (there was none) and knockd is not left running; the other host of the
 /// play converges.

@@ -3,15 +3,13 @@
 //! hosts, exec semantics (quoting, large output, status, timeouts) and uploads. Each test owns
 //! its fleet; results are checked on the host without SSH (`Lab::exec`). Needs root.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Lab;
+use crate::common::Lab;
 use serde_json::{json, Map, Value};
 use sesame::transport::proxy::Proxy;
 use sesame::transport::{Become, Cmd};

@@ -3,9 +3,7 @@
 //! and every fault (knockd failing to start, a rule set that fails its proof, sesame killed
 //! mid-transaction, invalid settings) leaves the host reachable on its old rules.
 
-mod common;
-
-use common::{
+use crate::common::{
     open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
 };
 use std::io::{BufRead, BufReader};
@@ -287,7 +285,7 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
         + &String::from_utf8_lossy(&first.stdout)
         + &log;
     assert!(
-        !common::shows_secret(&text, "7202"),
+        !crate::common::shows_secret(&text, "7202"),
         "knock sequence leaked into the output"
     );
     assert_eq!(sesame(&["verify", "-i", invs]).status.code(), Some(0));
@@ -311,7 +309,7 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
         "no hint at a wrong sequence: {said}"
     );
     assert!(
-        !common::shows_secret(&said, "7991"),
+        !crate::common::shows_secret(&said, "7991"),
         "the sequence leaked: {said}"
     );
 
@@ -761,7 +759,7 @@ fn harden_with_vaulted_knock_sequences() {
     );
     for secret in ["7202", "7303", "db-password-42", "whole file secret"] {
         assert!(
-            !common::shows_secret(&text, secret),
+            !crate::common::shows_secret(&text, secret),
             "`{secret}` leaked:\n{text}"
         );
     }
@@ -864,7 +862,7 @@ fn harden_behind_a_hardened_jump_host() {
         "{text}"
     );
     assert!(
-        !common::shows_secret(&text, "7202"),
+        !crate::common::shows_secret(&text, "7202"),
         "a sequence leaked: {text}"
     );
     std::thread::sleep(Duration::from_secs(6));
@@ -1055,7 +1053,7 @@ fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
         let text = said(out);
         for s in secrets {
             assert!(
-                !common::shows_secret(&text, s),
+                !crate::common::shows_secret(&text, s),
                 "{what}: {s} shown:\n{text}"
             );
         }
@@ -1519,7 +1517,10 @@ fn harden_a_host_without_iptables_closes_ipv6_too() {
     let lab = Lab::up_with(
         "harden_bare",
         1,
-        common::Flavour::provider(common::Os::Bookworm, common::Provider::Bare),
+        crate::common::Flavour::provider(
+            crate::common::Os::Bookworm,
+            crate::common::Provider::Bare,
+        ),
     );
     assert!(!lab
         .exec("h1", &["sh", "-c", "command -v ip6tables"])
