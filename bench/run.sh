@@ -236,6 +236,9 @@ sesame_fleet() { # N RUN BACKEND
   rendered=$out/rendered/$n; [ "$b" = nftables ] && rendered=$out/rendered-nft/$n
   f=$prefix$tag$n-$r; fleets+=("$f"); inv=$(up "$f" "$n") || die "lab up $f failed"
   export SESAME_LOG=$sesame_log
+  # A controller of its own: the knock state file (knocks.json, rewritten after each host's
+  # transaction) holds this fleet's hosts only, not every host this machine's root ever hardened.
+  export XDG_STATE_HOME=$out/state/$f; rm -rf "$XDG_STATE_HOME"; mkdir -p "$XDG_STATE_HOME"
   measure "$n" "$r" sesame-first "$b" "$fk" "$inv" "$sesame" play -i "$inv" "$repo/playbooks/harden.yml" -e "$ex" -f "$fk"
   bad+=$(converged "$out/logs/sesame-first-$b-$n-$r.log" "$inv" first)
   close_doors "$f" "$inv" "$b"
@@ -243,7 +246,7 @@ sesame_fleet() { # N RUN BACKEND
   bad+=$(converged "$out/logs/sesame-rerun-$b-$n-$r.log" "$inv" rerun)
   close_doors "$f" "$inv" "$b"
   measure "$n" "$r" sesame-verify "$b" "$fk" "$inv" "$sesame" verify -i "$inv" -e "$ex" -f "$fk" || bad+=" verify failed"
-  unset SESAME_LOG
+  unset SESAME_LOG XDG_STATE_HOME
   if [ ! -d "$rendered" ]; then collect "$f" "$inv" "$rendered" "$b"; fi
   checks[sesame-$b-$n-$r]="$(check "$f" "$inv" "$rendered" "$b")${bad:+; NOT CONVERGED: $bad}"
   down "$f"
@@ -313,6 +316,7 @@ spread() { # SIZE SCENARIO BACKEND FIRSTCOL
   echo "cmds, sessions = remote commands and SSH sessions per host, min / median / max over the hosts (sesame: counted in its"
   echo "debug log, SESAME_LOG=$sesame_log; floor: one ssh -n by construction; ansible: not counted)."
   echo "Ratios: sesame (either backend) over the iptables floor / ansible-playbook, medians."
+  echo "sesame's knock state file: a fresh one per fleet (XDG_STATE_HOME=bench/out/state/FLEET), shared by its first run, re-run and verify."
   echo
   echo "| N | backend | forks | scenario | wall s | CPU s | machine CPU s | peak RSS MB | cmds/host | sessions/host | load | failed runs | wall /floor | wall /ansible | CPU /floor | CPU /ansible |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
