@@ -8,7 +8,7 @@
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-out=$here/out
+out=${BENCH_OUT:-$here/out}        # raw.tsv, results.md, logs; one per concurrent benchmark
 sizes=${BENCH_SIZES:-"20 100"}
 runs=${BENCH_RUNS:-3}
 tools=${BENCH_TOOLS:-"sesame ansible floor"}
@@ -35,6 +35,7 @@ for n in $sizes; do case $n in ''|*[!0-9]*) die "BENCH_SIZES: '$n' is not a numb
   [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "BENCH_SIZES: $n is not in 1..200 (the lab's bound)"; done
 case $runs in ''|*[!0-9]*|0) die "BENCH_RUNS: '$runs' is not a positive number" ;; esac
 case $forks_opt in *[!0-9]*) die "BENCH_FORKS: '$forks_opt' is not a number" ;; esac
+case $out in /*) ;; *) die "BENCH_OUT: '$out' is not an absolute path" ;; esac
 case $prefix in *[!A-Za-z0-9_.-]*) die "SESAME_LAB_FLEET_PREFIX: '$prefix' (use A-Z a-z 0-9 _ . -)" ;; esac
 # Ansible and the floor write the bytes sesame rendered on its iptables fleet of run 1.
 if has "$tools" ansible || has "$tools" floor; then
