@@ -11,6 +11,7 @@ use crate::runner::{Event, KnockStage};
 use crate::transport::{Cmd, Connector, Transport, TransportError};
 use base64::Engine as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Where backups live on the host; the newest `BACKUPS_KEPT` transactions are kept.
@@ -41,6 +42,12 @@ fn script_in(body: &str, root: &str) -> String {
 fn script(body: &str) -> String {
     script_in(body, BACKUP_DIR)
 }
+
+/// The scripts as sent, built once per process: every host's command borrows them (at -f 100,
+/// a copy per running host was a few MB of the controller's peak memory).
+static STAGE_SH: LazyLock<String> = LazyLock::new(|| script(STAGE));
+static FINALIZE_SH: LazyLock<String> = LazyLock::new(|| script(FINALIZE));
+static ROLLBACK_NOW_SH: LazyLock<String> = LazyLock::new(|| script(ROLLBACK_NOW));
 
 /// The result of one transaction.
 #[derive(Debug, Default)]
@@ -107,7 +114,7 @@ impl Transaction<'_> {
     fn stage_cmd(&self) -> Cmd {
         let knockd = self.profile.mode == KnockMode::Knockd;
         let nft = self.profile.backend == super::profile::Backend::Nftables;
-        let mut cmd = Cmd::sh(script(STAGE))
+        let mut cmd = Cmd::sh_static(STAGE_SH.as_str())
             .arg("sesame-stage")
             .arg(self.profile.rollback_seconds.to_string())
             .arg(if knockd { "1" } else { "0" })
@@ -237,7 +244,7 @@ impl Transaction<'_> {
 
     /// The FINALIZE command for transaction `id`.
     fn finalize_cmd(&self, id: &str, escalate: Option<crate::transport::Become>) -> Cmd {
-        Cmd::sh(script(FINALIZE))
+        Cmd::sh_static(FINALIZE_SH.as_str())
             .arg("sesame-finalize")
             .arg(id)
             .arg(&self.profile.names.door_chain)
@@ -306,7 +313,7 @@ impl Transaction<'_> {
         escalate: Option<crate::transport::Become>,
         outcome: &mut Outcome,
     ) {
-        let rb = Cmd::sh(script(ROLLBACK_NOW))
+        let rb = Cmd::sh_static(ROLLBACK_NOW_SH.as_str())
             .arg("sesame-rollback")
             .arg(id)
             .arg(format!("the proof failed: {why}"))

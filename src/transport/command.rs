@@ -2,14 +2,16 @@
 //! in every rendering meant for humans, and privilege escalation is added in exactly one place
 //! (`Cmd::render`). Never build a shell line by formatting user data into it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 /// One piece of a command line.
 #[derive(Clone, PartialEq, Eq)]
 enum Part {
-    /// A literal argument, quoted when rendered.
-    Arg(String),
+    /// A literal argument, quoted when rendered. Borrowed for sesame's own static scripts, so
+    /// the (large) transaction scripts are not copied per host and per clone.
+    Arg(Cow<'static, str>),
     /// A literal argument that is secret: quoted when rendered, `********` when displayed.
     Secret(String),
     /// Shell syntax written by sesame itself (a pipe, `&&`, a redirection). Never user data.
@@ -73,7 +75,7 @@ impl Cmd {
     /// A command running `program` (quoted like any argument).
     pub fn new(program: impl Into<String>) -> Self {
         Cmd {
-            parts: vec![Part::Arg(program.into())],
+            parts: vec![Part::Arg(Cow::Owned(program.into()))],
             ..Default::default()
         }
     }
@@ -84,8 +86,16 @@ impl Cmd {
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
-        self.parts.push(Part::Arg(a.into()));
+        self.parts.push(Part::Arg(Cow::Owned(a.into())));
         self
+    }
+
+    /// `sh -c SCRIPT` for a script that lives for the whole process (built once): every host's
+    /// command shares it instead of holding a copy while the command runs.
+    pub fn sh_static(script: &'static str) -> Self {
+        let mut c = Cmd::new("sh").arg("-c");
+        c.parts.push(Part::Arg(Cow::Borrowed(script)));
+        c
     }
 
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -94,7 +104,7 @@ impl Cmd {
         S: Into<String>,
     {
         self.parts
-            .extend(args.into_iter().map(|a| Part::Arg(a.into())));
+            .extend(args.into_iter().map(|a| Part::Arg(Cow::Owned(a.into()))));
         self
     }
 

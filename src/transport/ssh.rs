@@ -301,6 +301,8 @@ impl SshTransport {
             }
             Err(e) => return Err(self.session_err("starting the command", e)),
         }
+        // The line (a transaction script is tens of KB) is not needed while the command runs.
+        drop(line);
         self.execs += 1;
 
         let mut out = Vec::new();
