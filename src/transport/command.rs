@@ -52,7 +52,8 @@ impl fmt::Debug for Become {
 pub struct Cmd {
     parts: Vec<Part>,
     escalate: Option<Become>,
-    stdin: Option<Vec<u8>>,
+    /// Shared, so cloning a command (run directly when already root) copies no data.
+    stdin: Option<std::sync::Arc<[u8]>>,
     stdin_secret: bool,
     timeout: Option<Duration>,
     kill_on_timeout: bool,
@@ -121,7 +122,7 @@ impl Cmd {
     }
 
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(data.into());
+        self.stdin = Some(data.into().into());
         self
     }
 
@@ -134,7 +135,7 @@ impl Cmd {
 
     /// Stdin that must never be logged.
     pub fn secret_stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(data.into());
+        self.stdin = Some(data.into().into());
         self.stdin_secret = true;
         self
     }
@@ -172,7 +173,12 @@ impl Cmd {
     /// The command's own stdin data. The become password is never part of it: a transport
     /// sends the password only when sudo shows its prompt (`become_password`, `BecomeTokens`).
     pub fn stdin_bytes(&self) -> Option<Vec<u8>> {
-        self.stdin.clone()
+        self.stdin.as_deref().map(<[u8]>::to_vec)
+    }
+
+    /// The command's own stdin data, borrowed.
+    pub fn stdin_slice(&self) -> Option<&[u8]> {
+        self.stdin.as_deref()
     }
 
     /// The commands of a batch (`None` for any other command).
@@ -215,7 +221,7 @@ impl Cmd {
                 Part::Arg("sesame-batch".into()),
             ],
             escalate: None,
-            stdin: (!stdin.is_empty()).then_some(stdin),
+            stdin: (!stdin.is_empty()).then(|| stdin.into()),
             timeout,
         }
     }
@@ -242,7 +248,7 @@ impl Cmd {
                 Part::Batch(steps) => {
                     let lines: Vec<(String, usize)> = steps
                         .iter()
-                        .map(|c| (c.join(masked), c.stdin.as_ref().map_or(0, Vec::len)))
+                        .map(|c| (c.join(masked), c.stdin.as_ref().map_or(0, |d| d.len())))
                         .collect();
                     out.push_str(&quote(&super::batch::script(&lines)));
                 }

@@ -5,6 +5,7 @@
 //! command's stdin into a temp file moved into place. It never prints and never logs secrets:
 //! commands are logged with `Cmd::display` only.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
@@ -462,8 +463,9 @@ fn upload_cmd(file: &Upload<'_>, escalate: Option<&Become>) -> Cmd {
 struct Feed<'a> {
     cmd: &'a Cmd,
     gate: Option<SudoGate>,
-    /// Bytes to write so far (grows as the gate opens) and how many are written.
-    bytes: Vec<u8>,
+    /// Bytes to write so far (grows as the gate opens) and how many are written; borrowed
+    /// from the command when there is no gate.
+    bytes: Cow<'a, [u8]>,
     written: usize,
     may_close: bool,
     closed: bool,
@@ -473,8 +475,8 @@ impl<'a> Feed<'a> {
     fn new(cmd: &'a Cmd, tokens: &BecomeTokens) -> Self {
         let gate = cmd.become_password().map(|_| SudoGate::new(tokens.clone()));
         let bytes = match gate {
-            Some(_) => Vec::new(),
-            None => cmd.stdin_bytes().unwrap_or_default(),
+            Some(_) => Cow::Owned(Vec::new()),
+            None => Cow::Borrowed(cmd.stdin_slice().unwrap_or_default()),
         };
         Feed {
             cmd,
@@ -525,8 +527,9 @@ impl<'a> Feed<'a> {
             GateStep::Wait => false,
             GateStep::SendPassword => {
                 let pw = self.cmd.become_password().unwrap_or_default();
-                self.bytes.extend_from_slice(pw.as_bytes());
-                self.bytes.push(b'\n');
+                let bytes = self.bytes.to_mut();
+                bytes.extend_from_slice(pw.as_bytes());
+                bytes.push(b'\n');
                 true
             }
             // The password was wrong: close stdin rather than let sudo read the command's
@@ -536,8 +539,8 @@ impl<'a> Feed<'a> {
                 true
             }
             GateStep::Open => {
-                self.bytes
-                    .extend_from_slice(&self.cmd.stdin_bytes().unwrap_or_default());
+                let data = self.cmd.stdin_slice().unwrap_or_default();
+                self.bytes.to_mut().extend_from_slice(data);
                 self.may_close = true;
                 true
             }
