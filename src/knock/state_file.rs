@@ -5,7 +5,8 @@
 //! `~/.local/state/sesame/knocks.json`. Entries are keyed by the address sesame connects to
 //! (`addr:port`) and the fingerprints known_hosts has for it, so a reused address with another
 //! machine behind it does not get the old machine's knock. `--no-state` turns it off.
-//! Writers lock the file (flock), re-read it, and replace it atomically. Never prints.
+//! Writers lock the file (flock), re-read it, and replace it atomically; changes that arrive
+//! while a write is going on are written together by the next one. Never prints.
 
 use super::rotation::PastKnock;
 use crate::transport::known_hosts::{self, KnownHostsFile};
@@ -159,8 +160,9 @@ fn parse_entry(v: &Value) -> Entry {
 /// Record that `knocks` are what sesame left on the host of `key` (replacing what was there).
 /// Doors the host had before that `knocks` no longer has are kept as revoked.
 pub fn record(key: &HostKey, host: &str, knocks: &[PastKnock]) -> Result<(), StateError> {
-    let (host, knocks) = (host.to_string(), knocks.to_vec());
+    let (host, knocks, key_) = (host.to_string(), knocks.to_vec(), key.clone());
     update(key, move |old| {
+        let key = &key_;
         let mut revoked: Vec<PastKnock> = Vec::new();
         if let Some(old) = old.map(parse_entry) {
             for k in old.knocks.into_iter().chain(old.revoked) {
@@ -197,42 +199,97 @@ pub fn forget(key: &HostKey) -> Result<(), StateError> {
     update(key, |_| None)
 }
 
-/// Replace the entry of `key` by what `make` builds from the current one (read under the lock).
+/// A change to one host's entry: what `make` builds from the current one (read under the lock).
+type Change = (
+    HostKey,
+    Box<dyn FnOnce(Option<&Value>) -> Option<Value> + Send>,
+);
+
+/// Changes waiting for the next write, and where that write leaves its result for every
+/// thread whose change it carried.
+struct Batch {
+    changes: Vec<Change>,
+    result: std::sync::Arc<OnceLock<Result<(), (std::io::ErrorKind, String)>>>,
+}
+
+/// How many times this process wrote the file (the tests check writes are grouped).
+static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn queue() -> &'static Mutex<Option<Batch>> {
+    static QUEUE: OnceLock<Mutex<Option<Batch>>> = OnceLock::new();
+    QUEUE.get_or_init(|| Mutex::new(None))
+}
+
+/// Replace the entry of `key` by what `make` builds from the current one. Writes are grouped:
+/// when many hosts finish at once, one read-modify-write (and one fsync) carries every change
+/// queued meanwhile, instead of one rewrite of the whole file per host (a large file made that
+/// cost grow with hosts x entries, and every worker waited its turn holding its sessions).
+/// Returns once the change is on disk, with the result of the write that carried it.
 fn update(
     key: &HostKey,
-    make: impl FnOnce(Option<&Value>) -> Option<Value>,
+    make: impl FnOnce(Option<&Value>) -> Option<Value> + Send + 'static,
 ) -> Result<(), StateError> {
     let Some(path) = path() else { return Ok(()) };
-    let io = |source| StateError::Io {
-        path: path.clone(),
-        source,
+    let result = {
+        let mut q = queue().lock().unwrap_or_else(|p| p.into_inner());
+        let batch = q.get_or_insert_with(|| Batch {
+            changes: Vec::new(),
+            result: Default::default(),
+        });
+        batch.changes.push((key.clone(), Box::new(make)));
+        batch.result.clone()
     };
-    // One writer at a time in this process, then across processes (flock on a lock file).
+    // One writer at a time in this process (then across processes: flock in `write_changes`).
     let mut guard = cache().lock().unwrap_or_else(|p| p.into_inner());
+    if result.get().is_none() {
+        // Nobody took our batch yet: write it, with whatever joined it meanwhile.
+        let taken = queue().lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(batch) = taken {
+            let r = write_changes(&path, batch.changes, &mut guard)
+                .map_err(|e| (e.kind(), e.to_string()));
+            let _ = batch.result.set(r);
+        }
+    }
+    match result.get() {
+        Some(Ok(())) => Ok(()),
+        Some(Err((kind, msg))) => Err(StateError::Io {
+            path,
+            source: std::io::Error::new(*kind, msg.clone()),
+        }),
+        None => Err(StateError::Io {
+            path,
+            source: std::io::Error::other("the change was not written"),
+        }),
+    }
+}
+
+/// Apply `changes` to the file under its lock: re-read, replace the entries, write atomically.
+fn write_changes(path: &Path, changes: Vec<Change>, cached: &mut Cached) -> std::io::Result<()> {
+    WRITES.fetch_add(1, Ordering::SeqCst);
     if let Some(dir) = path.parent() {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)
-            .map_err(io)?;
+            .create(dir)?;
     }
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .open(path.with_extension("lock"))
-        .map_err(io)?;
+        .open(path.with_extension("lock"))?;
     // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
+        return Err(std::io::Error::last_os_error());
     }
-    let mut entries = read_entries(&path);
-    let entry = make(entries.iter().find(|v| matches(v, key)));
-    entries.retain(|v| !matches(v, key));
-    entries.extend(entry);
+    let mut entries = read_entries(path);
+    for (key, make) in changes {
+        let entry = make(entries.iter().find(|v| matches(v, &key)));
+        entries.retain(|v| !matches(v, &key));
+        entries.extend(entry);
+    }
     let text = serde_json::to_string_pretty(&json!({"version": 1, "hosts": entries}))
-        .map_err(|e| io(std::io::Error::other(e)))?;
+        .map_err(std::io::Error::other)?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = OpenOptions::new()
@@ -245,13 +302,13 @@ fn update(
         f.write_all(text.as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
-        fs::rename(&tmp, &path)
+        fs::rename(&tmp, path)
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
-        return Err(io(e));
+        return Err(e);
     }
-    *guard = Some((path.clone(), entries));
+    *cached = Some((path.to_path_buf(), entries));
     drop(lock);
     Ok(())
 }
@@ -344,6 +401,48 @@ mod tests {
         forget(&key).unwrap();
         assert!(lookup(&key).is_none());
         assert!(lookup(&other).is_some());
+        // Many hosts finishing while a write is going on: their changes go in one write, and
+        // each of them returns only once its own change is on disk.
+        let hosts: Vec<HostKey> = (0..32)
+            .map(|i| HostKey {
+                address: format!("198.19.2.{i}:22"),
+                host_keys: vec![format!("SHA256:h{i}")],
+            })
+            .collect();
+        let writes = WRITES.load(Ordering::SeqCst);
+        let writer = cache().lock().unwrap();
+        let threads: Vec<_> = hosts
+            .iter()
+            .cloned()
+            .map(|k| {
+                let b = b.clone();
+                std::thread::spawn(move || record(&k, "hN", &[b]).unwrap())
+            })
+            .collect();
+        let queued = || {
+            queue()
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, |q| q.changes.len())
+        };
+        while queued() < hosts.len() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(writer);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            WRITES.load(Ordering::SeqCst) - writes,
+            1,
+            "one write for 32 hosts"
+        );
+        *cache().lock().unwrap() = None; // read the file again, as another process would
+        for k in &hosts {
+            assert_eq!(lookup(k).unwrap().knocks, vec![b.clone()], "{}", k.address);
+        }
+        assert_eq!(lookup(&other).unwrap().knocks, vec![b.clone()]);
         configure(false);
         assert!(lookup(&other).is_none(), "--no-state still reads");
         configure(true);
