@@ -255,6 +255,9 @@ impl Transport for Boxed {
     fn exec_count(&self) -> usize {
         self.0.exec_count()
     }
+    fn round_trip(&self) -> Option<crate::transport::RoundTrip> {
+        self.0.round_trip()
+    }
 }
 
 #[cfg(test)]

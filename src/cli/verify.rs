@@ -141,6 +141,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
                 proxy: hc.spec.proxy.as_ref().map(ToString::to_string),
                 // verify knows only the address it connects to (no facts gathered).
                 other_addrs: Vec::new(),
+                // No session before the knocked one: the longest probe wait.
+                round_trip: None,
             },
             Some(c),
             Some(&sink),

@@ -8,7 +8,7 @@ use super::render::RenderedFiles;
 use super::send::Which;
 use crate::facts::state::{FIREWALL_HASH_SH, FIREWALL_RECORD};
 use crate::runner::{Event, KnockStage};
-use crate::transport::{Cmd, Connector, Transport, TransportError};
+use crate::transport::{Cmd, Connector, RoundTrip, Transport, TransportError};
 use base64::Engine as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::LazyLock;
@@ -85,6 +85,9 @@ pub struct Vantage {
     /// The host's other addresses (its global IPv6 ones): the protected port must be silent
     /// on each of them too, where the controller can reach them.
     pub other_addrs: Vec<IpAddr>,
+    /// The round trip to the host measured on the session in use (how long the closed-before
+    /// probe must wait for an answer); None: the longest wait.
+    pub round_trip: Option<RoundTrip>,
 }
 
 /// A transaction id as `stage.sh` makes them (mktemp under the backups root), checked before
@@ -221,10 +224,14 @@ impl Transaction<'_> {
             ));
             return Ok(outcome);
         };
+        let vantage = Vantage {
+            round_trip: conn.round_trip(),
+            ..self.vantage.clone()
+        };
         // Prove from the controller with a new knocked connection; its one exec is FINALIZE:
         // the command running at all over that session is the last proof step, and the same
         // exec disarms. Every other proof step (closed before, the close sequence) came first.
-        match self.prove_session(connect) {
+        match self.prove_session(&vantage, connect) {
             Ok(mut proof) => {
                 let fin = self.finalize_cmd(&id, escalate.clone());
                 // Unless the host disarmed or already rolled back, restore the old rules at
@@ -373,23 +380,32 @@ impl Transaction<'_> {
     /// The controller's view up to the last step: closed before knocking, a new knocked
     /// session authenticated, closed again after the close sequence. Returns that session,
     /// whose one exec (FINALIZE) completes the proof.
-    fn prove_session(&self, connect: Option<&Connector<'_>>) -> Result<Box<dyn Transport>, String> {
+    fn prove_session(
+        &self,
+        vantage: &Vantage,
+        connect: Option<&Connector<'_>>,
+    ) -> Result<Box<dyn Transport>, String> {
         prove_session(
             self.host,
             self.addr,
             self.ssh_port,
             self.profile,
-            &self.vantage,
+            vantage,
             connect,
             self.events,
         )
     }
 }
 
-/// The proof's probe wait for one address (`prove`).
+/// The proof's longest probe wait for one address (`prove`): a silent port is called closed
+/// after it. With no measured round trip it is the wait; it outlasts the kernel's first SYN
+/// retransmission (1 s), so one lost SYN or SYN-ACK cannot make an open port look closed.
 const PROBE_WAIT: Duration = Duration::from_millis(1500);
+/// The shortest: with a measured round trip the wait is four times (RTT + 4 x its variation),
+/// never less than this, and three connects start a fifth of the wait apart (`answers_within`).
+const PROBE_WAIT_MIN: Duration = Duration::from_millis(500);
 /// Allowances, measured generously on the lab's 2-core machine: from `STAGE armed` to the
-/// proof's start (install, load, knockd's start and its 0.5 s check, the round trip back), the
+/// proof's start (install, load, knockd's start until it listens, the round trip back), the
 /// proof's `true` over the new session, and FINALIZE reaching the host's lock.
 const LOAD_ALLOWANCE: Duration = Duration::from_secs(5);
 const EXEC_ALLOWANCE: Duration = Duration::from_secs(2);
@@ -453,6 +469,41 @@ fn port_answers(addr: IpAddr, port: u16, t: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), t).is_ok()
 }
 
+/// How long the proof waits for a port to answer before calling it silent: a port that lets
+/// the controller in answers a SYN within one round trip, so four round trips (with their
+/// variation) are plenty; at least `PROBE_WAIT_MIN`, at most `PROBE_WAIT` (also when the
+/// round trip is unknown). single_port always waits the longest: its single probe is a hit.
+fn probe_wait(profile: &KnockProfile, rtt: Option<RoundTrip>) -> Duration {
+    match rtt {
+        Some(r) if profile.mode != KnockMode::SinglePort => {
+            ((r.smoothed + r.variation * 4) * 4).clamp(PROBE_WAIT_MIN, PROBE_WAIT)
+        }
+        _ => PROBE_WAIT,
+    }
+}
+
+/// Whether `addr:port` answers a TCP connect within `wait`. A wait shorter than the kernel's
+/// first SYN retransmission (1 s) would let one lost SYN or SYN-ACK pass an open port as
+/// silent: then three connects start `wait / 5` apart (each its own SYN) and any answer counts.
+fn answers_within(addr: IpAddr, port: u16, wait: Duration) -> bool {
+    if wait >= Duration::from_secs(1) {
+        return port_answers(addr, port, wait);
+    }
+    let step = wait / 5;
+    std::thread::scope(|s| {
+        let probes: Vec<_> = (0..3u32)
+            .map(|i| {
+                s.spawn(move || {
+                    std::thread::sleep(step * i);
+                    port_answers(addr, port, wait - step * i)
+                })
+            })
+            .collect();
+        // A probe that could not report counts as an answer: never call a port closed unproven.
+        probes.into_iter().any(|p| p.join().unwrap_or(true))
+    })
+}
+
 /// A door opened by a recent knock (ours, at connect time) stays open for the open window:
 /// wait that long for the port to go silent before calling it unprotected.
 fn closes_within(addr: IpAddr, port: u16, profile: &KnockProfile) -> bool {
@@ -494,6 +545,7 @@ fn silent_elsewhere(
     main: IpAddr,
     port: u16,
     profile: &KnockProfile,
+    wait: Duration,
 ) -> Result<(), IpAddr> {
     let probes: Vec<IpAddr> = others
         .iter()
@@ -507,9 +559,7 @@ fn silent_elsewhere(
             .map(|a| {
                 let a = *a;
                 s.spawn(move || {
-                    (port_answers(a, port, Duration::from_millis(1500))
-                        && !closes_within(a, port, profile))
-                    .then_some(a)
+                    (answers_within(a, port, wait) && !closes_within(a, port, profile)).then_some(a)
                 })
             })
             .collect();
@@ -589,15 +639,16 @@ pub fn prove_session(
             });
         }
     };
-    let probe_t = PROBE_WAIT;
+    let probe_t = probe_wait(profile, vantage.round_trip);
     if let Some(proxy) = &vantage.proxy {
         return prove_through_proxy(proxy, connect, &ev);
     }
     // The other addresses are probed while the main one is: the proof takes no longer.
     let (main_answers, elsewhere) = std::thread::scope(|s| {
-        let others = s.spawn(|| silent_elsewhere(&vantage.other_addrs, addr, ssh_port, profile));
+        let others =
+            s.spawn(|| silent_elsewhere(&vantage.other_addrs, addr, ssh_port, profile, probe_t));
         let main = !allow_listed(profile, vantage.controller_ip)
-            && port_answers(addr, ssh_port, probe_t)
+            && answers_within(addr, ssh_port, probe_t)
             && !closes_within(addr, ssh_port, profile);
         (main, others.join().unwrap_or(Ok(())))
     });
@@ -620,7 +671,10 @@ pub fn prove_session(
         ev(
             KnockStage::ClosedBefore,
             true,
-            format!("port {ssh_port} silent before the knock"),
+            format!(
+                "port {ssh_port} silent before the knock (no answer within {} ms)",
+                probe_t.as_millis()
+            ),
         );
     }
     if let Err(open) = elsewhere {
@@ -661,7 +715,7 @@ pub fn prove_session(
             .send(None, addr, Which::Close)
             .map_err(|e| e.to_string())?;
         std::thread::sleep(CLOSE_WAIT);
-        let closed = !port_answers(addr, ssh_port, probe_t);
+        let closed = !answers_within(addr, ssh_port, probe_t);
         ev(
             KnockStage::ClosedAfter,
             closed,
@@ -737,6 +791,62 @@ mod tests {
     use super::*;
     use std::path::Path;
     use std::process::{Command, Output, Stdio};
+
+    fn knock_profile(mode: &str) -> KnockProfile {
+        let facts = crate::knock::NetFacts {
+            default_interface: Some("eth0".into()),
+            ..Default::default()
+        };
+        let vars =
+            serde_json::json!({"knock_mode": mode, "knock_sequence": [7000, 8000, 7000, 9000]});
+        KnockProfile::from_vars("h1", vars.as_object().unwrap(), &facts).unwrap()
+    }
+
+    fn rtt(ms: u64, var_ms: u64) -> Option<RoundTrip> {
+        Some(RoundTrip {
+            smoothed: Duration::from_millis(ms),
+            variation: Duration::from_millis(var_ms),
+        })
+    }
+
+    #[test]
+    fn the_closed_before_wait_follows_the_measured_round_trip_within_its_bounds() {
+        let knockd = knock_profile("knockd");
+        let ms = |r| probe_wait(&knockd, r).as_millis();
+        // Unknown round trip: the longest wait, which outlasts one SYN retransmission.
+        assert_eq!(ms(None), 1500);
+        // A LAN or the lab: the shortest wait.
+        assert_eq!(ms(rtt(0, 0)), 500);
+        assert_eq!(ms(rtt(30, 5)), 500);
+        // Four round trips with their variation.
+        assert_eq!(ms(rtt(150, 20)), 920);
+        // A slow path: never longer than the longest wait.
+        assert_eq!(ms(rtt(600, 50)), 1500);
+        // single_port: the probe is a hit, one probe only, the longest wait.
+        let single = KnockProfile {
+            mode: KnockMode::SinglePort,
+            ..knockd.clone()
+        };
+        assert_eq!(probe_wait(&single, rtt(0, 0)).as_millis(), 1500);
+    }
+
+    #[test]
+    fn a_listening_port_answers_a_short_probe_and_a_refusing_one_does_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let t = std::time::Instant::now();
+        assert!(answers_within(lo, port, PROBE_WAIT_MIN));
+        drop(l);
+        assert!(!answers_within(lo, port, PROBE_WAIT_MIN));
+        assert!(!answers_within(lo, port, PROBE_WAIT));
+        // A refused connect ends at once; only silence waits.
+        assert!(
+            t.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            t.elapsed()
+        );
+    }
 
     /// Run one of the transaction scripts locally with its backups under `root`. Only paths
     /// that stop before touching the firewall are exercised here (the lab runs the rest).

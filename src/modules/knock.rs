@@ -409,6 +409,8 @@ impl Action for Apply {
                     .iter()
                     .filter_map(|a| a.parse().ok())
                     .collect(),
+                // Measured on the session in use when the transaction runs.
+                round_trip: None,
             },
             events: ctx.events,
         };

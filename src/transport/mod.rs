@@ -219,6 +219,21 @@ pub trait Transport: Send {
     ) -> Result<(), TransportError>;
     /// How many commands this transport has executed (for tests and benchmarks).
     fn exec_count(&self) -> usize;
+    /// The measured round trip to the host over this session's own TCP connection: the
+    /// kernel's smoothed RTT and its variation. None when unknown (a proxy command carries
+    /// the session, or a fake).
+    fn round_trip(&self) -> Option<RoundTrip> {
+        None
+    }
+}
+
+/// A TCP connection's round trip as the kernel measured it (`TCP_INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundTrip {
+    /// Smoothed round-trip time.
+    pub smoothed: std::time::Duration,
+    /// Its mean deviation.
+    pub variation: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -435,6 +435,38 @@ impl Transport for SshTransport {
     fn exec_count(&self) -> usize {
         self.execs
     }
+
+    fn round_trip(&self) -> Option<super::RoundTrip> {
+        tcp_round_trip(self.fd)
+    }
+}
+
+/// The kernel's round-trip estimate of a TCP socket (`TCP_INFO`); None for anything else (the
+/// socket pair of a proxy command) or before any round trip was measured.
+#[cfg(target_os = "linux")]
+fn tcp_round_trip(fd: RawFd) -> Option<super::RoundTrip> {
+    // SAFETY: tcp_info is plain data (all-zero is valid); getsockopt writes at most `len`
+    // bytes into it and only reads `fd`, which the session owns and keeps open.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && info.tcpi_rtt > 0).then(|| super::RoundTrip {
+        smoothed: Duration::from_micros(u64::from(info.tcpi_rtt)),
+        variation: Duration::from_micros(u64::from(info.tcpi_rttvar)),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tcp_round_trip(_fd: RawFd) -> Option<super::RoundTrip> {
+    None
 }
 
 impl Drop for SshTransport {

@@ -9,6 +9,17 @@ T=$1; kd=$2; mgr=$3; v=$4; xr=$5; be=$6; shift 6
 umask 077
 B=
 kd_up() { service knockd status >/dev/null 2>&1 || pgrep -x knockd >/dev/null 2>&1; }
+# kd_listens: a knockd process of this host holds a packet (capture) socket of this network
+# namespace (/proc/net/packet), so a knock sent now is seen.
+kd_listens() {
+  for p in $(pgrep -x knockd 2>/dev/null); do
+    for f in /proc/"$p"/fd/*; do
+      l=$(readlink "$f" 2>/dev/null) || continue
+      case $l in "socket:["*"]") l=${l#socket:\[}; l=${l%\]}; grep -Eq "[[:space:]]$l[[:space:]]*\$" /proc/net/packet 2>/dev/null && return 0 ;; esac
+    done
+  done
+  return 1
+}
 # refuse MESSAGE CODE: stop before anything live changed.
 refuse() { echo "$1" >&2; [ -n "$B" ] && rm -rf -- "$B"; exit "$2"; }
 mkdir -p "$R" || refuse "cannot create $R" 60
@@ -154,7 +165,7 @@ if [ "$kd" = 1 ]; then
     service knockd restart >/dev/null 2>&1 9>&-
     i=0; while ! kd_up; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start (see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.3; done
   fi
-  sleep 0.5
-  if [ "$mgr" = systemd ]; then systemctl is-active --quiet knockd; else kd_up; fi || fail "knockd exited right after starting" 69
+  # Listening, not only started: a knock sent before knockd holds its capture socket is lost.
+  i=0; while ! kd_listens; do i=$((i+1)); [ $i -gt 60 ] && fail "knockd started but does not listen (no capture socket after 3 s; see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.05; done
 fi
 echo "STAGE loaded"

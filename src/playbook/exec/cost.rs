@@ -42,6 +42,9 @@ impl Transport for Counted {
     fn exec_count(&self) -> usize {
         self.inner.exec_count()
     }
+    fn round_trip(&self) -> Option<crate::transport::RoundTrip> {
+        self.inner.round_trip()
+    }
 }
 
 /// `inner`, counting the sessions it opens and their commands in `cost`.
