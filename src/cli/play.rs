@@ -250,7 +250,9 @@ impl PlayRun<'_> {
     fn books(&mut self, books: &[crate::playbook::Playbook]) -> crate::Result<()> {
         let total_plays: usize = books.iter().map(|b| b.plays.len()).sum();
         let mut play_no = 0;
-        for b in books {
+        // A stop (a failure limit, a whole batch failed) ends the run: no later play of this
+        // playbook nor of the next ones runs, as in ansible-playbook.
+        'books: for b in books {
             self.events.send(Event::PlaybookStart {
                 path: b.path.display().to_string(),
                 check: self.cfg.check,
@@ -261,15 +263,15 @@ impl PlayRun<'_> {
                 // by --forks, not by the fleet size.
                 let keep = play_no < total_plays;
                 if self.play(&b.dir, play, keep)? {
-                    break;
+                    break 'books;
                 }
             }
         }
         Ok(())
     }
 
-    /// One play on its hosts that have not failed yet. `true`: a failure limit stopped it, and
-    /// the playbook's later plays do not run.
+    /// One play on its hosts that have not failed yet. `true`: a failure limit or a batch
+    /// whose every host failed stopped it, and the later plays do not run.
     fn play(&mut self, dir: &Path, play: &Play, keep: bool) -> crate::Result<bool> {
         let hosts: Vec<String> = connect::select(self.inv, &play.hosts, self.cfg.limit.as_deref())?
             .into_iter()
@@ -288,19 +290,23 @@ impl PlayRun<'_> {
         }
         self.resolve_new(&hosts);
         self.refuse_before_connecting(&hosts);
-        let hosts: Vec<String> = hosts
-            .into_iter()
-            .filter(|h| !self.dead.contains(h))
+        // Hosts that failed here (unusable settings, refused) are still this play's: they
+        // count as failed in their batch, as they would in Ansible's.
+        let refused: Vec<String> = hosts
+            .iter()
+            .filter(|h| self.dead.contains(h))
+            .cloned()
             .collect();
         self.resolver.warn_unresolved(self.events);
         common::warn_unchecked_host_keys(
             hosts
                 .iter()
+                .filter(|h| !refused.contains(h))
                 .filter_map(|h| self.conns.get(h).map(|c| &c.spec)),
             &mut self.host_keys_warned,
             self.events,
         );
-        self.rollout(dir, play, &hosts, keep)
+        self.rollout(dir, play, &hosts, &refused, keep)
     }
 
     /// Resolve the hosts a play names for the first time.
@@ -360,21 +366,29 @@ impl PlayRun<'_> {
     }
 
     /// The play's hosts in `serial` batches (`runner::rollout`), until a failure limit stops
-    /// them. `true`: stopped.
+    /// them or a whole batch fails. `refused`: hosts that failed before anything connected
+    /// (they take their place in a batch, as failed). `true`: stopped.
     fn rollout(
         &mut self,
         dir: &Path,
         play: &Play,
         hosts: &[String],
+        refused: &[String],
         keep: bool,
     ) -> crate::Result<bool> {
         let limits = FailureLimits::of(play);
-        for batch in batches(hosts, &play.serial) {
+        let all = batches(hosts, &play.serial);
+        for (i, batch) in all.iter().enumerate() {
             if self.cancel.is_cancelled() {
                 break;
             }
+            let live: Vec<String> = batch
+                .iter()
+                .filter(|h| !refused.contains(h))
+                .cloned()
+                .collect();
             let runs = pool::run_hosts(
-                &batch,
+                &live,
                 self.cfg.forks,
                 self.cancel,
                 self.events,
@@ -394,7 +408,8 @@ impl PlayRun<'_> {
                 },
             )?;
             let failed = failed_hosts(&runs);
-            let verdict = limits.after_batch(batch.len(), failed.len());
+            let failed_here = failed.len() + (batch.len() - live.len());
+            let verdict = limits.after_batch(i + 1, all.len(), batch.len(), failed_here);
             self.dead.extend(failed);
             if let Some(msg) = verdict.warning {
                 self.events.send(Event::Warning { host: None, msg });

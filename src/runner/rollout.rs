@@ -1,7 +1,9 @@
 //! Rolling a play out in `serial` batches, as `ansible-playbook` does: the batch sizes (a count,
 //! a percentage of the play's hosts, or a list of them whose last one repeats) and the failure
-//! limits that stop the later batches (`any_errors_fatal`, `max_fail_percentage`). Pure: it
-//! runs nothing and prints nothing; `cli/play.rs` runs the batches and reports the warning.
+//! limits that stop the later batches and plays (`any_errors_fatal`, `max_fail_percentage`, and
+//! Ansible's own rule: a batch whose every host failed or was unreachable ends the playbook).
+//! Pure: it runs nothing and prints nothing; `cli/play.rs` runs the batches and reports the
+//! warning.
 
 use crate::playbook::{Play, Serial};
 use crate::runner::pool::{HostOutcome, HostRun};
@@ -64,7 +66,8 @@ pub struct FailureLimits {
 pub struct Verdict {
     /// No later batch of this play starts, and the playbook's later plays do not run.
     pub stop: bool,
-    /// Why, when `max_fail_percentage` was passed (for the run's warnings).
+    /// Why, when `max_fail_percentage` was passed or the whole batch failed (for the run's
+    /// warnings).
     pub warning: Option<String>,
 }
 
@@ -76,8 +79,12 @@ impl FailureLimits {
         }
     }
 
-    /// The verdict on a batch of `size` hosts of which `failed` failed or were unreachable.
-    pub fn after_batch(&self, size: usize, failed: usize) -> Verdict {
+    /// The verdict on batch `batch` (1-based) of `batches`, of `size` hosts of which `failed`
+    /// failed or were unreachable. Whatever the limits, a batch whose every host failed stops
+    /// the rollout and the playbook's later plays, as `ansible-playbook` does (its
+    /// PlaybookExecutor breaks the play when the batch's failed and unreachable hosts are the
+    /// whole batch; its output says "NO MORE HOSTS LEFT").
+    pub fn after_batch(&self, batch: usize, batches: usize, size: usize, failed: usize) -> Verdict {
         let mut verdict = Verdict {
             stop: failed > 0 && self.any_errors_fatal,
             warning: None,
@@ -89,6 +96,18 @@ impl FailureLimits {
                 ));
                 verdict.stop = true;
             }
+        }
+        if size > 0 && failed >= size {
+            let which = if batches > 1 {
+                format!("batch {batch} of {batches} ({size} hosts)")
+            } else {
+                format!("this play ({size} hosts)")
+            };
+            verdict.warning = Some(format!(
+                "NO MORE HOSTS LEFT: every host of {which} failed or was unreachable; \
+no later batch and no later play runs"
+            ));
+            verdict.stop = true;
         }
         verdict
     }
@@ -143,30 +162,30 @@ mod tests {
             any_errors_fatal: false,
             max_fail_percentage: None,
         };
-        assert!(!none.after_batch(4, 4).stop);
+        assert!(!none.after_batch(1, 1, 4, 3).stop);
         let fatal = FailureLimits {
             any_errors_fatal: true,
             ..none
         };
-        assert!(!fatal.after_batch(4, 0).stop);
-        let v = fatal.after_batch(4, 1);
+        assert!(!fatal.after_batch(1, 1, 4, 0).stop);
+        let v = fatal.after_batch(1, 1, 4, 1);
         assert!(v.stop && v.warning.is_none());
         let half = FailureLimits {
             max_fail_percentage: Some(50.0),
             ..none
         };
         // Exactly the limit goes on; more stops, with a warning naming the numbers.
-        assert!(!half.after_batch(4, 2).stop);
-        let v = half.after_batch(4, 3);
+        assert!(!half.after_batch(1, 1, 4, 2).stop);
+        let v = half.after_batch(1, 1, 4, 3);
         assert!(v.stop);
         assert!(v.warning.unwrap().contains("3 of 4 hosts failed"));
         let zero = FailureLimits {
             max_fail_percentage: Some(0.0),
             ..none
         };
-        assert!(!zero.after_batch(2, 0).stop);
-        assert!(zero.after_batch(2, 1).stop);
-        assert!(!zero.after_batch(0, 0).stop);
+        assert!(!zero.after_batch(1, 1, 2, 0).stop);
+        assert!(zero.after_batch(1, 1, 2, 1).stop);
+        assert!(!zero.after_batch(1, 1, 0, 0).stop);
     }
 
     #[test]
@@ -182,5 +201,51 @@ mod tests {
             run("h4", None),
         ];
         assert_eq!(failed_hosts(&runs), ["h2", "h3"]);
+    }
+
+    /// Ansible's PlaybookExecutor: failed + unreachable == len(batch) breaks the play, whatever
+    /// the limits; one host left standing lets the rollout go on (unless a limit says stop).
+    #[test]
+    fn a_batch_whose_every_host_failed_stops_the_rollout_and_the_later_plays() {
+        let none = FailureLimits {
+            any_errors_fatal: false,
+            max_fail_percentage: None,
+        };
+        let fatal = FailureLimits {
+            any_errors_fatal: true,
+            ..none
+        };
+        let most = FailureLimits {
+            max_fail_percentage: Some(60.0),
+            ..none
+        };
+        // (limits, size, failed, stop)
+        let table = [
+            (none, 1, 1, true),
+            (none, 4, 4, true),
+            (none, 4, 3, false),
+            (none, 2, 1, false),
+            (none, 4, 0, false),
+            (none, 0, 0, false),
+            (fatal, 4, 4, true),
+            (fatal, 4, 3, true),
+            (most, 4, 4, true),
+            (most, 5, 3, false),
+            (most, 4, 3, true),
+        ];
+        for (limits, size, failed, stop) in table {
+            let v = limits.after_batch(2, 3, size, failed);
+            assert_eq!(v.stop, stop, "{limits:?} {failed} of {size}");
+            if size > 0 && failed == size {
+                let w = v.warning.unwrap();
+                assert!(w.starts_with("NO MORE HOSTS LEFT"), "{w}");
+                assert!(w.contains(&format!("batch 2 of 3 ({size} hosts)")), "{w}");
+            }
+        }
+        let w = none.after_batch(1, 1, 3, 3).warning.unwrap();
+        assert!(
+            w.contains("every host of this play (3 hosts) failed"),
+            "{w}"
+        );
     }
 }

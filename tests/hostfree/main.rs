@@ -8,5 +8,6 @@ mod common;
 mod config;
 mod inventory;
 mod knock_render;
+mod rollout;
 mod ship;
 mod vault;
