@@ -1,7 +1,9 @@
 //! `sesame verify`: prove every host's port knocking from this controller, read-only — the
 //! protected port is silent before a knock, a knock opens it for a fresh SSH session, and a
 //! close sequence closes it again (`knock::apply::prove`), and the other doors open and the
-//! removed ones stay shut (`connect::doors`). Meant for CI schedules; changes nothing on any host.
+//! removed ones stay shut (`connect::doors`); a host marked `knock_state: absent` answers a plain
+//! SSH session and has nothing of sesame's left (`knock::removed`). Meant for CI schedules;
+//! changes nothing on any host.
 
 use super::common;
 use crate::connect::{self, HostConn};
@@ -17,10 +19,17 @@ use std::path::PathBuf;
 /// Arguments of `sesame verify`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes (for scheduled checks): 0 every host proven; 2 a host is not: \
+    after_help = "A host whose inventory says `knock_state: absent` is proven the other way \
+round: a new SSH session with no knock opens and authenticates, and its one command finds none \
+of sesame's parts left (SESAME chains, table inet sesame, the sesame-knock boot unit, the files \
+and records sesame writes; read as root, with sudo unless ansible_become is false). \
+Its result says `knocking removed: plain SSH answers`.\n\n\
+Exit codes (for scheduled checks): 0 every host proven; 2 a host is not: \
 it answers without a knock, the knock does not open it (also a host that is down: a dead host \
 and a closed port look alike), the close sequence does not close it, or its knock settings are \
-missing or invalid; 1 bad input before any host (inventory, flags); 99 interrupted."
+missing or invalid; for a `knock_state: absent` host, no plain SSH session opens without a \
+knock (knocking still on, or the host down) or sesame's parts are still there; 1 bad input \
+before any host (inventory, flags); 99 interrupted."
 )]
 pub struct Args {
     /// Inventory file or directory (repeatable).
@@ -107,6 +116,9 @@ pub fn run(args: Args) -> crate::Result<u8> {
             Ok(c) => c,
             Err(e) => return fail(e.clone()),
         };
+        if hc.absent {
+            return prove_removed(host, hc, vars, ev);
+        }
         let Some(profile) = &hc.knock else {
             if !vars.contains_key("knock_sequence")
                 && vars.get("knock_mode").and_then(|m| m.as_str()) != Some("single_port")
@@ -164,4 +176,44 @@ pub fn run(args: Args) -> crate::Result<u8> {
         .collect();
     args.files.write(record.as_ref(), "verify", &info, false)?;
     Ok(summary.exit_code)
+}
+
+/// A host whose inventory says `knock_state: absent`: proven as the inventory says it, with
+/// one plain session and one read-only command (`knock::removed`).
+fn prove_removed(
+    host: &str,
+    hc: &HostConn,
+    vars: &crate::vars::Vars,
+    ev: &crate::runner::EventSender,
+) -> HostOutcome {
+    let warn = connect::dial::warn_to(ev, host);
+    let connector = |k: bool| hc.connect(k, &warn);
+    // As harden.yml (`become: true`) unless the host's ansible_become says otherwise; when
+    // sesame already runs as root no sudo is used.
+    let escalate = crate::transport::become_for(
+        host,
+        vars,
+        &crate::transport::BecomeAsked {
+            keyword: Some(true),
+            ..Default::default()
+        },
+        None,
+    );
+    let result = match escalate {
+        Ok(b) => crate::knock::removed::prove(&connector, b),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut r = match &result {
+        Ok(_) => TaskResult::new(host, TASK, Status::Ok),
+        Err(_) => TaskResult::new(host, TASK, Status::Failed),
+    };
+    r.msg = Some(match result {
+        Ok(m) | Err(m) => m,
+    });
+    let outcome = match r.status {
+        Status::Ok => HostOutcome::Ok,
+        _ => HostOutcome::Failed,
+    };
+    ev.send(Event::TaskResult(r));
+    outcome
 }

@@ -8,6 +8,7 @@ pub mod doors;
 pub mod preflight;
 pub mod profile;
 pub mod removal;
+pub mod removed;
 pub mod render;
 pub mod rotation;
 pub mod send;

@@ -391,6 +391,22 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
             h.name
         );
     }
+    // `sesame verify` proves what the inventory says: these hosts are still hardened, so no
+    // plain session opens without a knock and verify fails them, naming why (h3's single
+    // port is left out: its knock is SSH's own SYNs, which a plain connection sends too).
+    let invs = inv.to_str().unwrap();
+    let v = ctl.sesame(&["verify", "-i", invs, "-l", "h1:h2", "-T", "3"]);
+    let vt = crate::common::printed(&v);
+    assert_eq!(v.status.code(), Some(2), "{vt}");
+    for h in ["h1", "h2"] {
+        assert!(
+            vt.contains(&format!(
+                "fatal: [{h}]: FAILED! => knock_state is absent, but no plain SSH session opens without a knock"
+            )),
+            "{h}: {vt}"
+        );
+    }
+    assert_no_ports(&vt, ALL_PORTS);
     let off = ctl.play(&inv, &[]);
     let text = crate::common::printed(&off);
     assert_eq!(off.status.code(), Some(0), "{text}");
@@ -451,6 +467,52 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
     for h in &lab.hosts {
         assert!(!state.contains(&format!("\"{}:22\"", h.ip)), "{state}");
     }
+    // Now verify proves the removal, with one plain session and one command per host, and
+    // JUnit lists every host as passed.
+    let junit = ctl.dir.join("verify.xml");
+    let v = ctl.sesame(&[
+        "verify",
+        "-i",
+        invs,
+        "-vv",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let vt = crate::common::printed(&v);
+    assert_eq!(v.status.code(), Some(0), "{vt}");
+    for h in &lab.hosts {
+        assert!(
+            vt.contains(&format!(
+                "ok: [{}] => knocking removed: plain SSH answers (a session without a knock \
+                 authenticated; checked: no SESAME chains, no table inet sesame",
+                h.name
+            )),
+            "{}: {vt}",
+            h.name
+        );
+        let of = |what: &str| {
+            vt.lines()
+                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
+                .count()
+        };
+        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
+        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!xml.contains("<failure"), "{xml}");
+    for h in &lab.hosts {
+        assert!(xml.contains(&format!("[{}]", h.name)), "{}: {xml}", h.name);
+    }
+    // A part of sesame left behind (a knockd.conf it wrote) is found and named: exit 2.
+    lab.sh("h1", "printf '# managed by sesame\\n' > /etc/knockd.conf");
+    let v = ctl.sesame(&["verify", "-i", invs, "-l", "h1"]);
+    let vt = crate::common::printed(&v);
+    assert_eq!(v.status.code(), Some(2), "{vt}");
+    assert!(
+        vt.contains("plain SSH answers, but sesame is still on the host: /etc/knockd.conf"),
+        "{vt}"
+    );
+    lab.sh("h1", "rm /etc/knockd.conf");
     // A re-run: nothing to take off, one plain session and one command per host.
     let again = ctl.play(&inv, &["-vv"]);
     let log = crate::common::printed(&again);

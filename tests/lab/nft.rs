@@ -434,6 +434,27 @@ fn nft_backend_on_sysvinit_keeps_the_table_at_boot_and_absent_takes_it_off() {
     std::thread::sleep(Duration::from_secs(1));
     assert_sesame_gone(&lab, "h1", "after absent and a reboot");
     assert_open(&lab, "h1", "after absent and a reboot");
+    // verify proves the removal; a boot link of sesame-knock left behind is found and named.
+    let offs = off_inv.to_str().unwrap();
+    let v = sesame(&["verify", "-i", offs]);
+    let vt = String::from_utf8_lossy(&v.stdout).to_string();
+    assert_eq!(v.status.code(), Some(0), "{vt}");
+    assert!(
+        vt.contains("ok: [h1] => knocking removed: plain SSH answers"),
+        "{vt}"
+    );
+    lab.sh(
+        "h1",
+        "ln -s ../init.d/sesame-knock /etc/rc2.d/S01sesame-knock",
+    );
+    let v = sesame(&["verify", "-i", offs]);
+    let vt = String::from_utf8_lossy(&v.stdout).to_string();
+    lab.sh("h1", "rm /etc/rc2.d/S01sesame-knock");
+    assert_eq!(v.status.code(), Some(2), "{vt}");
+    assert!(
+        vt.contains("sesame is still on the host: sesame-knock in the boot sequence"),
+        "{vt}"
+    );
     let again = play(&off_inv, &[]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(recap(&again, "h1", "changed"), 0);
@@ -1107,6 +1128,27 @@ fn nft_backend_absent_takes_off_only_the_sesame_table_and_its_boot_unit() {
     );
     assert_sesame_gone(&lab, "h1", "after a reboot");
     assert_open(&lab, "h1", "after a reboot");
+
+    // verify proves the removal on both; a table inet sesame left behind is found and named.
+    let offs = off_inv.to_str().unwrap();
+    let v = sesame(&["verify", "-i", offs]);
+    let vt = String::from_utf8_lossy(&v.stdout).to_string();
+    assert_eq!(v.status.code(), Some(0), "{vt}");
+    for (h, _) in hosts {
+        assert!(
+            vt.contains(&format!("ok: [{h}] => knocking removed: plain SSH answers")),
+            "{h}: {vt}"
+        );
+    }
+    lab.sh("h2", "nft add table inet sesame");
+    let v = sesame(&["verify", "-i", offs, "-l", "h2"]);
+    let vt = String::from_utf8_lossy(&v.stdout).to_string();
+    lab.sh("h2", "nft delete table inet sesame");
+    assert_eq!(v.status.code(), Some(2), "{vt}");
+    assert!(
+        vt.contains("sesame is still on the host: table inet sesame"),
+        "{vt}"
+    );
 
     let again = play(&off_inv, &["-vv"]);
     assert_eq!(again.status.code(), Some(0));
