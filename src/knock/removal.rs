@@ -14,7 +14,7 @@
 use super::apply::{Outcome, BACKUP_DIR};
 use super::render::{
     KNOCKD_CONF, KNOCKD_DEFAULT, KNOCKD_OVERRIDE, KNOCK_NFT, KNOCK_NFT_INIT, KNOCK_NFT_UNIT,
-    NETFILTER_DEFAULT, RULES_V4, RULES_V6,
+    NETFILTER_DEFAULT, NETFILTER_OVERRIDE, RULES_V4, RULES_V6, XT_RECENT_CONF,
 };
 use super::KnockVarError;
 use crate::facts::state::FIREWALL_RECORD;
@@ -28,14 +28,16 @@ use std::time::Duration;
 /// purges them and only them.
 pub const PACKAGES_RECORD: &str = "/var/lib/sesame/installed-packages";
 
-/// The files sesame writes on a host (either backend).
-pub const FILES: [&str; 9] = [
+/// The files sesame writes on a host (either backend): every path `render` may write.
+pub const FILES: [&str; 11] = [
     RULES_V4,
     RULES_V6,
     NETFILTER_DEFAULT,
+    NETFILTER_OVERRIDE,
     KNOCKD_CONF,
     KNOCKD_DEFAULT,
     KNOCKD_OVERRIDE,
+    XT_RECENT_CONF,
     KNOCK_NFT,
     KNOCK_NFT_UNIT,
     KNOCK_NFT_INIT,
@@ -349,7 +351,7 @@ for p in @FILES@; do
     rm -f "$p" || fail "cannot remove $p" 66
   fi
 done
-rmdir "${KOVR%/*}" "${KNFT%/*}" 2>/dev/null
+rmdir "${KOVR%/*}" "${NOVR%/*}" "${KNFT%/*}" 2>/dev/null
 if [ "$mgr" = systemd ]; then
   { systemctl daemon-reload; systemctl reset-failed sesame-knock.service; } >/dev/null 2>&1
   ! systemctl is-enabled --quiet sesame-knock.service 2>/dev/null || fail "sesame-knock.service is still enabled" 68
@@ -407,6 +409,10 @@ fn script(s: &str) -> String {
         .replace(
             "${KOVR%/*}",
             KNOCKD_OVERRIDE.rsplit_once('/').map_or("", |x| x.0),
+        )
+        .replace(
+            "${NOVR%/*}",
+            NETFILTER_OVERRIDE.rsplit_once('/').map_or("", |x| x.0),
         )
         .replace("${KNFT%/*}", KNOCK_NFT.rsplit_once('/').map_or("", |x| x.0))
         .replace("@NFTUNIT@", KNOCK_NFT_UNIT)
@@ -692,6 +698,7 @@ mod tests {
                 "@FWRECORD@",
                 "@PKGRECORD@",
                 "KOVR",
+                "NOVR",
                 "KNFT",
                 "@NFTUNIT@",
                 "@NFTINIT@",
@@ -700,6 +707,17 @@ mod tests {
             }
         }
         assert!(script(REMOVE).contains("rmdir \"/etc/systemd/system/knockd.service.d\" "));
+        assert!(script(REMOVE)
+            .contains("\"/etc/systemd/system/netfilter-persistent.service.d\" \"/etc/sesame\""));
+        // Every file the role renders, in any mode or backend, is one the removal takes off.
+        for f in [
+            NETFILTER_OVERRIDE,
+            XT_RECENT_CONF,
+            KNOCKD_OVERRIDE,
+            KNOCK_NFT_INIT,
+        ] {
+            assert!(FILES.contains(&f), "{f}");
+        }
         for s in [REMOVE, FINALIZE, ROLLBACK_NOW] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", &script(s)])

@@ -309,3 +309,26 @@ fn nft_knockd_doors_have_their_own_sets_and_a_close_clears_all() {
         assert!(t.contains(want), "missing {want:?}:\n{t}");
     }
 }
+
+/// Every file the role renders, in every golden case (each mode and backend), is one that
+/// `knock_state: absent` takes off (`removal::FILES`) and that carries sesame's header (the
+/// removal and `verify` only touch or report files that do). The netfilter-persistent drop-in
+/// and xt_recent's modprobe file were left behind before they were listed.
+#[test]
+fn the_removal_knows_every_file_the_role_renders() {
+    for dir in &cases() {
+        let case = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let (vars, facts) = load_case(dir);
+        let profile = sesame::knock::doors::profile_from_vars(&case, &vars, &facts).unwrap();
+        for (target, f) in render(&profile, &role_dir()).unwrap() {
+            assert!(
+                sesame::knock::removal::FILES.contains(&target.as_str()),
+                "{case}: {target} is rendered but not removed by knock_state: absent"
+            );
+            assert!(
+                sesame::knock::removal::is_sesame_file(f.content.as_bytes()),
+                "{case}: {target} has no sesame header"
+            );
+        }
+    }
+}

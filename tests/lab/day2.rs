@@ -364,6 +364,13 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
             h.name
         );
     }
+    // The iptables backend's drop-in for netfilter-persistent and (iptables mode) xt_recent's
+    // options: written by sesame, so the removal must take them off too.
+    lab.sh(
+        "h2",
+        "grep -q 'managed by sesame' /etc/systemd/system/netfilter-persistent.service.d/sesame.conf \
+         /etc/modprobe.d/sesame-xt_recent.conf",
+    );
     // Another user's rule (a fail2ban-like ban) added after sesame: it must survive.
     let ban = "-A INPUT -s 203.0.113.7/32 -j DROP";
     for h in &lab.hosts {
@@ -454,6 +461,8 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
             "ls -d /etc/knockd.conf /etc/default/knockd /etc/iptables/rules.v4 \
              /etc/default/netfilter-persistent \
              /etc/systemd/system/knockd.service.d /var/lib/sesame/firewall.sha256 \
+             /etc/systemd/system/netfilter-persistent.service.d \
+             /etc/modprobe.d/sesame-xt_recent.conf \
              /var/lib/sesame/installed-packages 2>/dev/null; true",
         );
         assert_eq!(left.trim(), "", "{}: sesame's files left", h.name);
