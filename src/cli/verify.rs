@@ -199,8 +199,9 @@ fn prove_removed(
         },
         None,
     );
+    let sink = |e: Event| ev.send(e);
     let result = match escalate {
-        Ok(b) => crate::knock::removed::prove(&connector, b),
+        Ok(b) => crate::knock::removed::prove(host, &connector, b, Some(&sink)),
         Err(e) => Err(e.to_string()),
     };
     let mut r = match &result {

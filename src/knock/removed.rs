@@ -6,6 +6,7 @@
 
 use super::removal::{FILES, PACKAGES_RECORD};
 use crate::facts::state::FIREWALL_RECORD;
+use crate::runner::{Event, KnockStage};
 use crate::transport::{Become, Cmd, Connector, Output};
 use std::time::Duration;
 
@@ -92,16 +93,35 @@ pub fn parse(out: &Output) -> Leftovers {
     }
 }
 
-/// How the proof of a removal ended: `Ok(message)` (the plain session is proven; the message
-/// says what else was checked, or why it could not be) or `Err(reason)`.
-pub fn prove(connect: &Connector<'_>, escalate: Option<Become>) -> Result<String, String> {
+/// How the proof of a removal on `host` ended: `Ok(message)` (the plain session is proven; the
+/// message says what else was checked, or why it could not be) or `Err(reason)`. The session's
+/// proof goes to `events` as the removal's own does (`PlainSession`), so report files show it
+/// as they show a knocked host's stages.
+pub fn prove(
+    host: &str,
+    connect: &Connector<'_>,
+    escalate: Option<Become>,
+    events: Option<&(dyn Fn(Event) + Sync)>,
+) -> Result<String, String> {
+    let stage = |ok: bool, detail: String| {
+        if let Some(e) = events {
+            e(Event::Knock {
+                host: host.to_string(),
+                stage: KnockStage::PlainSession,
+                ok,
+                detail,
+            });
+        }
+    };
     let mut session = connect(true).map_err(|e| {
+        stage(false, e.to_string());
         format!(
             "knock_state is absent, but no plain SSH session opens without a knock: {e} \
 (sesame's knocking is still on the host, or the host is down: `sesame play` with \
 knock_state: absent takes sesame off)"
         )
     })?;
+    stage(true, "SSH authenticated, no knock sent".into());
     let found = match session.exec(&leftovers_command(escalate)) {
         Ok(out) => parse(&out),
         Err(e) => Leftovers::NotChecked(e.to_string()),
@@ -191,10 +211,26 @@ mod tests {
                     ))),
                 }
             };
-            let r = prove(&connect, None);
-            (r, asked.into_inner().unwrap())
+            let seen = Mutex::new(Vec::new());
+            let sink = |e: Event| seen.lock().unwrap().push(e);
+            let r = prove("h", &connect, None, Some(&sink));
+            let stages: Vec<bool> = seen
+                .into_inner()
+                .unwrap()
+                .into_iter()
+                .map(|e| match e {
+                    Event::Knock {
+                        stage: KnockStage::PlainSession,
+                        ok,
+                        ..
+                    } => ok,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            (r, asked.into_inner().unwrap(), stages)
         };
-        let (r, asked) = run(Some((0, "END\n")));
+        let (r, asked, stages) = run(Some((0, "END\n")));
+        assert_eq!(stages, [true]);
         let msg = r.unwrap();
         assert!(
             msg.starts_with("knocking removed: plain SSH answers"),
@@ -208,7 +244,9 @@ mod tests {
             .0
             .unwrap_err();
         assert!(err.contains("sesame is still on the host: sesame's iptables chains"));
-        let err = run(None).0.unwrap_err();
+        let (err, _, stages) = run(None);
+        assert_eq!(stages, [false]);
+        let err = err.unwrap_err();
         assert!(
             err.contains("no plain SSH session opens without a knock: "),
             "{err}"

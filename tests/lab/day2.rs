@@ -510,7 +510,19 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(!xml.contains("<failure"), "{xml}");
     for h in &lab.hosts {
-        assert!(xml.contains(&format!("[{}]", h.name)), "{}: {xml}", h.name);
+        assert!(
+            vt.contains(&format!(
+                "knock: [{}] new session without a knock: SSH authenticated, no knock sent",
+                h.name
+            )),
+            "{}: {vt}",
+            h.name
+        );
+        assert!(
+            xml.contains(&format!("[{}] verify: knock proof", h.name)),
+            "{}: {xml}",
+            h.name
+        );
     }
     // A part of sesame left behind (a knockd.conf it wrote) is found and named: exit 2.
     lab.sh("h1", "printf '# managed by sesame\\n' > /etc/knockd.conf");
