@@ -328,8 +328,10 @@ fn rotate_single_port_hit_timing() {
 /// transaction (previewed first with --check: nothing touched), after which a plain SSH
 /// connection works for anyone, no sesame chain is live (another user's rule stays), knockd is
 /// stopped and purged with the packages sesame installed, its files are gone, its backups kept,
-/// the state file forgets the hosts; a re-run changes nothing with one session and one command
-/// per host.
+/// the state file forgets the hosts; the dead-man switch is gone (systemd timer or sysvinit
+/// sleeper) and a reboot brings nothing back (no chain, no knockd, no boot entry of sesame's
+/// packages or units; on systemd no failed unit); a re-run changes nothing with one session and
+/// one command per host.
 #[test]
 fn knock_state_absent_takes_sesame_off_every_mode() {
     let lab = Lab::up("day2_absent", 3);
@@ -534,6 +536,7 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
         "{vt}"
     );
     lab.sh("h1", "rm /etc/knockd.conf");
+    absent_after_reboot(&lab);
     // A re-run: nothing to take off, one plain session and one command per host.
     let again = ctl.play(&inv, &["-vv"]);
     let log = crate::common::printed(&again);
@@ -547,6 +550,77 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
         };
         assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
         assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
+    }
+}
+
+/// After `knock_state: absent`: the removal's dead-man switch is gone (a systemd timer or a
+/// sysvinit sleeper), then each host is power-cycled and, once its boot is over, nothing of
+/// sesame came back: no SESAME chain, no knockd, both SSH clients get in, no boot entry of
+/// knockd, netfilter-persistent or sesame's units is left (systemd: `*.wants` links and no
+/// failed unit, the system `running`; sysvinit: `/etc/rc?.d` links).
+fn absent_after_reboot(lab: &Lab) {
+    for h in &lab.hosts {
+        let switch = if lab.systemd() {
+            lab.sh(
+                &h.name,
+                "systemctl list-units --all --no-legend --plain 'sesame-rollback-*'",
+            )
+        } else {
+            lab.sh(&h.name, "pgrep -af 'sesame-slee[p]-'; true")
+        };
+        assert_eq!(
+            switch.trim(),
+            "",
+            "{}: the dead-man switch is armed",
+            h.name
+        );
+        lab.reboot(&h.name);
+    }
+    let ours = "grep -E 'knockd|netfilter-persistent|sesame'";
+    for h in &lab.hosts {
+        let boot = if lab.systemd() {
+            let state = lab.sh(
+                &h.name,
+                "timeout 60 systemctl is-system-running --wait; true",
+            );
+            let failed = lab.sh(&h.name, "systemctl --failed --no-legend --plain");
+            assert_eq!(
+                state.trim(),
+                "running",
+                "{}: failed units: {failed}",
+                h.name
+            );
+            lab.sh(
+                &h.name,
+                &format!("ls /etc/systemd/system/*.wants/ | {ours}; true"),
+            )
+        } else {
+            assert!(
+                wait_until(60, || lab.sh(&h.name, "runlevel; true").contains("N 2")),
+                "{}: the boot never ended",
+                h.name
+            );
+            lab.sh(&h.name, &format!("ls /etc/rc?.d/ | {ours}; true"))
+        };
+        assert_eq!(boot.trim(), "", "{}: boot entries left", h.name);
+        let rules = lab.sh(&h.name, "iptables-save; ip6tables-save");
+        assert!(
+            !rules.contains("SESAME"),
+            "{}: after a reboot: {rules}",
+            h.name
+        );
+        assert!(
+            !lab.exec(&h.name, &["pgrep", "-x", "knockd"])
+                .status
+                .success(),
+            "knockd runs on {} after a reboot",
+            h.name
+        );
+        assert!(
+            open_from_controller(&h.ip) && open_from_stranger(lab, &h.ip),
+            "{} closed after a reboot",
+            h.name
+        );
     }
 }
 
