@@ -134,7 +134,7 @@ fn prompt(label: Option<&str>) -> crate::Result<String> {
 
 /// Run the parsed command line and return the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    limit_malloc_arenas();
+    crate::runner::memory::tune();
     log::init(cli.verbose);
     // Secrets from the environment are masked from the first line on.
     crate::vars::mask::register(
@@ -188,17 +188,6 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("ERROR! {}", last_words(&e));
             ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// glibc gives each of the (up to --forks) worker threads its own malloc arena; with 100 hosts
-/// that fragmentation, not live data, dominated the controller's RSS. Two arenas are plenty for
-/// threads that mostly wait on the network.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; called before any worker thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

@@ -21,6 +21,7 @@
 pub mod channel;
 pub mod event;
 pub mod junit;
+pub mod memory;
 pub mod pool;
 pub mod record;
 pub mod report;

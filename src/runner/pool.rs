@@ -120,6 +120,8 @@ where
             source,
         })?;
     let work = &work;
+    // Each host frees its buffers between steps while the others run: give those pages back.
+    let _trim = (threads > 1).then(|| super::memory::Trimmer::start(super::memory::TRIM_EVERY));
     pool.scope_fifo(|scope| {
         for run in runs.iter_mut() {
             scope.spawn_fifo(move |_| {
