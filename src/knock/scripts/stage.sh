@@ -162,7 +162,11 @@ if [ "$kd" = 1 ]; then
     i=0; while ! systemctl is-active --quiet knockd; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start: $(systemctl status --no-pager knockd 2>&1 | tail -n 3)" 69; sleep 0.3; done
   else
     { update-rc.d knockd defaults && update-rc.d knockd enable; } >/dev/null 2>&1
-    service knockd restart >/dev/null 2>&1 9>&-
+    # Not `restart`: Debian's init script sleeps a fixed second between its stop and its start.
+    # Stop, wait (50 ms steps, at most 3 s) for the old knockd to be gone, start.
+    service knockd stop >/dev/null 2>&1 9>&-
+    i=0; while pgrep -x knockd >/dev/null 2>&1 && [ $i -lt 60 ]; do i=$((i+1)); sleep 0.05; done
+    service knockd start >/dev/null 2>&1 9>&-
     i=0; while ! kd_up; do i=$((i+1)); [ $i -gt 10 ] && fail "knockd does not start (see /var/log/syslog or run knockd -D -i IFACE)" 69; sleep 0.3; done
   fi
   # Listening, not only started: a knock sent before knockd holds its capture socket is lost.
