@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod sesame;
 pub mod ssh;
 
 use std::net::{SocketAddr, TcpStream};
@@ -161,23 +162,17 @@ pub struct Lab {
     down_done: bool,
 }
 
-/// Run the sesame binary in `dir` with `args`, stdin closed, no colours, and none of the
+/// Run the sesame binary `bin` in `dir` with `args`, stdin closed, no colours, and none of the
 /// `ANSIBLE_*` settings of the caller's environment (only those given in `env`).
 pub fn sesame_in(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(bin);
-    c.args(args)
-        .current_dir(dir)
+    env.iter()
+        .fold(sesame::Sesame::new().bin(bin).dir(dir), |s, (k, v)| {
+            s.env(k, v)
+        })
+        .command(args)
         .stdin(Stdio::null())
-        .env("NO_COLOR", "1");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ANSIBLE_") {
-            c.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sesame")
+        .output()
+        .expect("run sesame")
 }
 
 /// Everything a command printed: stdout, then stderr.

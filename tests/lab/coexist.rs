@@ -8,78 +8,16 @@
 //! published port is gated like SSH; a re-run changes nothing; drift is judged on sesame's part.
 
 use crate::common::docker::{answers, from_stranger, install_stand_in, PUBLISHED};
-use crate::common::{recap, Lab};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+use crate::common::sesame::{
+    assert_rerun_unchanged, inventory, knockd_client, knockd_never_opens, play, playbook_copy,
+    repo, said, sesame, Sesame,
+};
+use crate::common::{recap, wait_until, Lab};
+use std::path::Path;
+use std::time::Duration;
 const VARS: &str = "knock_sequence: [7101, 7202, 7101, 7303]\nknock_step_seconds: 5\n\
                     knock_open_seconds: 5\nknock_rollback_seconds: 60\n\
                     knock_protected_ports: [22, 8080]\n";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn inventory(lab: &Lab, dir: &Path) -> PathBuf {
-    inventory_with(lab, dir, VARS)
-}
-
-fn inventory_with(lab: &Lab, dir: &Path, vars: &str) -> PathBuf {
-    let inv = dir.join("inventory.ini");
-    std::fs::copy(&lab.inventory, &inv).unwrap();
-    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
-    std::fs::write(dir.join("group_vars/lab.yml"), vars).unwrap();
-    inv
-}
-
-fn sesame(args: &[&str]) -> Output {
-    let out = crate::common::sesame_in(SESAME, &repo(), args, &[]);
-    eprintln!("$ sesame {}\n{}", args.join(" "), said(&out));
-    out
-}
-
-fn play(inv: &Path, playbook: &Path, extra: &[&str]) -> Output {
-    let mut a = vec![
-        "play",
-        "-i",
-        inv.to_str().unwrap(),
-        playbook.to_str().unwrap(),
-    ];
-    a.extend_from_slice(extra);
-    sesame(&a)
-}
-
-fn said(out: &Output) -> String {
-    let text = crate::common::printed(out);
-    let mut clean = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            clean.push(c);
-        }
-    }
-    clean
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    f()
-}
 
 /// Everything in the host's firewall that is not sesame's: every table (nat included), v4 and
 /// v6, each chain's rules in order and its policy unless ACCEPT (an empty table and a missing
@@ -118,6 +56,17 @@ fn position(lab: &Lab, chain: &str, what: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// In h1's `chain`, a rule with `first` comes before a rule with `second` (both there); else
+/// panics with `why()` and both positions.
+fn assert_before(lab: &Lab, chain: &str, (first, second): (&str, &str), why: impl Fn() -> String) {
+    let at = (position(lab, chain, first), position(lab, chain, second));
+    assert!(
+        matches!(at, (Some(a), Some(b)) if a < b),
+        "{}: {at:?}",
+        why()
+    );
+}
+
 /// The ban rejects (refused, fast), the stranger is met with silence on both protected ports,
 /// the controller too until it knocks; after a knock SSH and the published port answer it.
 fn check_working(lab: &Lab, inv: &Path, banned: &str, when: &str) {
@@ -151,22 +100,12 @@ fn check_working(lab: &Lab, inv: &Path, banned: &str, when: &str) {
         "silent",
         "{when}: the controller's knock opened the published port for the stranger"
     );
-    let input = (
-        position(lab, "INPUT", "f2b-sshd"),
-        position(lab, "INPUT", "SESAME-INPUT"),
-    );
-    assert!(
-        matches!(input, (Some(a), Some(b)) if a < b),
-        "{when}: fail2ban's jump must come before sesame's in INPUT: {input:?}"
-    );
-    let user = (
-        position(lab, "DOCKER-USER", "SESAME-FORWARD"),
-        position(lab, "DOCKER-USER", "-j RETURN"),
-    );
-    assert!(
-        matches!(user, (Some(a), Some(b)) if a < b),
-        "{when}: sesame's gate must come before DOCKER-USER's RETURN: {user:?}"
-    );
+    assert_before(lab, "INPUT", ("f2b-sshd", "SESAME-INPUT"), || {
+        format!("{when}: fail2ban's jump must come before sesame's in INPUT")
+    });
+    assert_before(lab, "DOCKER-USER", ("SESAME-FORWARD", "-j RETURN"), || {
+        format!("{when}: sesame's gate must come before DOCKER-USER's RETURN")
+    });
 }
 
 /// The published port over IPv6: silent until a knock over IPv6 (knockd's own client), then
@@ -177,46 +116,11 @@ fn check_ipv6(lab: &Lab, when: &str) {
         wait_until(15, || !answers(&ip6, PUBLISHED)),
         "{when}: the published port answers over IPv6 without a knock"
     );
-    let st = Command::new("knock")
-        .args(["-6", &ip6, "7101", "7202", "7101", "7303"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    knockd_client(&["-6", &ip6, "7101", "7202", "7101", "7303"]);
     assert!(
         wait_until(3, || answers(&ip6, PUBLISHED)),
         "{when}: a knock over IPv6 did not open the published port over IPv6"
     );
-}
-
-/// A copy of the playbook whose role renders a knockd.conf that never opens the door: the
-/// proof fails and the transaction rolls back.
-fn broken_playbook(dir: &Path) -> PathBuf {
-    let pb = dir.join("broken");
-    std::fs::create_dir_all(pb.join("roles")).unwrap();
-    let st = Command::new("cp")
-        .args([
-            "-r",
-            repo().join("roles/port_knocking").to_str().unwrap(),
-            pb.join("roles/").to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
-    let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
-    let text = std::fs::read_to_string(&t).unwrap();
-    let broken: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("start_command ") {
-                "\tstart_command   = /bin/true".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    std::fs::write(&t, broken.join("\n") + "\n").unwrap();
-    pb.join("harden.yml")
 }
 
 #[test]
@@ -246,9 +150,8 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
 
     assert!(before.contains("v6 nat DOCKER 0001"), "{before}");
     let tmp = tempfile::tempdir().unwrap();
-    let inv = inventory(&lab, tmp.path());
-    let harden = repo().join("playbooks/harden.yml");
-    let first = play(&inv, &harden, &[]);
+    let inv = inventory(&lab, tmp.path(), VARS, &[]);
+    let first = play(&inv, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", said(&first));
     assert!(recap(&first, "h1", "changed") >= 1);
     assert_eq!(others(&lab), before, "harden changed other users' rules");
@@ -267,17 +170,8 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
 
     // Re-run: nothing to change, one session and one command.
     std::thread::sleep(Duration::from_secs(6));
-    let again = play(&inv, &harden, &["-vv"]);
-    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
-    assert_eq!(recap(&again, "h1", "changed"), 0, "{}", said(&again));
-    let log = said(&again);
-    let count = |what: &str| {
-        log.lines()
-            .filter(|l| l.contains(what) && l.contains(" host=h1 "))
-            .count()
-    };
-    assert_eq!(count("ssh session established"), 1, "sessions");
-    assert_eq!(count(": exec host="), 1, "remote commands");
+    let again = play(&inv, &["-vv"]);
+    assert_rerun_unchanged(&again, ["h1"]);
 
     // Other users change their rules: not sesame's drift.
     lab.sh(
@@ -290,7 +184,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         ),
     );
     let theirs = others(&lab);
-    let check = play(&inv, &harden, &["--check"]);
+    let check = play(&inv, &["--check"]);
     assert_eq!(check.status.code(), Some(0), "{}", said(&check));
     assert_eq!(
         recap(&check, "h1", "changed"),
@@ -302,7 +196,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         "h1",
         "iptables -I SESAME-INPUT 1 -p tcp --dport 22 -j ACCEPT",
     );
-    let check = play(&inv, &harden, &["--check"]);
+    let check = play(&inv, &["--check"]);
     assert_eq!(
         recap(&check, "h1", "changed"),
         1,
@@ -310,7 +204,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         said(&check)
     );
     std::thread::sleep(Duration::from_secs(6));
-    let repair = play(&inv, &harden, &[]);
+    let repair = play(&inv, &[]);
     assert_eq!(repair.status.code(), Some(0), "{}", said(&repair));
     assert!(recap(&repair, "h1", "changed") >= 1);
     assert!(!lab
@@ -325,34 +219,9 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
 
     // A forced rollback (the proof fails); fail2ban bans someone while it runs: the rollback
     // puts back sesame's part and leaves the new ban alone.
-    let broken = broken_playbook(tmp.path());
-    let mut child = Command::new(SESAME)
-        .args([
-            "play",
-            "-i",
-            inv.to_str().unwrap(),
-            broken.to_str().unwrap(),
-            "--json",
-        ])
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        if line.contains("\"stage\":\"loaded\"") {
-            break;
-        }
-    }
-    assert!(
-        seen.contains("\"stage\":\"loaded\""),
-        "never loaded: {seen}"
-    );
+    let broken = playbook_copy(&tmp.path().join("broken"));
+    knockd_never_opens(&broken);
+    let (mut child, lines) = Sesame::new().spawn_until_loaded(&inv, &broken, &[]);
     // ... and another jail starts: its jump goes to the top of INPUT.
     lab.sh(
         "h1",
@@ -374,14 +243,9 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
         after.contains(&format!("-A f2b-sshd -s 198.19.{k}.250/32 -j REJECT")),
         "the rollback reverted the ban made during the transaction:\n{after}"
     );
-    let input = (
-        position(&lab, "INPUT", "f2b-nginx"),
-        position(&lab, "INPUT", "SESAME-INPUT"),
-    );
-    assert!(
-        matches!(input, (Some(a), Some(b)) if a < b),
-        "the rollback put sesame's jump before a jump inserted at the top meanwhile: {input:?}"
-    );
+    assert_before(&lab, "INPUT", ("f2b-nginx", "SESAME-INPUT"), || {
+        "the rollback put sesame's jump before a jump inserted at the top meanwhile".into()
+    });
     lab.sh(
         "h1",
         &format!(
@@ -423,7 +287,7 @@ fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
     check_working(&lab, &inv, &banned, "after a reboot");
     check_ipv6(&lab, "after a reboot");
     std::thread::sleep(Duration::from_secs(6));
-    let after_boot = play(&inv, &harden, &[]);
+    let after_boot = play(&inv, &[]);
     assert_eq!(after_boot.status.code(), Some(0), "{}", said(&after_boot));
     assert_eq!(
         recap(&after_boot, "h1", "changed"),
@@ -474,9 +338,10 @@ fn harden_migrates_rules_of_the_old_layout_and_its_rollback_restores_them() {
     );
 
     let tmp = tempfile::tempdir().unwrap();
-    let inv = inventory(&lab, tmp.path());
-    let broken = broken_playbook(tmp.path());
-    let out = play(&inv, &broken, &[]);
+    let inv = inventory(&lab, tmp.path(), VARS, &[]);
+    let broken = playbook_copy(&tmp.path().join("broken"));
+    knockd_never_opens(&broken);
+    let out = Sesame::new().play(&inv, &broken, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("proof failed"), "{}", said(&out));
     // knockd restarted by the transaction is not part of the firewall: compare rules only.
@@ -486,7 +351,7 @@ fn harden_migrates_rules_of_the_old_layout_and_its_rollback_restores_them() {
         "the rollback did not restore the old layout exactly"
     );
 
-    let out = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    let out = play(&inv, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let input = lab.sh("h1", "iptables -S INPUT; ip6tables -S INPUT");
     assert_eq!(
@@ -495,7 +360,7 @@ fn harden_migrates_rules_of_the_old_layout_and_its_rollback_restores_them() {
          -A INPUT -j SESAME-INPUT\n-P INPUT ACCEPT\n-A INPUT -j SESAME-INPUT\n",
         "the old rules were not all replaced by sesame's chain"
     );
-    let again = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    let again = play(&inv, &[]);
     assert_eq!(recap(&again, "h1", "changed"), 0, "{}", said(&again));
 }
 
@@ -517,8 +382,8 @@ fn harden_iptables_mode_gates_a_published_port() {
     let tmp = tempfile::tempdir().unwrap();
     let vars =
         format!("{VARS}knock_mode: iptables\nknock_sequence: [7101, \"7202:udp\", 7101, 7303]\n");
-    let inv = inventory_with(&lab, tmp.path(), &vars);
-    let out = play(&inv, &repo().join("playbooks/harden.yml"), &[]);
+    let inv = inventory(&lab, tmp.path(), &vars, &[]);
+    let out = play(&inv, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(others(&lab), before, "harden changed other users' rules");
     assert_eq!(from_stranger(&lab, &banned, &ip, 22), "refused");

@@ -3,20 +3,16 @@
 //! --check), in every knock mode; sequences never printed. Each test has its own state
 //! directory (XDG_STATE_HOME and HOME), so nothing is shared with the caller's controller.
 
+use crate::common::sesame::{assert_rerun_unchanged, inventory, Sesame};
 use crate::common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A test's controller: its inventory directory and its own state home.
 struct Controller {
     dir: PathBuf,
     state: PathBuf,
+    sesame: Sesame,
 }
 
 impl Controller {
@@ -24,44 +20,21 @@ impl Controller {
         let dir = root.join(name);
         let state = dir.join("state");
         std::fs::create_dir_all(&state).unwrap();
-        Controller { dir, state }
+        let sesame = Sesame::new().state(&state);
+        Controller { dir, state, sesame }
     }
 
     /// The fleet's inventory with `group` as all hosts' vars and per-host vars.
     fn inventory(&self, lab: &Lab, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
-        let inv = self.dir.join("inventory.ini");
-        std::fs::copy(&lab.inventory, &inv).unwrap();
-        for d in ["group_vars", "host_vars"] {
-            let _ = std::fs::remove_dir_all(self.dir.join(d));
-            std::fs::create_dir_all(self.dir.join(d)).unwrap();
-        }
-        std::fs::write(self.dir.join("group_vars/lab.yml"), group).unwrap();
-        for (h, v) in hosts {
-            std::fs::write(self.dir.join(format!("host_vars/{h}.yml")), v).unwrap();
-        }
-        inv
+        inventory(lab, &self.dir, group, hosts)
     }
 
     fn sesame(&self, args: &[&str]) -> Output {
-        let state = self.state.to_str().unwrap();
-        let out = crate::common::sesame_in(
-            SESAME,
-            &repo(),
-            args,
-            &[("XDG_STATE_HOME", state), ("HOME", state)],
-        );
-        eprintln!(
-            "$ sesame {}\n{}",
-            args.join(" "),
-            crate::common::printed(&out)
-        );
-        out
+        self.sesame.run(args)
     }
 
     fn play(&self, inv: &Path, extra: &[&str]) -> Output {
-        let mut a = vec!["play", "-i", inv.to_str().unwrap(), "playbooks/harden.yml"];
-        a.extend_from_slice(extra);
-        self.sesame(&a)
+        self.sesame.harden(inv, extra)
     }
 
     fn state_file(&self) -> PathBuf {
@@ -183,19 +156,8 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     }
     // Re-run: the current knock opens at once; one session, one command per host.
     let again = ctl.play(&inv, &["-vv"]);
-    let log = crate::common::printed(&again);
-    printed += &log;
-    assert_eq!(again.status.code(), Some(0));
-    for (h, _) in modes {
-        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
-        let of = |what: &str| {
-            log.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
-        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
-    }
+    printed += &crate::common::printed(&again);
+    assert_rerun_unchanged(&again, modes.map(|(h, _)| h));
 
     // B→C from a controller without state: knock_previous_sequences names B.
     let ci = Controller::new(tmp.path(), "ci");
@@ -539,18 +501,7 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
     absent_after_reboot(&lab);
     // A re-run: nothing to take off, one plain session and one command per host.
     let again = ctl.play(&inv, &["-vv"]);
-    let log = crate::common::printed(&again);
-    assert_eq!(again.status.code(), Some(0), "{log}");
-    for h in &lab.hosts {
-        assert_eq!(recap(&again, &h.name, "changed"), 0, "{}", h.name);
-        let of = |what: &str| {
-            log.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
-        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
-    }
+    assert_rerun_unchanged(&again, lab.hosts.iter().map(|h| h.name.as_str()));
 }
 
 /// After `knock_state: absent`: the removal's dead-man switch is gone (a systemd timer or a

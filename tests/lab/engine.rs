@@ -3,69 +3,23 @@
 //! not stop the others, `serial` + `max_fail_percentage` stop later batches, extra vars, tags
 //! and `--syntax-check`. Playbooks live under `tests/data/engine/`.
 
-use crate::common::Lab;
+use crate::common::sesame::{repo, Sesame};
+use crate::common::{recap, Lab};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
 
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn book(name: &str) -> String {
-    repo()
-        .join("tests/data/engine")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn sesame(args: &[&str]) -> Output {
-    let t = Instant::now();
-    let out = Command::new(SESAME)
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sesame");
-    eprintln!(
-        "$ sesame {} ({:.1}s, {})\n{}{}",
-        args.join(" "),
-        t.elapsed().as_secs_f64(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+fn book(name: &str) -> PathBuf {
+    repo().join("tests/data/engine").join(name)
 }
 
 /// `sesame play -i <fleet inventory> tests/data/engine/<name> EXTRA...`
 fn play(lab: &Lab, name: &str, extra: &[&str]) -> Output {
-    let inv = lab.inventory.to_string_lossy().into_owned();
-    let pb = book(name);
-    let mut a = vec!["play", "-i", inv.as_str(), pb.as_str()];
-    a.extend_from_slice(extra);
-    sesame(&a)
+    Sesame::new().play(&lab.inventory, &book(name), extra)
 }
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `KEY=N` of `host` in the PLAY RECAP.
-fn recap(out: &Output, host: &str, key: &str) -> u32 {
-    let text = stdout(out);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap line for {host} in:\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line}"))
 }
 
 /// Whether the recap has a line for `host` at all.
@@ -397,9 +351,7 @@ fn extra_vars_beat_play_vars_tags_select_tasks_and_syntax_check_names_the_line()
     let t = Instant::now();
     // --syntax-check needs no host.
     let inv = repo().join("tests/data/runner/recap-source.inventory.ini");
-    let inv = inv.to_string_lossy();
-    let typo = book("typo.yml");
-    let sc = sesame(&["play", "-i", &inv, "--syntax-check", &typo]);
+    let sc = Sesame::new().play(&inv, &book("typo.yml"), &["--syntax-check"]);
     assert_eq!(sc.status.code(), Some(1));
     let err = String::from_utf8_lossy(&sc.stderr).into_owned() + &stdout(&sc);
     assert!(err.contains("copyy"), "module name missing: {err}");
@@ -408,7 +360,7 @@ fn extra_vars_beat_play_vars_tags_select_tasks_and_syntax_check_names_the_line()
         "file:line missing: {err}"
     );
     for ok in ["vars_tags.yml", "all_modules.yml"] {
-        let out = sesame(&["play", "-i", &inv, "--syntax-check", &book(ok)]);
+        let out = Sesame::new().play(&inv, &book(ok), &["--syntax-check"]);
         assert_eq!(out.status.code(), Some(0), "{ok} fails its syntax check");
     }
 

@@ -3,135 +3,16 @@
 //! and every fault (knockd failing to start, a rule set that fails its proof, sesame killed
 //! mid-transaction, invalid settings) leaves the host reachable on its old rules.
 
+use crate::common::sesame::{
+    assert_rerun_unchanged, inventory, knockd_client, knockd_never_opens, play, playbook_copy,
+    repo, round_trips, said, sesame, spawn_until_loaded, strip_ansi, Sesame,
+};
 use crate::common::{
     open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
 };
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// The binary under test: this build's, or `SESAME_TEST_BIN` (to show a regression test fails
-/// on an older build).
-fn sesame_bin() -> String {
-    std::env::var("SESAME_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sesame").to_string())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A copy of the fleet's inventory with group vars (YAML) for all hosts and per-host vars.
-fn inventory(lab: &Lab, dir: &Path, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
-    let inv = dir.join("inventory.ini");
-    std::fs::copy(&lab.inventory, &inv).unwrap();
-    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
-    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
-    std::fs::write(dir.join("group_vars/lab.yml"), group).unwrap();
-    for (h, v) in hosts {
-        std::fs::write(dir.join(format!("host_vars/{h}.yml")), v).unwrap();
-    }
-    inv
-}
-
-fn sesame(args: &[&str]) -> Output {
-    let out = Command::new(sesame_bin())
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sesame");
-    eprintln!(
-        "$ sesame {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn play(inv: &Path, extra: &[&str]) -> Output {
-    let inv = inv.to_str().unwrap();
-    let mut a = vec!["play", "-i", inv, "playbooks/harden.yml"];
-    a.extend_from_slice(extra);
-    sesame(&a)
-}
-
-/// Everything a run printed (stdout then stderr), without colours.
-fn said(out: &Output) -> String {
-    strip_ansi(&format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ))
-}
-
-/// Text without terminal colour sequences (the tracing log may have them).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Start `sesame play --json` on `inv` (plus `extra` flags) and read its events until the
-/// firewall is loaded on a host; returns the child and the rest of its output. Panics if the
-/// run ends without loading.
-fn spawn_until_loaded(
-    inv: &Path,
-    extra: &[&str],
-) -> (
-    std::process::Child,
-    std::io::Lines<BufReader<std::process::ChildStdout>>,
-) {
-    let mut args = vec![
-        "play",
-        "-i",
-        inv.to_str().unwrap(),
-        "playbooks/harden.yml",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(sesame_bin())
-        .args(&args)
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("\"stage\":\"loaded\"") {
-            return (child, lines);
-        }
-    }
-    let _ = child.wait();
-    panic!("never saw the rules loaded");
-}
-
-/// The transient units of sesame's dead-man switch on a systemd host, one per line.
-/// SSH sessions and remote commands per host in a `-vv` run's debug log.
-fn round_trips(out: &Output, host: &str) -> (usize, usize) {
-    let log = strip_ansi(&String::from_utf8_lossy(&out.stderr));
-    let of = |what: &str| {
-        log.lines()
-            .filter(|l| l.contains(what) && l.contains(&format!(" host={host} ")))
-            .count()
-    };
-    (of("ssh session established"), of(": exec host="))
-}
 
 /// Issue 16: a first run costs at most 4 remote commands over 2 sessions per host (probe;
 /// packages and files with the re-probe; the transaction's stage; the proof session's one
@@ -148,6 +29,7 @@ fn assert_first_run_round_trips(first: &Output, lab: &Lab) {
     }
 }
 
+/// The transient units of sesame's dead-man switch on a systemd host, one per line.
 fn rollback_units(lab: &Lab, host: &str) -> String {
     lab.sh(
         host,
@@ -247,11 +129,7 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
     // knockd's own client opens it too.
     std::thread::sleep(Duration::from_secs(6));
     assert!(!open_from_controller(&h2.ip));
-    let st = Command::new("knock")
-        .args([&h2.ip, "7101", "7202", "7101", "7303"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    knockd_client(&[&h2.ip, "7101", "7202", "7101", "7303"]);
     assert!(
         wait_until(3, || open_from_controller(&h2.ip)),
         "knockd's knock client did not open h2"
@@ -262,28 +140,17 @@ fn harden_knockd_closes_ssh_knock_opens_it_for_the_knocker_rerun_is_unchanged_an
     let check = play(&inv, &["--check"]);
     assert_eq!(check.status.code(), Some(0));
     let second = play(&inv, &["-vv"]);
-    assert_eq!(second.status.code(), Some(0));
     // The debug log names every SSH session and remote command: a no-change run is one of each.
-    let log: String = strip_ansi(&String::from_utf8_lossy(&second.stderr));
+    assert_rerun_unchanged(&second, lab.hosts.iter().map(|h| h.name.as_str()));
     for h in &lab.hosts {
         assert_eq!(recap(&check, &h.name, "changed"), 0);
-        assert_eq!(recap(&second, &h.name, "changed"), 0);
         assert_eq!(recap(&second, &h.name, "failed"), 0);
-        let of = |what: &str| {
-            log.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
-        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
     }
     assert_eq!(
         mtime,
         lab.sh("h1", "stat -c %Y /etc/iptables/rules.v4 /etc/knockd.conf")
     );
-    let text = String::from_utf8_lossy(&second.stdout).to_string()
-        + &String::from_utf8_lossy(&first.stdout)
-        + &log;
+    let text = said(&second) + &String::from_utf8_lossy(&first.stdout);
     assert!(
         !crate::common::shows_secret(&text, "7202"),
         "knock sequence leaked into the output"
@@ -479,39 +346,9 @@ fn harden_proof_failure_rolls_back_over_the_open_session() {
     let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
     // A playbook whose role renders a knockd.conf that never opens the door.
-    let pb = tmp.path().join("pb");
-    std::fs::create_dir_all(pb.join("roles")).unwrap();
-    let st = Command::new("cp")
-        .args([
-            "-r",
-            repo().join("roles/port_knocking").to_str().unwrap(),
-            pb.join("roles/").to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
-    let t = pb.join("roles/port_knocking/templates/knockd.conf.tera");
-    let text = std::fs::read_to_string(&t).unwrap();
-    let broken: String = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("start_command ") {
-                "\tstart_command   = /bin/true".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&t, broken + "\n").unwrap();
-    let out = sesame(&[
-        "play",
-        "-i",
-        inv.to_str().unwrap(),
-        pb.join("harden.yml").to_str().unwrap(),
-        "--json",
-    ]);
+    let pb = playbook_copy(&tmp.path().join("pb"));
+    knockd_never_opens(&pb);
+    let out = Sesame::new().play(&inv, &pb, &["--json"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1009,19 +846,6 @@ fn become_password_is_sent_only_when_sudo_asks() {
     assert_eq!(of(": exec host="), 1, "{log}");
 }
 
-/// `sesame` with `env` added (for secrets passed in the environment).
-fn sesame_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(sesame_bin());
-    c.args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sesame")
-}
-
 /// One masker on every path: a `-C -D` preview of a sequence change shows neither the old
 /// sequence (read from the host's old knockd.conf and rules, unknown to the inventory) nor the
 /// new one written as `{port, proto}` mappings, in human output, `--json` and the `-vv` log;
@@ -1045,7 +869,7 @@ fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
     );
     let inv_s = inv.to_str().unwrap();
     let pw = "Env-Become-Pw-93e1";
-    let env = [("SESAME_BECOME_PASSWORD", pw)];
+    let env = ("SESAME_BECOME_PASSWORD", pw);
     let secrets = [
         "47101", "47202", "47303", "47404", "48101", "48202", "48303", pw,
     ];
@@ -1072,7 +896,7 @@ fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
         if json {
             args.push("--json");
         }
-        let out = sesame_env(&args, &env);
+        let out = Sesame::new().env(env.0, env.1).run(&args);
         let text = check(
             if json {
                 "--json -C -D -vv"
@@ -1098,35 +922,18 @@ fn masking_covers_old_files_mappings_logs_errors_and_env_passwords() {
             args.push("--json");
         }
         args.extend(["--", "echo", pw]);
-        let out = sesame_env(&args, &env);
+        let out = Sesame::new().env(env.0, env.1).run(&args);
         let text = check("run echo", &out);
         assert_eq!(out.status.code(), Some(0), "{text}");
         assert!(text.contains("********"), "{text}");
     }
     // ... and in an error about the host.
     let user = format!("ansible_user={pw}");
-    let out = sesame_env(&["run", "-i", inv_s, "h1", "-e", &user, "--", "true"], &env);
+    let out = Sesame::new()
+        .env(env.0, env.1)
+        .run(&["run", "-i", inv_s, "h1", "-e", &user, "--", "true"]);
     let text = check("error", &out);
     assert_ne!(out.status.code(), Some(0), "{text}");
-}
-
-/// Whether `ip` (IPv4 or IPv6) accepts TCP on port 22 from the controller.
-fn open_tcp(ip: &str) -> bool {
-    let addr = SocketAddr::new(ip.parse().expect("lab address"), 22);
-    TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
-}
-
-/// Whether the stranger reaches `ip` (IPv4 or IPv6) on port 22.
-fn stranger_reaches(lab: &Lab, ip: &str) -> bool {
-    lab.stranger(&[
-        "timeout",
-        "2",
-        "bash",
-        "-c",
-        &format!("echo > /dev/tcp/{ip}/22"),
-    ])
-    .status
-    .success()
 }
 
 // Provider images (Debian 13 with systemd, as providers ship it). These tests choose their
@@ -1158,12 +965,18 @@ fn provider_bare_first_run_closes_ssh_over_v4_and_v6() {
     std::thread::sleep(Duration::from_secs(6));
     let h = lab.host("h1");
     for ip in [&h.ip, &h.ip6] {
-        assert!(!open_tcp(ip), "{ip} answers the controller without a knock");
-        assert!(!stranger_reaches(&lab, ip), "{ip} answers the stranger");
+        assert!(
+            !open_from_controller(ip),
+            "{ip} answers the controller without a knock"
+        );
+        assert!(!open_from_stranger(&lab, ip), "{ip} answers the stranger");
     }
     let k = sesame(&["knock", "h1", "-i", inv.to_str().unwrap()]);
     assert!(k.status.success(), "{}", said(&k));
-    assert!(wait_until(3, || open_tcp(&h.ip)), "knock did not open h1");
+    assert!(
+        wait_until(3, || open_from_controller(&h.ip)),
+        "knock did not open h1"
+    );
     assert_systemd_pieces(&lab, "h1");
 }
 
@@ -1209,9 +1022,12 @@ fn provider_nftables_rules_survive_three_reboots() {
             "boot {boot}: sesame's rules are not live:\n{}",
             lab.sh("h1", "nft list ruleset")
         );
-        assert!(!open_tcp(&ip), "boot {boot}: h1 answers without a knock");
         assert!(
-            !stranger_reaches(&lab, &ip),
+            !open_from_controller(&ip),
+            "boot {boot}: h1 answers without a knock"
+        );
+        assert!(
+            !open_from_stranger(&lab, &ip),
             "boot {boot}: h1 answers the stranger"
         );
         let v = sesame(&["verify", "-i", invs]);
@@ -1244,7 +1060,7 @@ fn provider_ufw_is_refused_with_a_clear_message() {
     assert!(lab.sh("h1", "ufw status").contains("Status: active"));
     assert!(!lab.exec("h1", &["dpkg", "-s", "knockd"]).status.success());
     assert!(
-        open_tcp(&lab.host("h1").ip),
+        open_from_controller(&lab.host("h1").ip),
         "h1 unreachable after the refusal"
     );
 }

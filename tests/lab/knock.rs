@@ -3,6 +3,7 @@
 //! knocks from the controller with sesame's client and with knockd's `knock`, probes from the
 //! controller and from the stranger namespace. Needs root (see tests/lab/README.md).
 
+use crate::common::sesame::{knockd_client, sesame};
 use crate::common::{assert_all_filtered, Lab};
 use serde_json::{json, Map, Value};
 use sesame::knock::{client, render, KnockMode, KnockPort, KnockProfile, NetFacts, RenderedFiles};
@@ -146,11 +147,31 @@ fn knock_with_knockd_client(addr: &str, seq: &[KnockPort], gap_ms: u64) {
         seq.iter()
             .map(|k| format!("{}:{}", k.port, k.proto.as_str())),
     );
-    let out = Command::new("knock")
-        .args(&args)
-        .output()
-        .expect("run knock");
-    assert!(out.status.success(), "knock {args:?}: {out:?}");
+    knockd_client(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// Loads `files` on `h` (and starts knockd with them if `knockd`) while an SSH session is open:
+/// the session survives the load, and the protected port is then closed everywhere. Returns
+/// the session, still up.
+fn load_closing_under_a_session(
+    lab: &Lab,
+    h: &crate::common::LabHost,
+    files: &RenderedFiles,
+    knockd: bool,
+) -> ssh2::Session {
+    let sess = crate::common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
+    load_rules(lab, &h.name, files);
+    if knockd {
+        start_knockd(lab, &h.name, files);
+    }
+    assert_eq!(
+        crate::common::ssh::run(&sess, "echo still-here")
+            .stdout
+            .trim(),
+        "still-here"
+    );
+    assert_closed_everywhere(lab, h);
+    sess
 }
 
 /// The protected port answers nobody: controller and stranger, IPv4 and IPv6.
@@ -240,18 +261,8 @@ fn knockd_mode_opens_for_the_knocker_only_and_closes_again() {
         json!({"knock_sequence": [7101, "7202:udp", 7303], "knock_step_seconds": 3,
                "knock_open_seconds": 4}),
     );
-    let f = files(&p);
     // A session opened before the rules load survives the load (ESTABLISHED first).
-    let sess = crate::common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
-    load_rules(&lab, "h1", &f);
-    start_knockd(&lab, "h1", &f);
-    assert_eq!(
-        crate::common::ssh::run(&sess, "echo still-here")
-            .stdout
-            .trim(),
-        "still-here"
-    );
-    assert_closed_everywhere(&lab, &h);
+    let sess = load_closing_under_a_session(&lab, &h, &files(&p), true);
 
     // sesame's client opens it for the controller, not for the stranger.
     knock(ip(&h.ip), &p.sequence, 200);
@@ -386,16 +397,7 @@ fn iptables_mode(test: &str, style: &str) {
                "knock_step_seconds": 2, "knock_open_seconds": 3}),
     );
     assert_eq!(p.mode, KnockMode::Iptables);
-    let f = files(&p);
-    let sess = crate::common::ssh::connect(&h.ip, "root", &lab.key, &lab.known_hosts);
-    load_rules(&lab, "h1", &f);
-    assert_eq!(
-        crate::common::ssh::run(&sess, "echo still-here")
-            .stdout
-            .trim(),
-        "still-here"
-    );
-    assert_closed_everywhere(&lab, &h);
+    let sess = load_closing_under_a_session(&lab, &h, &files(&p), false);
     let v4 = ip(&h.ip);
 
     // Right knock: the next new connection gets through, once.
@@ -576,14 +578,6 @@ fn knock_inventory(lab: &Lab, dir: &Path, per_host: &[(&str, &str)]) -> PathBuf 
     let path = dir.join("hosts.ini");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn sesame(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run sesame")
 }
 
 #[test]

@@ -9,60 +9,20 @@
 //! table and an active ufw through load, rollback and reboot, on sysvinit and systemd.
 
 use crate::common::docker::{answers, install_stand_in, PUBLISHED};
+use crate::common::sesame::{
+    assert_rerun_unchanged, inventory, knockd_client, play, playbook_copy, repo, said, sesame,
+    spawn_until_loaded, Sesame,
+};
 use crate::common::{
     open_from_controller, open_from_stranger, recap, wait_until, Flavour, Lab, Os, Provider,
 };
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::time::Duration;
-
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
 
 /// The Debian release of the provider-image tests: SESAME_LAB_OS (bookworm by default).
 fn os() -> Os {
     Flavour::from_env().os
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn inventory(lab: &Lab, dir: &Path, group: &str, hosts: &[(&str, &str)]) -> PathBuf {
-    let inv = dir.join("inventory.ini");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(&lab.inventory, &inv).unwrap();
-    std::fs::create_dir_all(dir.join("group_vars")).unwrap();
-    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
-    std::fs::write(dir.join("group_vars/lab.yml"), group).unwrap();
-    for (h, v) in hosts {
-        std::fs::write(dir.join(format!("host_vars/{h}.yml")), v).unwrap();
-    }
-    inv
-}
-
-fn sesame(args: &[&str]) -> Output {
-    let out = Command::new(SESAME)
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sesame");
-    eprintln!(
-        "$ sesame {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn play(inv: &Path, extra: &[&str]) -> Output {
-    let mut a = vec!["play", "-i", inv.to_str().unwrap(), "playbooks/harden.yml"];
-    a.extend_from_slice(extra);
-    sesame(&a)
 }
 
 /// Closed over IPv4 and IPv6, for the controller and the stranger.
@@ -245,18 +205,7 @@ fn nft_backend_closes_opens_for_the_knocker_reruns_unchanged_and_survives_three_
     // Re-run: nothing changes, one session and one exec per host.
     std::thread::sleep(Duration::from_secs(6));
     let second = play(&inv, &["-vv"]);
-    assert_eq!(second.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&second.stderr).to_string();
-    for h in ["h1", "h2"] {
-        assert_eq!(recap(&second, h, "changed"), 0, "{h}");
-        let of = |what: &str| {
-            log.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
-        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
-    }
+    assert_rerun_unchanged(&second, ["h1", "h2"]);
 
     // nftables.service flushes the ruleset at boot; sesame-knock loads the table after it.
     for round in 1..=3 {
@@ -298,32 +247,16 @@ fn nft_backend_failed_proof_restores_only_the_sesame_table() {
     let before = lab.sh("h1", "nft list table inet other");
     // A role whose knockd never opens the door.
     let pb = tmp.path().join("pb");
-    std::fs::create_dir_all(pb.join("roles")).unwrap();
-    let st = Command::new("cp")
-        .args([
-            "-r",
-            repo().join("roles/port_knocking").to_str().unwrap(),
-            pb.join("roles/").to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::copy(repo().join("playbooks/harden.yml"), pb.join("harden.yml")).unwrap();
+    let playbook = playbook_copy(&pb);
     // First a table nft rejects: refused by nft -c -f on the host, nothing changed.
     let nt = pb.join("roles/port_knocking/templates/knock.nft.tera");
     let good_nft = std::fs::read_to_string(&nt).unwrap();
     let bad_nft = good_nft.replace("\tchain input {", "\tchain input {\n\t\tno such statement");
     assert_ne!(bad_nft, good_nft);
     std::fs::write(&nt, &bad_nft).unwrap();
-    let out = sesame(&[
-        "play",
-        "-i",
-        inv.to_str().unwrap(),
-        pb.join("harden.yml").to_str().unwrap(),
-    ]);
+    let out = Sesame::new().play(&inv, &playbook, &[]);
     assert_eq!(out.status.code(), Some(2));
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let said = said(&out);
     assert!(said.contains("nft -c -f rejects"), "{said}");
     assert!(!lab
         .sh("h1", "nft list tables")
@@ -344,16 +277,8 @@ fn nft_backend_failed_proof_restores_only_the_sesame_table() {
     );
     assert_ne!(broken, text);
     std::fs::write(&t, broken).unwrap();
-    let run = |path: &Path| {
-        sesame(&[
-            "play",
-            "-i",
-            inv.to_str().unwrap(),
-            path.to_str().unwrap(),
-            "--json",
-        ])
-    };
-    let out = run(&pb.join("harden.yml"));
+    let run = |path: &Path| Sesame::new().play(&inv, path, &["--json"]);
+    let out = run(&playbook);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("proof failed"), "{text}");
@@ -567,11 +492,7 @@ fn nft_backend_close_sequence_closes_the_door_for_the_knocker() {
     // No cmd_timeout: still open after knock_open_seconds, until the close sequence.
     std::thread::sleep(Duration::from_secs(7));
     assert!(open_from_controller(&ip), "the door closed by itself");
-    let st = Command::new("knock")
-        .args([&ip, "7404", "7505", "7606"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    knockd_client(&[&ip, "7404", "7505", "7606"]);
     assert!(
         wait_until(5, || !open_from_controller(&ip)),
         "the close sequence did not close the door"
@@ -600,39 +521,6 @@ fn nft_backend_close_sequence_closes_the_door_for_the_knocker() {
         !chain.lines().any(|l| l.trim() == "tcp dport 22 accept"),
         "the added rule survived the run: {chain}"
     );
-}
-
-/// Starts `sesame play --json` on `inv` and returns once it reports the new rules loaded, with
-/// the rest of its output.
-fn spawn_until_loaded(
-    inv: &Path,
-    extra: &[&str],
-) -> (
-    std::process::Child,
-    std::io::Lines<BufReader<std::process::ChildStdout>>,
-) {
-    let mut args = vec![
-        "play",
-        "-i",
-        inv.to_str().unwrap(),
-        "playbooks/harden.yml",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(SESAME)
-        .args(&args)
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let loaded = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("\"stage\":\"loaded\""));
-    assert!(loaded, "never saw the rules loaded");
-    (child, lines)
 }
 
 /// The network cable of the host is cut between the load and the proof, for longer than
@@ -678,30 +566,7 @@ fn nft_backend_sigkill_after_load_the_switch_restores_the_host() {
     let inv = inventory(&lab, tmp.path(), &group, &[("h1", KNOCKD)]);
     lab.sh("h1", OTHER_TABLE);
     let before = lab.sh("h1", "nft list table inet other");
-    let mut child = Command::new(SESAME)
-        .args([
-            "play",
-            "-i",
-            inv.to_str().unwrap(),
-            "playbooks/harden.yml",
-            "--json",
-            "-T",
-            "3",
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut loaded = false;
-    for line in lines {
-        if line.unwrap().contains("\"stage\":\"loaded\"") {
-            loaded = true;
-            break;
-        }
-    }
-    assert!(loaded, "never saw the rules loaded");
+    let (mut child, _rest) = spawn_until_loaded(&inv, &["-T", "3"]);
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     assert!(
@@ -739,34 +604,12 @@ fn nft_backend_single_port_opens_for_spaced_hits_only_and_reruns_unchanged() {
     // sesame's own connection makes two spaced attempts: the second gets through.
     std::thread::sleep(Duration::from_secs(6));
     let second = play(&inv, &["-vv"]);
-    assert_eq!(second.status.code(), Some(0));
-    assert_eq!(recap(&second, "h1", "changed"), 0);
-    let log = String::from_utf8_lossy(&second.stderr).to_string();
-    let of = |what: &str| {
-        log.lines()
-            .filter(|l| l.contains(what) && l.contains(" host=h1 "))
-            .count()
-    };
-    assert_eq!(of("ssh session established"), 1, "sessions");
-    assert_eq!(of(": exec host="), 1, "remote commands");
+    assert_rerun_unchanged(&second, ["h1"]);
     assert!(!open_from_stranger(&lab, &ip), "open for the stranger");
 }
 
 // knock_doors, the compact style and forwarded (published) ports on the nftables backend
 // (refused by it before).
-
-/// sesame with its own state home (the state file keeps the removed doors verify checks).
-fn sesame_at(state: &Path, args: &[&str]) -> Output {
-    let s = state.to_str().unwrap();
-    let out =
-        crate::common::sesame_in(SESAME, &repo(), args, &[("XDG_STATE_HOME", s), ("HOME", s)]);
-    eprintln!(
-        "$ sesame {}\n{}",
-        args.join(" "),
-        crate::common::printed(&out)
-    );
-    out
-}
 
 /// One door per person on the nftables backend, in knockd mode and both iptables styles
 /// (compact renders the gates table): closed for the controller and the stranger over IPv4
@@ -777,8 +620,10 @@ fn sesame_at(state: &Path, args: &[&str]) -> Output {
 fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
     let lab = Lab::up_with("nft_doors", 3, Flavour::from_env());
     let tmp = tempfile::tempdir().unwrap();
+    // sesame with its own state home (the state file keeps the removed doors verify checks).
     let state = tmp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
+    let ctl = Sesame::new().state(&state);
     let alice = "{name: alice, sequence: [7811, 7822, 7811, 7833]}";
     let bob = "{name: bob, sequence: [7911, 7922, 7911, 7933]}";
     let modes = [
@@ -799,7 +644,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
     };
     let inv = inv_with("both", &format!("{alice}, {bob}"));
     let invs = inv.to_str().unwrap();
-    let first = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    let first = ctl.harden(&inv, &[]);
     assert_eq!(first.status.code(), Some(0));
     std::thread::sleep(Duration::from_secs(6));
     for (h, _) in modes {
@@ -812,7 +657,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
             wait_until(20, || !open_from_controller(&ip)),
             "{h} stays open"
         );
-        let k = sesame_at(&state, &["knock", h, "-i", inv, "--door", door]);
+        let k = ctl.run(&["knock", h, "-i", inv, "--door", door]);
         assert!(k.status.success());
         let open = wait_until(3, || open_from_controller(&ip));
         assert!(
@@ -828,7 +673,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
         );
         assert!(door_opens(invs, h, "bob"), "bob's door does not open {h}");
     }
-    let v = sesame_at(&state, &["verify", "-i", invs]);
+    let v = ctl.run(&["verify", "-i", invs]);
     let text = crate::common::printed(&v);
     assert_eq!(v.status.code(), Some(0));
     assert_eq!(
@@ -841,7 +686,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
     // Bob leaves: his door is shut, alice's still opens.
     let inv = inv_with("alice", alice);
     let invs = inv.to_str().unwrap();
-    let revoke = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    let revoke = ctl.harden(&inv, &[]);
     assert_eq!(revoke.status.code(), Some(0));
     let bob_seq = r#"{"knock_sequence": [7911, 7922, 7911, 7933]}"#;
     for (h, _) in modes {
@@ -851,7 +696,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
             wait_until(20, || !open_from_controller(&ip)),
             "{h} stays open"
         );
-        let k = sesame_at(&state, &["knock", h, "-i", invs, "-e", bob_seq]);
+        let k = ctl.run(&["knock", h, "-i", invs, "-e", bob_seq]);
         assert!(k.status.success());
         assert!(
             !wait_until(3, || open_from_controller(&ip)),
@@ -862,7 +707,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
             "alice's door no longer opens {h}"
         );
     }
-    let v = sesame_at(&state, &["verify", "-i", invs]);
+    let v = ctl.run(&["verify", "-i", invs]);
     let text = crate::common::printed(&v);
     assert_eq!(v.status.code(), Some(0));
     assert_eq!(
@@ -872,7 +717,7 @@ fn nft_backend_doors_open_for_their_owner_only_and_a_removed_door_stays_shut() {
         "verify did not prove bob's door shut on every host"
     );
     std::thread::sleep(Duration::from_secs(6));
-    let again = sesame_at(&state, &["play", "-i", invs, "playbooks/harden.yml"]);
+    let again = ctl.harden(&inv, &[]);
     for (h, _) in modes {
         assert_eq!(recap(&again, h, "changed"), 0, "{h}");
     }
@@ -1151,18 +996,7 @@ fn nft_backend_absent_takes_off_only_the_sesame_table_and_its_boot_unit() {
     );
 
     let again = play(&off_inv, &["-vv"]);
-    assert_eq!(again.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&again.stderr).to_string();
-    for (h, _) in hosts {
-        assert_eq!(recap(&again, h, "changed"), 0, "{h}");
-        let of = |what: &str| {
-            log.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={h} ")))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{h}: sessions");
-        assert_eq!(of(": exec host="), 1, "{h}: remote commands");
-    }
+    assert_rerun_unchanged(&again, hosts.map(|(h, _)| h));
 }
 
 /// Another user's nftables table (`accept` for port 22 in its own input chain), loaded at boot

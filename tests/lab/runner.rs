@@ -1,7 +1,8 @@
 //! The parallel runner on real lab hosts: the pool, the reporter and `sesame run` over real SSH
 //! (lab fleets from `tests/lab/lab.sh`, torn down on drop). Needs root, like every lab test.
 
-use crate::common::Lab;
+use crate::common::sesame::{sesame, Sesame};
+use crate::common::{wait_until, Lab};
 use sesame::cli::run::{run_command, CommandTarget};
 use sesame::runner::report::{self, Capture, Format, ReportOptions, Reporter, Style};
 use sesame::runner::{Cancel, HostOutcome};
@@ -106,15 +107,6 @@ fn run_command_over_ssh_ok_failed_and_unreachable() {
         "{text}"
     );
     lab.down();
-}
-
-fn sesame(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run sesame")
 }
 
 fn text(b: &[u8]) -> String {
@@ -275,9 +267,8 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
 
     // 7. Ctrl-C: with 2 forks, h1 and h2 are sleeping when SIGINT comes; they finish, no
     //    other host starts, exit 99.
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["run", "-i", &inv, "all", "-f", "2", "--", "sleep", "2"])
-        .env("NO_COLOR", "1")
+    let child = Sesame::new()
+        .command(&["run", "-i", &inv, "all", "-f", "2", "--", "sleep", "2"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -329,8 +320,10 @@ fn sesame_run_takes_its_defaults_from_ansible_cfg() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let home = tempfile::tempdir().unwrap();
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args([
+        Sesame::new()
+            .dir(dir.path())
+            .env("HOME", home.path().to_str().unwrap())
+            .command(&[
                 "run",
                 "all",
                 "--",
@@ -338,11 +331,6 @@ fn sesame_run_takes_its_defaults_from_ansible_cfg() {
                 "-c",
                 "echo $(id -un) via $SUDO_USER",
             ])
-            .current_dir(dir.path())
-            .env("HOME", home.path())
-            .env("NO_COLOR", "1")
-            .env_remove("ANSIBLE_CONFIG")
-            .env_remove("ANSIBLE_INVENTORY")
             .env_remove("SSH_AUTH_SOCK")
             .stdin(std::process::Stdio::null())
             .output()
@@ -406,11 +394,10 @@ fn sesame_run_reads_the_users_ssh_config() {
     .unwrap();
     let inv = dir.path().join("hosts");
     std::fs::write(&inv, "[fleet]\nalpha\nbeta ansible_user=root\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["run", "-i", inv.to_str().unwrap(), "all", "--"])
+    let out = Sesame::new()
+        .env("HOME", home.to_str().unwrap())
+        .command(&["run", "-i", inv.to_str().unwrap(), "all", "--"])
         .args(["sh", "-c", "echo $(id -un)@$(hostname)"])
-        .env("HOME", &home)
-        .env("NO_COLOR", "1")
         .env_remove("SSH_AUTH_SOCK")
         .stdin(std::process::Stdio::null())
         .output()
@@ -605,9 +592,8 @@ fn sesame_run_escapes_control_characters_from_hosts() {
 /// Peak RSS (VmHWM, KiB) of a running process, read until it exits; the child's exit status.
 fn run_measuring_peak(args: &[&str], limit: std::time::Duration) -> (Option<i32>, u64, String) {
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(args)
-        .env("NO_COLOR", "1")
+    let mut child = Sesame::new()
+        .command(args)
         .stdin(std::process::Stdio::null())
         .stdout(log.reopen().unwrap())
         .stderr(log.reopen().unwrap())
@@ -680,7 +666,7 @@ fn sesame_run_bounds_endless_output_and_hung_commands() {
     );
     eprintln!("endless stream: failed at the limit, controller peak RSS {peak_kb} KiB");
     assert!(
-        wait_for(20, || lab.exec("h1", &["pgrep", "-x", "yes"]).status.code()
+        wait_until(20, || lab.exec("h1", &["pgrep", "-x", "yes"]).status.code()
             == Some(1)),
         "`yes` still runs on h1"
     );
@@ -705,7 +691,7 @@ fn sesame_run_bounds_endless_output_and_hung_commands() {
         "{t}"
     );
     assert!(
-        wait_for(20, || {
+        wait_until(20, || {
             lab.exec("h1", &["pgrep", "-f", "^sleep 100000"])
                 .status
                 .code()
@@ -713,15 +699,4 @@ fn sesame_run_bounds_endless_output_and_hung_commands() {
         }),
         "the timed-out `sleep 100000` still runs on h1"
     );
-}
-
-fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(300));
-    }
-    f()
 }
