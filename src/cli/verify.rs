@@ -1,13 +1,13 @@
 //! `sesame verify`: prove every host's port knocking from this controller, read-only — the
 //! protected port is silent before a knock, a knock opens it for a fresh SSH session, and a
-//! close sequence closes it again (`knock::apply::prove`), and the other doors open and the
-//! removed ones stay shut (`connect::doors`); a host marked `knock_state: absent` answers a plain
-//! SSH session and has nothing of sesame's left (`knock::removed`). Meant for CI schedules;
-//! changes nothing on any host.
+//! close sequence closes it again (`knock::apply::Proof::prove`), and the other doors open and
+//! the removed ones stay shut (`connect::doors`); a host marked `knock_state: absent` answers a
+//! plain SSH session and has nothing of sesame's left (`knock::removed`). Meant for CI
+//! schedules; changes nothing on any host.
 
 use super::common;
 use crate::connect::{self, HostConn};
-use crate::knock::apply::{prove, Vantage};
+use crate::knock::apply::{Proof, Vantage};
 use crate::runner::pool::{self, Cancel, HostOutcome};
 use crate::runner::record;
 use crate::runner::report::{Format, ReportOptions, Reporter, Style};
@@ -143,22 +143,23 @@ pub fn run(args: Args) -> crate::Result<u8> {
         let connector = |k: bool| hc.connect(k, &warn);
         let c: &Connector<'_> = &connector;
         let sink = |e: Event| ev.send(e);
-        match prove(
+        let vantage = Vantage {
+            controller_ip: None,
+            proxy: hc.spec.proxy.as_ref().map(ToString::to_string),
+            // verify knows only the address it connects to (no facts gathered).
+            other_addrs: Vec::new(),
+            // No session before the knocked one: the longest probe wait.
+            round_trip: None,
+        };
+        let proof = Proof {
             host,
             addr,
-            hc.spec.port,
+            ssh_port: hc.spec.port,
             profile,
-            &Vantage {
-                controller_ip: None,
-                proxy: hc.spec.proxy.as_ref().map(ToString::to_string),
-                // verify knows only the address it connects to (no facts gathered).
-                other_addrs: Vec::new(),
-                // No session before the knocked one: the longest probe wait.
-                round_trip: None,
-            },
-            Some(c),
-            Some(&sink),
-        ) {
+            vantage: &vantage,
+            events: Some(&sink),
+        };
+        match proof.prove(Some(c)) {
             Ok(_) => match connect::doors::prove_doors(host, hc, profile, addr, &sink, &warn) {
                 Ok(()) => {
                     ev.send(Event::TaskResult(TaskResult::new(host, TASK, Status::Ok)));

@@ -100,16 +100,27 @@ fn transaction_id(backup: &str) -> Option<String> {
     ok.then(|| id.to_string())
 }
 
+/// Sends a knock event about `host` to `events`, if there is a receiver.
+pub(super) fn knock_event(
+    events: Option<&(dyn Fn(Event) + Sync)>,
+    host: &str,
+    stage: KnockStage,
+    ok: bool,
+    detail: impl Into<String>,
+) {
+    if let Some(e) = events {
+        e(Event::Knock {
+            host: host.to_string(),
+            stage,
+            ok,
+            detail: detail.into(),
+        });
+    }
+}
+
 impl Transaction<'_> {
     fn event(&self, stage: KnockStage, ok: bool, detail: impl Into<String>) {
-        if let Some(e) = self.events {
-            e(Event::Knock {
-                host: self.host.to_string(),
-                stage,
-                ok,
-                detail: detail.into(),
-            });
-        }
+        knock_event(self.events, self.host, stage, ok, detail);
     }
 
     /// The STAGE command: the files travel base64-encoded on stdin, which is secret (the
@@ -385,15 +396,15 @@ impl Transaction<'_> {
         vantage: &Vantage,
         connect: Option<&Connector<'_>>,
     ) -> Result<Box<dyn Transport>, String> {
-        prove_session(
-            self.host,
-            self.addr,
-            self.ssh_port,
-            self.profile,
+        Proof {
+            host: self.host,
+            addr: self.addr,
+            ssh_port: self.ssh_port,
+            profile: self.profile,
             vantage,
-            connect,
-            self.events,
-        )
+            events: self.events,
+        }
+        .session(connect)
     }
 }
 
@@ -595,179 +606,180 @@ fn allow_listed(profile: &KnockProfile, ip: Option<IpAddr>) -> bool {
     )
 }
 
-/// Prove a host's knocking from this controller, read-only (`sesame verify`): every step of
-/// `prove_session`, then the knocked session must run a command.
-pub fn prove(
-    host: &str,
-    addr: IpAddr,
-    ssh_port: u16,
-    profile: &KnockProfile,
-    vantage: &Vantage,
-    connect: Option<&Connector<'_>>,
-    events: Option<&(dyn Fn(Event) + Sync)>,
-) -> Result<(), String> {
-    let mut session = prove_session(host, addr, ssh_port, profile, vantage, connect, events)?;
-    match session.exec(&Cmd::new("true")) {
-        Ok(o) if o.ok() => Ok(()),
-        Ok(o) => Err(format!(
-            "the knocked session could not run a command (exit {})",
-            o.status
-        )),
-        Err(e) => Err(format!("the knocked session could not run a command: {e}")),
-    }
+/// One host's proof from this controller: where the host is, its knock settings, where the
+/// controller stands, and where the proof's events go.
+#[derive(Clone, Copy)]
+pub struct Proof<'a> {
+    pub host: &'a str,
+    pub addr: IpAddr,
+    pub ssh_port: u16,
+    pub profile: &'a KnockProfile,
+    pub vantage: &'a Vantage,
+    pub events: Option<&'a (dyn Fn(Event) + Sync)>,
 }
 
-/// The proof up to its last step: closed before, a new knocked session authenticated, closed
-/// again after the close sequence (the session, already established, stays up). The caller
-/// runs one command over the returned session: that it runs is the last step.
-pub fn prove_session(
-    host: &str,
-    addr: IpAddr,
-    ssh_port: u16,
-    profile: &KnockProfile,
-    vantage: &Vantage,
-    connect: Option<&Connector<'_>>,
-    events: Option<&(dyn Fn(Event) + Sync)>,
-) -> Result<Box<dyn Transport>, String> {
-    let ev = |stage, ok, detail: String| {
-        if let Some(e) = events {
-            e(Event::Knock {
-                host: host.to_string(),
-                stage,
-                ok,
-                detail,
-            });
-        }
-    };
-    let probe_t = probe_wait(profile, vantage.round_trip);
-    if let Some(proxy) = &vantage.proxy {
-        return prove_through_proxy(proxy, connect, &ev);
+impl Proof<'_> {
+    fn event(&self, stage: KnockStage, ok: bool, detail: String) {
+        knock_event(self.events, self.host, stage, ok, detail);
     }
-    // The other addresses are probed while the main one is: the proof takes no longer.
-    let (main_answers, elsewhere) = std::thread::scope(|s| {
-        let others =
-            s.spawn(|| silent_elsewhere(&vantage.other_addrs, addr, ssh_port, profile, probe_t));
-        let main = !allow_listed(profile, vantage.controller_ip)
-            && answers_within(addr, ssh_port, probe_t)
-            && !closes_within(addr, ssh_port, profile);
-        (main, others.join().unwrap_or(Ok(())))
-    });
-    if allow_listed(profile, vantage.controller_ip) {
-        ev(
+
+    /// Prove the host's knocking, read-only (`sesame verify`): every step of `session`, then
+    /// the knocked session must run a command.
+    pub fn prove(&self, connect: Option<&Connector<'_>>) -> Result<(), String> {
+        let mut session = self.session(connect)?;
+        match session.exec(&Cmd::new("true")) {
+            Ok(o) if o.ok() => Ok(()),
+            Ok(o) => Err(format!(
+                "the knocked session could not run a command (exit {})",
+                o.status
+            )),
+            Err(e) => Err(format!("the knocked session could not run a command: {e}")),
+        }
+    }
+
+    /// The proof up to its last step: closed before, a new knocked session authenticated,
+    /// closed again after the close sequence (the session, already established, stays up).
+    /// The caller runs one command over the returned session: that it runs is the last step.
+    pub fn session(&self, connect: Option<&Connector<'_>>) -> Result<Box<dyn Transport>, String> {
+        let Proof {
+            addr,
+            ssh_port,
+            profile,
+            vantage,
+            ..
+        } = *self;
+        let probe_t = probe_wait(profile, vantage.round_trip);
+        if let Some(proxy) = &vantage.proxy {
+            return self.through_proxy(proxy, connect);
+        }
+        // The other addresses are probed while the main one is: the proof takes no longer.
+        let (main_answers, elsewhere) = std::thread::scope(|s| {
+            let others = s
+                .spawn(|| silent_elsewhere(&vantage.other_addrs, addr, ssh_port, profile, probe_t));
+            let main = !allow_listed(profile, vantage.controller_ip)
+                && answers_within(addr, ssh_port, probe_t)
+                && !closes_within(addr, ssh_port, profile);
+            (main, others.join().unwrap_or(Ok(())))
+        });
+        if allow_listed(profile, vantage.controller_ip) {
+            self.event(
+                KnockStage::NotProvenClosed,
+                true,
+                "the controller is in knock_allow_sources: closed-before not proven".into(),
+            );
+        } else if main_answers {
+            self.event(
+                KnockStage::ClosedBefore,
+                false,
+                format!("port {ssh_port} answers without a knock"),
+            );
+            return Err(format!(
+                "port {ssh_port} answers before knocking: the rules do not protect it"
+            ));
+        } else {
+            self.event(
+                KnockStage::ClosedBefore,
+                true,
+                format!(
+                    "port {ssh_port} silent before the knock (no answer within {} ms)",
+                    probe_t.as_millis()
+                ),
+            );
+        }
+        if let Err(open) = elsewhere {
+            self.event(
+                KnockStage::ClosedBefore,
+                false,
+                format!("port {ssh_port} answers on {open} without a knock"),
+            );
+            return Err(format!(
+                "port {ssh_port} answers on {open} before knocking: the rules do not protect that address"
+            ));
+        }
+        if profile.mode == KnockMode::SinglePort {
+            // The closed-before probe counted as a hit: let it expire before knocking.
+            std::thread::sleep(Duration::from_secs(u64::from(profile.hit_max_seconds) + 1));
+        }
+        let Some(connect) = connect else {
+            return Err("no way to open a new session to prove the rules".into());
+        };
+        // `connect(true)` knocks exactly as every later run will, then opens a full SSH session
+        // (handshake and authentication).
+        let session = match connect(true) {
+            Ok(t) => {
+                self.event(
+                    KnockStage::Opened,
+                    true,
+                    "new SSH session after knocking".into(),
+                );
+                t
+            }
+            Err(e) => {
+                self.event(KnockStage::Opened, false, e.to_string());
+                return Err(format!("no new SSH session after knocking: {e}"));
+            }
+        };
+        if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
+            profile
+                .send(None, addr, Which::Close)
+                .map_err(|e| e.to_string())?;
+            std::thread::sleep(CLOSE_WAIT);
+            let closed = !answers_within(addr, ssh_port, probe_t);
+            self.event(
+                KnockStage::ClosedAfter,
+                closed,
+                if closed {
+                    "closed again by the close sequence".into()
+                } else {
+                    "still open after the close sequence".into()
+                },
+            );
+            if !closed {
+                return Err("the close sequence does not close the port".into());
+            }
+        }
+        Ok(session)
+    }
+
+    /// A host reached through a jump host: the packets that matter come from the jump host, so
+    /// the controller cannot show the port closed or the knock opening it. What it can and must
+    /// show is that a NEW session over the same path works with the new rules (else the caller
+    /// rolls back): sesame can never lose the way in it used. The knock itself is reported not
+    /// proven.
+    fn through_proxy(
+        &self,
+        proxy: &str,
+        connect: Option<&Connector<'_>>,
+    ) -> Result<Box<dyn Transport>, String> {
+        self.event(
             KnockStage::NotProvenClosed,
             true,
-            "the controller is in knock_allow_sources: closed-before not proven".into(),
-        );
-    } else if main_answers {
-        ev(
-            KnockStage::ClosedBefore,
-            false,
-            format!("port {ssh_port} answers without a knock"),
-        );
-        return Err(format!(
-            "port {ssh_port} answers before knocking: the rules do not protect it"
-        ));
-    } else {
-        ev(
-            KnockStage::ClosedBefore,
-            true,
             format!(
-                "port {ssh_port} silent before the knock (no answer within {} ms)",
-                probe_t.as_millis()
+                "reached through a proxy ({proxy}): closed-before and the knock itself are not \
+                 proven from here; run `sesame verify` from a machine that reaches the host \
+                 directly"
             ),
         );
-    }
-    if let Err(open) = elsewhere {
-        ev(
-            KnockStage::ClosedBefore,
-            false,
-            format!("port {ssh_port} answers on {open} without a knock"),
-        );
-        return Err(format!(
-            "port {ssh_port} answers on {open} before knocking: the rules do not protect that address"
-        ));
-    }
-    if profile.mode == KnockMode::SinglePort {
-        // The closed-before probe counted as a hit: let it expire before knocking.
-        std::thread::sleep(Duration::from_secs(u64::from(profile.hit_max_seconds) + 1));
-    }
-    let Some(connect) = connect else {
-        return Err("no way to open a new session to prove the rules".into());
-    };
-    // `connect(true)` knocks exactly as every later run will, then opens a full SSH session
-    // (handshake and authentication).
-    let session = match connect(true) {
-        Ok(t) => {
-            ev(
-                KnockStage::Opened,
-                true,
-                "new SSH session after knocking".into(),
-            );
-            t
-        }
-        Err(e) => {
-            ev(KnockStage::Opened, false, e.to_string());
-            return Err(format!("no new SSH session after knocking: {e}"));
-        }
-    };
-    if profile.mode == KnockMode::Knockd && !profile.close_sequence.is_empty() {
-        profile
-            .send(None, addr, Which::Close)
-            .map_err(|e| e.to_string())?;
-        std::thread::sleep(CLOSE_WAIT);
-        let closed = !answers_within(addr, ssh_port, probe_t);
-        ev(
-            KnockStage::ClosedAfter,
-            closed,
-            if closed {
-                "closed again by the close sequence".into()
-            } else {
-                "still open after the close sequence".into()
-            },
-        );
-        if !closed {
-            return Err("the close sequence does not close the port".into());
-        }
-    }
-    Ok(session)
-}
-
-/// A host reached through a jump host: the packets that matter come from the jump host, so the
-/// controller cannot show the port closed or the knock opening it. What it can and must show
-/// is that a NEW session over the same path works with the new rules (else the caller rolls
-/// back): sesame can never lose the way in it used. The knock itself is reported not proven.
-fn prove_through_proxy(
-    proxy: &str,
-    connect: Option<&Connector<'_>>,
-    ev: &dyn Fn(KnockStage, bool, String),
-) -> Result<Box<dyn Transport>, String> {
-    ev(
-        KnockStage::NotProvenClosed,
-        true,
-        format!(
-            "reached through a proxy ({proxy}): closed-before and the knock itself are not proven \
-             from here; run `sesame verify` from a machine that reaches the host directly"
-        ),
-    );
-    let Some(connect) = connect else {
-        return Err("no way to open a new session to prove the rules".into());
-    };
-    match connect(true) {
-        Ok(t) => {
-            ev(
-                KnockStage::ProxySession,
-                true,
-                format!("{proxy}, with the new rules"),
-            );
-            Ok(t)
-        }
-        Err(e) => {
-            ev(KnockStage::ProxySession, false, e.to_string());
-            Err(format!(
-                "no new SSH session through the proxy ({proxy}) with the new rules: {e}. A host \
-                 reached through a jump host must let the jump host in without knocking: put its \
-                 address in knock_allow_sources"
-            ))
+        let Some(connect) = connect else {
+            return Err("no way to open a new session to prove the rules".into());
+        };
+        match connect(true) {
+            Ok(t) => {
+                self.event(
+                    KnockStage::ProxySession,
+                    true,
+                    format!("{proxy}, with the new rules"),
+                );
+                Ok(t)
+            }
+            Err(e) => {
+                self.event(KnockStage::ProxySession, false, e.to_string());
+                Err(format!(
+                    "no new SSH session through the proxy ({proxy}) with the new rules: {e}. \
+                     A host reached through a jump host must let the jump host in without \
+                     knocking: put its address in knock_allow_sources"
+                ))
+            }
         }
     }
 }

@@ -433,14 +433,7 @@ pub struct Removal<'a> {
 
 impl Removal<'_> {
     fn event(&self, stage: KnockStage, ok: bool, detail: impl Into<String>) {
-        if let Some(e) = self.events {
-            e(Event::Knock {
-                host: self.host.to_string(),
-                stage,
-                ok,
-                detail: detail.into(),
-            });
-        }
+        super::apply::knock_event(self.events, self.host, stage, ok, detail);
     }
 
     /// Run it over `conn`; `connect(true)` opens a new session the way the host must let

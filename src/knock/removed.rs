@@ -104,14 +104,7 @@ pub fn prove(
     events: Option<&(dyn Fn(Event) + Sync)>,
 ) -> Result<String, String> {
     let stage = |ok: bool, detail: String| {
-        if let Some(e) = events {
-            e(Event::Knock {
-                host: host.to_string(),
-                stage: KnockStage::PlainSession,
-                ok,
-                detail,
-            });
-        }
+        super::apply::knock_event(events, host, KnockStage::PlainSession, ok, detail);
     };
     let mut session = connect(true).map_err(|e| {
         stage(false, e.to_string());

@@ -264,132 +264,133 @@ mod tests {
             .collect()
     }
 
-    /// A host's line about `task`: written now (pushed to `written`), or held.
-    fn line(o: &mut Order, written: &mut Vec<String>, host: &str, task: &str) {
-        let b = o.locate(host, task);
-        written.extend(shown(o));
-        let text = format!("{host}:{task}");
-        match o.route(b) {
-            Route::Now => written.push(text),
-            Route::Late => written.push(format!("{text} (late)")),
-            Route::Held(b) => o.hold(b, text),
-        }
+    /// A test run: the order and what the writer printed so far (`written`).
+    struct Run {
+        o: Order,
+        written: Vec<String>,
     }
 
-    fn start(o: &mut Order, written: &mut Vec<String>, host: &str, task: &str) {
-        let key = o.start_task(host, task);
-        o.enter(host, key, false);
-        written.extend(shown(o));
+    impl Run {
+        /// `hosts` started, nothing printed yet.
+        fn new(hosts: &[&str]) -> Run {
+            let mut o = Order::new();
+            for h in hosts {
+                o.host_start(h);
+            }
+            Run {
+                o,
+                written: Vec::new(),
+            }
+        }
+
+        /// `host` starts `task` (not a handler).
+        fn start(&mut self, host: &str, task: &str) -> &mut Run {
+            let key = self.o.start_task(host, task);
+            self.o.enter(host, key, false);
+            self.written.extend(shown(&mut self.o));
+            self
+        }
+
+        /// A host's line about `task`: written now, or held.
+        fn line(&mut self, host: &str, task: &str) -> &mut Run {
+            let b = self.o.locate(host, task);
+            self.written.extend(shown(&mut self.o));
+            let text = format!("{host}:{task}");
+            match self.o.route(b) {
+                Route::Now => self.written.push(text),
+                Route::Late => self.written.push(format!("{text} (late)")),
+                Route::Held(b) => self.o.hold(b, text),
+            }
+            self
+        }
+
+        /// `host` is done: what that releases is written.
+        fn done(&mut self, host: &str) -> &mut Run {
+            self.o.host_done(host);
+            self.written.extend(shown(&mut self.o));
+            self
+        }
     }
 
     #[test]
     fn a_host_running_ahead_is_held_until_every_host_passed_the_task() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        o.host_start("h2");
-        start(&mut o, &mut w, "h1", "a");
-        line(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h1", "b");
-        line(&mut o, &mut w, "h1", "b");
-        o.host_done("h1");
-        w.extend(shown(&mut o));
+        let mut r = Run::new(&["h1", "h2"]);
+        r.start("h1", "a").line("h1", "a").start("h1", "b");
+        r.line("h1", "b").done("h1");
         // h1 is done, but h2 has not reached `a`'s end: b stays held.
-        assert_eq!(w, ["== a", "h1:a"]);
-        start(&mut o, &mut w, "h2", "a");
-        line(&mut o, &mut w, "h2", "a");
-        assert_eq!(w, ["== a", "h1:a", "h2:a"]);
-        start(&mut o, &mut w, "h2", "b");
+        assert_eq!(r.written, ["== a", "h1:a"]);
+        r.start("h2", "a").line("h2", "a");
+        assert_eq!(r.written, ["== a", "h1:a", "h2:a"]);
+        r.start("h2", "b");
         // h2 left `a`: b's banner and h1's held line go out, then h2's line comes live.
-        assert_eq!(w, ["== a", "h1:a", "h2:a", "== b", "h1:b"]);
-        line(&mut o, &mut w, "h2", "b");
-        o.host_done("h2");
-        w.extend(shown(&mut o));
-        assert_eq!(w, ["== a", "h1:a", "h2:a", "== b", "h1:b", "h2:b"]);
+        assert_eq!(r.written, ["== a", "h1:a", "h2:a", "== b", "h1:b"]);
+        r.line("h2", "b").done("h2");
+        assert_eq!(r.written, ["== a", "h1:a", "h2:a", "== b", "h1:b", "h2:b"]);
     }
 
     #[test]
     fn a_host_with_a_fork_holds_the_first_task_until_it_starts() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        o.host_start("h2");
-        start(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h1", "b");
-        line(&mut o, &mut w, "h1", "b");
+        let mut r = Run::new(&["h1", "h2"]);
+        r.start("h1", "a").start("h1", "b").line("h1", "b");
         // h2 has not started a task yet: it is still at `a`, so `b` is held.
-        assert_eq!(w, ["== a"]);
-        o.host_done("h2");
-        w.extend(shown(&mut o));
-        assert_eq!(w, ["== a", "== b", "h1:b"]);
+        assert_eq!(r.written, ["== a"]);
+        r.done("h2");
+        assert_eq!(r.written, ["== a", "== b", "h1:b"]);
     }
 
     #[test]
     fn a_repeated_task_name_gets_its_own_block_and_handlers_their_banner() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        start(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h1", "a");
-        let key = o.start_task("h1", "restart");
-        o.enter("h1", key, true);
-        w.extend(shown(&mut o));
-        assert_eq!(w, ["== a", "== a", "== H restart"]);
+        let mut r = Run::new(&["h1"]);
+        r.start("h1", "a").start("h1", "a");
+        let key = r.o.start_task("h1", "restart");
+        r.o.enter("h1", key, true);
+        r.written.extend(shown(&mut r.o));
+        assert_eq!(r.written, ["== a", "== a", "== H restart"]);
     }
 
     #[test]
     fn a_host_starting_after_its_task_was_printed_opens_a_new_wave() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        start(&mut o, &mut w, "h1", "a");
-        line(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h1", "b");
-        o.host_done("h1");
-        w.extend(shown(&mut o));
+        let mut r = Run::new(&["h1"]);
+        r.start("h1", "a")
+            .line("h1", "a")
+            .start("h1", "b")
+            .done("h1");
         // A later batch (a fork freed by h1): its `a` is printed again, after `b`.
-        o.host_start("h2");
-        start(&mut o, &mut w, "h2", "a");
-        line(&mut o, &mut w, "h2", "a");
-        assert_eq!(w, ["== a", "h1:a", "== b", "== a", "h2:a"]);
+        r.o.host_start("h2");
+        r.start("h2", "a").line("h2", "a");
+        assert_eq!(r.written, ["== a", "h1:a", "== b", "== a", "h2:a"]);
     }
 
     #[test]
     fn a_line_for_a_task_already_printed_goes_out_at_once_named() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        o.host_start("h2");
-        start(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h2", "a");
-        start(&mut o, &mut w, "h1", "b");
-        start(&mut o, &mut w, "h2", "b");
-        assert_eq!(w, ["== a", "== b"]);
+        let mut r = Run::new(&["h1", "h2"]);
+        r.start("h1", "a").start("h2", "a");
+        r.start("h1", "b").start("h2", "b");
+        assert_eq!(r.written, ["== a", "== b"]);
         // A line about `a`, already printed, goes out at once (the writer names its task).
-        assert_eq!(o.route(0), Route::Late);
+        assert_eq!(r.o.route(0), Route::Late);
         // A task the engine did not announce is where h2 is now: held while h1 is in `b`.
-        let x = o.locate("h2", "x");
-        assert_eq!(o.route(x), Route::Held(2));
-        assert_eq!((o.held_for("h2"), o.held_for("h1")), (Some(2), None));
-        o.host_done("h1");
-        w.extend(shown(&mut o));
-        assert_eq!(w, ["== a", "== b", "== x"]);
-        assert_eq!(o.route(x), Route::Now);
+        let x = r.o.locate("h2", "x");
+        assert_eq!(r.o.route(x), Route::Held(2));
+        assert_eq!((r.o.held_for("h2"), r.o.held_for("h1")), (Some(2), None));
+        r.done("h1");
+        assert_eq!(r.written, ["== a", "== b", "== x"]);
+        assert_eq!(r.o.route(x), Route::Now);
     }
 
     #[test]
     fn flush_releases_everything_in_task_order_and_starts_over() {
-        let (mut o, mut w) = (Order::new(), Vec::new());
-        o.host_start("h1");
-        o.host_start("h2");
-        start(&mut o, &mut w, "h1", "a");
-        start(&mut o, &mut w, "h1", "b");
-        line(&mut o, &mut w, "h1", "b");
-        start(&mut o, &mut w, "h1", "c");
-        line(&mut o, &mut w, "h1", "c");
-        assert_eq!(o.held_for("h1"), Some(2));
-        o.new_play();
-        w.extend(shown(&mut o));
-        assert_eq!(w, ["== a", "== b", "h1:b", "== c", "h1:c"]);
+        let mut r = Run::new(&["h1", "h2"]);
+        r.start("h1", "a").start("h1", "b").line("h1", "b");
+        r.start("h1", "c").line("h1", "c");
+        assert_eq!(r.o.held_for("h1"), Some(2));
+        r.o.new_play();
+        r.written.extend(shown(&mut r.o));
+        assert_eq!(r.written, ["== a", "== b", "h1:b", "== c", "h1:c"]);
         // A new play counts task names again and prints from its first task.
-        o.host_start("h1");
-        start(&mut o, &mut w, "h1", "a");
-        assert_eq!(w.last().map(String::as_str), Some("== a"));
-        assert_eq!(o.start_task("h1", "a"), ("a".to_string(), 2));
+        r.o.host_start("h1");
+        r.start("h1", "a");
+        assert_eq!(r.written.last().map(String::as_str), Some("== a"));
+        assert_eq!(r.o.start_task("h1", "a"), ("a".to_string(), 2));
     }
 }
