@@ -56,6 +56,22 @@ fn position(lab: &Lab, chain: &str, what: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The stranger gets a second address, 198.19.K.253, which the fail2ban stand-in bans; the
+/// stand-in's rules and container are installed on h1 and its port published. Returns the
+/// banned address and h1's IPv4 address.
+fn stand_in_with_a_ban(lab: &Lab) -> (String, String) {
+    let banned = format!("198.19.{}.253", lab.index);
+    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
+    assert!(out.status.success(), "{}", crate::common::printed(&out));
+    install_stand_in(lab, &banned);
+    let ip = lab.hosts[0].ip.clone();
+    assert!(
+        wait_until(10, || answers(&ip, PUBLISHED)),
+        "the stand-in container is not published"
+    );
+    (banned, ip)
+}
+
 /// In h1's `chain`, a rule with `first` comes before a rule with `second` (both there); else
 /// panics with `why()` and both positions.
 fn assert_before(lab: &Lab, chain: &str, (first, second): (&str, &str), why: impl Fn() -> String) {
@@ -127,15 +143,7 @@ fn check_ipv6(lab: &Lab, when: &str) {
 fn harden_keeps_fail2ban_and_docker_rules_through_load_rollback_and_reboot() {
     let lab = Lab::up("coexist", 1);
     let k = lab.index;
-    let banned = format!("198.19.{k}.253");
-    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", crate::common::printed(&out));
-    install_stand_in(&lab, &banned);
-    let ip = lab.hosts[0].ip.clone();
-    assert!(
-        wait_until(10, || answers(&ip, PUBLISHED)),
-        "the stand-in container is not published"
-    );
+    let (banned, ip) = stand_in_with_a_ban(&lab);
     assert_eq!(from_stranger(&lab, &banned, &ip, 22), "refused");
     let ip6 = lab.hosts[0].ip6.clone();
     assert!(
@@ -369,15 +377,7 @@ fn harden_migrates_rules_of_the_old_layout_and_its_rollback_restores_them() {
 #[test]
 fn harden_iptables_mode_gates_a_published_port() {
     let lab = Lab::up("coexist_ipt", 1);
-    let banned = format!("198.19.{}.253", lab.index);
-    let out = lab.stranger(&["ip", "addr", "add", &format!("{banned}/24"), "dev", "ens3"]);
-    assert!(out.status.success(), "{}", crate::common::printed(&out));
-    install_stand_in(&lab, &banned);
-    let ip = lab.hosts[0].ip.clone();
-    assert!(
-        wait_until(10, || answers(&ip, PUBLISHED)),
-        "the stand-in container is not published"
-    );
+    let (banned, ip) = stand_in_with_a_ban(&lab);
     let before = others(&lab);
     let tmp = tempfile::tempdir().unwrap();
     let vars =
