@@ -126,6 +126,18 @@ fn recap(rows: &[(String, [u32; 7])]) -> String {
     s
 }
 
+/// Recap rows for `names`, each with `counters` but `odd.0`, which has `odd.1`.
+fn rows_but(
+    names: &[String],
+    counters: [u32; 7],
+    odd: (&str, [u32; 7]),
+) -> Vec<(String, [u32; 7])> {
+    names
+        .iter()
+        .map(|h| (h.clone(), if h == odd.0 { odd.1 } else { counters }))
+        .collect()
+}
+
 fn sorted_names(lab: &Lab) -> Vec<String> {
     let mut names: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
     names.sort();
@@ -179,15 +191,7 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
         stdout.contains("h7 | FAILED | rc=1 >>\nnon-zero return code\n"),
         "{stdout}"
     );
-    let rows: Vec<_> = names
-        .iter()
-        .map(|h| {
-            (
-                h.clone(),
-                if h == "h7" { [0, 0, 0, 1, 0, 0, 0] } else { OK },
-            )
-        })
-        .collect();
+    let rows = rows_but(&names, OK, ("h7", [0, 0, 0, 1, 0, 0, 0]));
     assert!(stdout.ends_with(&recap(&rows)), "{stdout}");
 
     // 3. --json: every stdout line is a JSON object; the last is the recap.
@@ -222,15 +226,7 @@ fn sesame_run_cli_on_ten_hosts_exit_codes_recap_json_and_retry_file() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{stdout}");
     assert!(stdout.contains("h3 | UNREACHABLE! => {"), "{stdout}");
-    let rows: Vec<_> = names
-        .iter()
-        .map(|h| {
-            (
-                h.clone(),
-                if h == "h3" { [0, 0, 1, 0, 0, 0, 0] } else { OK },
-            )
-        })
-        .collect();
+    let rows = rows_but(&names, OK, ("h3", [0, 0, 1, 0, 0, 0, 0]));
     assert!(stdout.ends_with(&recap(&rows)), "{stdout}");
     assert_eq!(std::fs::read_to_string(&retry).expect("retry file"), "h3\n");
 
