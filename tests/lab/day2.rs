@@ -3,7 +3,7 @@
 //! --check), in every knock mode; sequences never printed. Each test has its own state
 //! directory (XDG_STATE_HOME and HOME), so nothing is shared with the caller's controller.
 
-use crate::common::sesame::{assert_rerun_unchanged, inventory, Sesame};
+use crate::common::sesame::{assert_rerun_unchanged, inventory, round_trips, Sesame};
 use crate::common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -463,13 +463,12 @@ fn knock_state_absent_takes_sesame_off_every_mode() {
             "{}: {vt}",
             h.name
         );
-        let of = |what: &str| {
-            vt.lines()
-                .filter(|l| l.contains(what) && l.contains(&format!(" host={} ", h.name)))
-                .count()
-        };
-        assert_eq!(of("ssh session established"), 1, "{}: sessions", h.name);
-        assert_eq!(of(": exec host="), 1, "{}: remote commands", h.name);
+        assert_eq!(
+            round_trips(&v, &h.name),
+            (1, 1),
+            "{}: sessions and remote commands",
+            h.name
+        );
     }
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(!xml.contains("<failure"), "{xml}");
