@@ -654,13 +654,16 @@ ns_pids() {
 
 # PIDs of the processes that boot systemd hosts of the named namespaces: unshare and
 # systemd-nspawn run in this machine's network namespace (nspawn needs its cgroup mounts, which
-# `ip netns exec` hides), recognised by the namespace name among their arguments.
+# `ip netns exec` hides), recognised by the namespace name among their arguments and by this
+# state dir's fleets in them: another lab state (selftest-down-all.sh's, run next to the tests)
+# reuses fleet indices, so the same namespace names, and must not kill these hosts.
 boot_pids() {
     local p c args ns
     for p in /proc/[0-9]*; do
         { read -r c <"$p/comm"; } 2>/dev/null || continue
         [[ $c == unshare || $c == systemd-nspawn ]] || continue
         args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+        [[ $args == *"$FLEETS/"* ]] || continue
         for ns in "$@"; do
             if [[ " $args " == *" $ns "* || " $args " == *" --machine=$ns "* ]]; then
                 echo "${p#/proc/}"
@@ -1078,20 +1081,23 @@ for _t in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
 done
 unset _t
 
-# Removes an (emptied) cgroup tree, deepest first; cgroups still in use stay.
+# Removes a host's cgroup tree, deepest first. A killed host's last processes can still be
+# leaving it (the kernel tears a PID namespace down after its PID 1 is gone, and a dying task
+# stays in its cgroup until it has exited): processes found in it are killed and the removal is
+# retried for up to 5 s; a cgroup still in use after that is named.
 rm_cgroup() {
-    [[ -d $1 ]] || return 0
-    find "$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-}
-
-# The cgroups of the named hosts' namespaces, once their processes are gone.
-rm_host_cgroups() {
-    local h ns
-    for h in "${CGROUP_TREES[@]}"; do
-        for ns in "$@"; do
-            rm_cgroup "$h/sesame-lab/$ns"
-        done
+    local d=$1 n pids
+    for ((n = 0; n < 100; n++)); do
+        [[ -d $d ]] || return 0
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+        [[ -d $d ]] || return 0
+        pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null || true)
+        if [[ -n $pids ]]; then
+            kill -KILL $pids 2>/dev/null || true
+        fi
+        sleep 0.05
     done
+    log "warning: cgroup $d still in use after 5 s: $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ')"
 }
 
 # Internal: runs in a private mount namespace (the host's netns is configured already); builds
