@@ -22,13 +22,15 @@ use std::path::PathBuf;
     after_help = "A host whose inventory says `knock_state: absent` is proven the other way \
 round: a new SSH session with no knock opens and authenticates, and its one command finds none \
 of sesame's parts left (SESAME chains, table inet sesame, the sesame-knock boot unit, the files \
-and records sesame writes; read as root, with sudo unless ansible_become is false). \
+and records sesame writes; read as root, with sudo unless ansible_become is false; -K asks \
+for sudo's password where the inventory has no ansible_become_password). \
 Its result says `knocking removed: plain SSH answers`.\n\n\
 Exit codes (for scheduled checks): 0 every host proven; 2 a host is not: \
 it answers without a knock, the knock does not open it (also a host that is down: a dead host \
 and a closed port look alike), the close sequence does not close it, or its knock settings are \
 missing or invalid; for a `knock_state: absent` host, no plain SSH session opens without a \
-knock (knocking still on, or the host down) or sesame's parts are still there; 1 bad input \
+knock (knocking still on, or the host down), sesame's parts are still there, or they could not \
+be checked (not root and no sudo); 1 bad input \
 before any host (inventory, flags); 99 interrupted."
 )]
 pub struct Args {
@@ -46,6 +48,14 @@ pub struct Args {
     /// vault, never inline: a command line is visible to every local user in /proc.
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
+    /// Ask for the become (sudo) password on the terminal: the leftover check of a
+    /// `knock_state: absent` host runs as root (hosts without `ansible_become_password`).
+    #[arg(
+        short = 'K',
+        long = "ask-become-pass",
+        visible_alias = "ask-become-password"
+    )]
+    pub ask_become_pass: bool,
     /// One JSON event per line.
     #[arg(long = "json")]
     pub json: bool,
@@ -64,6 +74,10 @@ pub fn run(args: Args) -> crate::Result<u8> {
     let overrides = args.conn.overrides()?;
     let forks = common::forks(crate::config::installed(), args.forks)?;
     let extra = common::extra_vars(&args.extra_vars)?;
+    let become_password = common::ask_become_pass(common::ask_become(
+        crate::config::installed(),
+        args.ask_become_pass,
+    )?)?;
     let format = if args.json {
         Format::Json
     } else {
@@ -117,7 +131,8 @@ pub fn run(args: Args) -> crate::Result<u8> {
             Err(e) => return fail(e.clone()),
         };
         if hc.absent {
-            return prove_removed(host, hc, vars, ev);
+            let password = become_password.as_ref().map(|h| h.0.clone());
+            return prove_removed(host, hc, vars, password, ev);
         }
         let Some(profile) = &hc.knock else {
             if !vars.contains_key("knock_sequence")
@@ -185,12 +200,13 @@ fn prove_removed(
     host: &str,
     hc: &HostConn,
     vars: &crate::vars::Vars,
+    become_password: Option<String>,
     ev: &crate::runner::EventSender,
 ) -> HostOutcome {
     let warn = connect::dial::warn_to(ev, host);
     let connector = |k: bool| hc.connect(k, &warn);
     // As harden.yml (`become: true`) unless the host's ansible_become says otherwise; when
-    // sesame already runs as root no sudo is used.
+    // sesame already runs as root no sudo is used. sudo's password: the inventory's, else -K's.
     let escalate = crate::transport::become_for(
         host,
         vars,
@@ -198,7 +214,7 @@ fn prove_removed(
             keyword: Some(true),
             ..Default::default()
         },
-        None,
+        become_password,
     );
     let sink = |e: Event| ev.send(e);
     let result = match escalate {

@@ -93,10 +93,10 @@ pub fn parse(out: &Output) -> Leftovers {
     }
 }
 
-/// How the proof of a removal on `host` ended: `Ok(message)` (the plain session is proven; the
-/// message says what else was checked, or why it could not be) or `Err(reason)`. The session's
-/// proof goes to `events` as the removal's own does (`PlainSession`), so report files show it
-/// as they show a knocked host's stages.
+/// How the proof of a removal on `host` ended: `Ok(message)` (the plain session and the
+/// leftover check both proven) or `Err(reason)` (also when the check could not be made). The
+/// session's proof goes to `events` as the removal's own does (`PlainSession`), so report files
+/// show it as they show a knocked host's stages.
 pub fn prove(
     host: &str,
     connect: &Connector<'_>,
@@ -124,9 +124,11 @@ knock_state: absent takes sesame off)"
             "knocking removed: plain SSH answers (a session without a knock authenticated; \
 checked: {CHECKED})"
         )),
-        Leftovers::NotChecked(why) => Ok(format!(
-            "knocking removed: plain SSH answers (a session without a knock authenticated; \
-sesame's leftovers NOT checked: {why})"
+        // Half a proof is no proof: the inventory says sesame is off the host, and only the
+        // plain session was shown.
+        Leftovers::NotChecked(why) => Err(format!(
+            "knock_state is absent and plain SSH answers (a session without a knock \
+authenticated), but sesame's leftovers could NOT be checked: {why}"
         )),
         Leftovers::Left(parts) => Err(format!(
             "knock_state is absent and plain SSH answers, but sesame is still on the host: {} \
@@ -244,10 +246,12 @@ mod tests {
             err.contains("no plain SSH session opens without a knock: "),
             "{err}"
         );
-        let msg = run(Some((0, "NOTROOT deploy\nEND\n"))).0.unwrap();
+        let msg = run(Some((0, "NOTROOT deploy\nEND\n"))).0.unwrap_err();
         assert!(
-            msg.contains("NOT checked") && msg.contains("`deploy`"),
+            msg.contains("could NOT be checked") && msg.contains("`deploy`"),
             "{msg}"
         );
+        let msg = run(Some((1, ""))).0.unwrap_err();
+        assert!(msg.contains("could NOT be checked"), "{msg}");
     }
 }

@@ -684,3 +684,84 @@ fn knock_doors_each_open_and_a_removed_door_is_revoked() {
     assert!(text.contains("removed door alice still opens"), "{text}");
     assert_no_ports(&printed, &secret);
 }
+
+/// `sesame verify` of a `knock_state: absent` host as an ops user whose sudo wants a password:
+/// without `-K` the leftover check cannot run as root and verify FAILS saying so (half a proof
+/// is no proof) and how to fix it; with `-K` it asks on the terminal, the check runs as root (a
+/// leftover SESAME chain, readable only by root, is found) and a clean host passes; a wrong
+/// password fails. Typed passwords never appear in the output. Run under `script` for a
+/// terminal, each answer typed after its prompt had time to show.
+#[test]
+fn verify_of_an_absent_host_checks_as_root_with_the_sudo_password_from_k() {
+    const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+    let lab = Lab::up("day2_verify_k", 1);
+    let state = tempfile::tempdir().unwrap();
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let verify = |answers: &[&str], flags: &str| -> (Option<i32>, String) {
+        let typed: String = answers
+            .iter()
+            .map(|a| format!("sleep 1; echo '{a}'; "))
+            .collect();
+        let cmd = format!(
+            "{SESAME} verify -i {inv} -l h1 -e knock_state=absent -e ansible_user=ops \
+             -e ansible_ssh_private_key_file=/nonexistent/key {flags}"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "({typed}sleep 2) | script -qec \"{cmd}\" /dev/null"
+            ))
+            .env("NO_COLOR", "1")
+            .env("XDG_STATE_HOME", state.path())
+            .env("HOME", state.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("SESAME_PASSWORD")
+            .env_remove("SESAME_BECOME_PASSWORD")
+            .output()
+            .expect("run script");
+        let t = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{t}");
+        assert!(!t.contains("ops-lab-pw"), "a typed password was shown: {t}");
+        (out.status.code(), t)
+    };
+    // No -K: sudo -n is refused, so nothing was checked as root: a failure naming the fix.
+    let (code, t) = verify(&["ops-lab-pw"], "-k");
+    assert_eq!(code, Some(2), "{t}");
+    assert!(
+        t.contains("fatal: [h1]: FAILED! => knock_state is absent and plain SSH answers")
+            && t.contains("could NOT be checked")
+            && t.contains("sudo: a password is required")
+            && t.contains("-K"),
+        "{t}"
+    );
+
+    // -K: asked on the terminal; the clean host passes, checked as root.
+    let (code, t) = verify(&["ops-lab-pw", "ops-lab-pw"], "-k -K");
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("BECOME password:"), "{t}");
+    assert!(
+        t.contains("ok: [h1] => knocking removed: plain SSH answers")
+            && t.contains("checked: no SESAME chains"),
+        "{t}"
+    );
+
+    // The check really runs as root: a SESAME chain (only root can list it) is found.
+    lab.sh("h1", "iptables -N SESAME-LEFTOVER");
+    let (code, t) = verify(&["ops-lab-pw", "ops-lab-pw"], "-k -K");
+    assert_eq!(code, Some(2), "{t}");
+    assert!(
+        t.contains("sesame is still on the host: sesame's iptables chains (SESAME-*)"),
+        "{t}"
+    );
+    lab.sh("h1", "iptables -X SESAME-LEFTOVER");
+
+    // A wrong sudo password: not checked, so not proven.
+    let (code, t) = verify(&["ops-lab-pw", "wrong-pw-7"], "-k -K");
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("could NOT be checked"), "{t}");
+    assert!(!t.contains("wrong-pw-7"), "{t}");
+}
