@@ -36,6 +36,10 @@ pub struct HostFacts {
     /// (protocol, port) of every destination port the nat tables (v4 and v6) DNAT: published
     /// container ports and other port forwards, whose traffic crosses FORWARD, not INPUT.
     pub forwarded_ports: Vec<(&'static str, u16)>,
+    /// The filter table's INPUT rules that accept or jump to a sesame chain, in order, as
+    /// iptables-save prints them, with their family (4 or 6): the host's own rules that run
+    /// before sesame's jump (see `knock::shadow`).
+    pub input_rules: Vec<(u8, String)>,
 }
 
 impl HostFacts {
@@ -89,6 +93,7 @@ impl HostFacts {
                 }
                 "now" => f.now = body.trim().parse().ok(),
                 "dnat" => f.forwarded_ports = dnat_ports(body),
+                "input" => f.input_rules = input_rules(body),
                 _ => {}
             }
         }
@@ -168,6 +173,22 @@ fn parse_os_release(body: &str, f: &mut HostFacts) {
 
 /// The interface of the default route in `/proc/net/route` (destination and mask all zero),
 /// lowest metric first.
+/// The `input` section: `family iptables` then IPv4's INPUT rules, `family ip6tables` then
+/// IPv6's.
+fn input_rules(body: &str) -> Vec<(u8, String)> {
+    let mut family = 0;
+    let mut rules = Vec::new();
+    for line in body.lines() {
+        match line.trim_end() {
+            "family iptables" => family = 4,
+            "family ip6tables" => family = 6,
+            l if family != 0 && l.starts_with("-A INPUT ") => rules.push((family, l.to_string())),
+            _ => {}
+        }
+    }
+    rules
+}
+
 /// The destination ports of DNAT rules: `-j DNAT` rules in `iptables-save -t nat` output (`-p
 /// tcp ... --dport N` or `--dports a,b:c`) and `dnat` statements of `nft -t list ruleset`
 /// (`tcp dport N` or `tcp dport { a, b }`); ranges are left out. Other lines are ignored.
@@ -298,6 +319,22 @@ pub fn global_ipv6(body: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_rules_keep_their_family_and_order() {
+        let body = "family iptables\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n\
+                    -A INPUT -j SESAME-INPUT\nfamily ip6tables\n-A INPUT -j ACCEPT\n\
+                    # Warning: iptables-legacy tables present\n";
+        assert_eq!(
+            input_rules(body),
+            vec![
+                (4, "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT".to_string()),
+                (4, "-A INPUT -j SESAME-INPUT".to_string()),
+                (6, "-A INPUT -j ACCEPT".to_string()),
+            ]
+        );
+        assert!(input_rules("-A INPUT -j ACCEPT\n").is_empty());
+    }
 
     #[test]
     fn dnat_ports_of_published_and_forwarded_ports() {

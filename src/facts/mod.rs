@@ -30,6 +30,7 @@ echo "$M ufw"; cat /etc/ufw/ufw.conf 2>/dev/null
 echo "$M pkgs"; dpkg-query -W -f='${binary:Package}\t${db:Status-Abbrev}\t${Version}\n' knockd iptables-persistent netfilter-persistent ufw iptables systemd 2>/dev/null
 echo "$M now"; date +%s
 echo "$M dnat"; { iptables-save -t nat; ip6tables-save -t nat; nft -t list ruleset; } 2>/dev/null | grep -e ' -j DNAT' -e ' dnat '
+echo "$M input"; for t in iptables ip6tables; do echo "family $t"; "$t-save" -t filter 2>/dev/null | grep -E -e '^-A INPUT .*-j ACCEPT( |$)' -e '^-A INPUT .*-[jg] SESAME-'; done
 fi
 # Every package query in one dpkg-query call (each call parses the whole status file).
 pk=; tab='	'

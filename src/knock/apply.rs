@@ -673,8 +673,14 @@ impl Proof<'_> {
                 false,
                 format!("port {ssh_port} answers without a knock"),
             );
+            let hint = if profile.backend == super::Backend::Iptables {
+                " (a rule of the host's own before sesame's chain may accept it: \
+see `iptables -S INPUT`)"
+            } else {
+                ""
+            };
             return Err(format!(
-                "port {ssh_port} answers before knocking: the rules do not protect it"
+                "port {ssh_port} answers before knocking: the rules do not protect it{hint}"
             ));
         } else {
             self.event(

@@ -12,6 +12,7 @@ pub mod removed;
 pub mod render;
 pub mod rotation;
 pub mod send;
+pub mod shadow;
 pub mod state_file;
 
 pub use profile::{

@@ -86,6 +86,49 @@ pub fn profile(ctx: &Ctx) -> Result<KnockProfile, ModuleError> {
     })
 }
 
+/// Refuses a host whose own INPUT rules accept a protected port from anywhere before sesame's
+/// jump (iptables backend, facts gathered): knocking could not close that port, and the rule is
+/// not sesame's to remove (`knock::shadow`). Checked before anything touches the host, and on
+/// every re-run, where a rule added since would otherwise pass as a converged host.
+fn refuse_shadowed(
+    ctx: &Ctx,
+    profile: &KnockProfile,
+    module: &'static str,
+) -> Result<(), ModuleError> {
+    if profile.backend != knock::Backend::Iptables {
+        return Ok(());
+    }
+    let mut found = Vec::new();
+    for family in [4u8, 6] {
+        let rules: Vec<String> = ctx
+            .facts
+            .input_rules
+            .iter()
+            .filter(|(f, _)| *f == family)
+            .map(|(_, r)| r.clone())
+            .collect();
+        found.extend(knock::shadow::shadowing(
+            family,
+            &rules,
+            &profile.protected_ports,
+        ));
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+    Err(ModuleError::Failed {
+        module,
+        msg: format!(
+            "{}. sesame adds its chain after the host's own INPUT rules and never changes them, \
+so knocking cannot close that port: remove the rule from the live firewall and from whatever \
+restores it at boot, or use knock_backend: nftables (its drop holds whatever another table \
+accepts), then run sesame again. Nothing was changed on the host",
+            list.join("; ")
+        ),
+    })
+}
+
 /// The address sesame reaches the host on: the one its sessions connect to (after ssh_config's
 /// HostName), else `ansible_host`, else the inventory name; names are resolved.
 pub fn host_addr(ctx: &Ctx) -> Result<IpAddr, ModuleError> {
@@ -137,6 +180,7 @@ fn prepare_validate(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleErr
         }));
     }
     let p = profile(ctx)?;
+    refuse_shadowed(ctx, &p, "knock_validate")?;
     Ok(Box::new(Validate {
         warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
     }))
@@ -195,6 +239,7 @@ fn prepare_apply(args: &Args, ctx: &Ctx) -> Result<Box<dyn Action>, ModuleError>
         return Ok(Box::new(Remove { rollback }));
     }
     let profile = profile(ctx)?;
+    refuse_shadowed(ctx, &profile, "knock_apply")?;
     let files = knock::render(&profile, &templates_dir(args, ctx)?)
         .map_err(|e| ModuleError::failed("knock_apply", e.to_string()))?;
     Ok(Box::new(Apply { profile, files }))

@@ -1413,3 +1413,113 @@ fn harden_refuses_a_host_whose_ipv6_cannot_be_firewalled() {
         "IPv6 open to the stranger"
     );
 }
+
+/// The host's own INPUT rules run before sesame's chain (sesame appends its jump and never
+/// changes them). h1's "allow SSH from anywhere" (IPv4 and IPv6) would leave port 22 open: the
+/// host is refused before anything touches it, the rule and the way out named. h2's rule (a
+/// rate limit the facts reader does not judge) is caught after the load by the closed-before
+/// probe (its wait from the session's round trip) and rolled back, with a hint. Both rules are
+/// left as they were. Without them both hosts harden; a rule added later on h1 fails its re-run
+/// instead of passing as converged, sesame's rules untouched.
+#[test]
+fn harden_refuses_a_foreign_rule_accepting_ssh_before_sesame_and_the_probe_catches_the_rest() {
+    let lab = Lab::up("harden_foreign_accept", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
+    let allow = "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT";
+    let limited = "-A INPUT -p tcp -m tcp --dport 22 -m limit --limit 50/sec -j ACCEPT";
+    lab.sh("h1", &format!("iptables {allow}; ip6tables {allow}"));
+    lab.sh("h2", &format!("iptables {limited}"));
+    let rules = |h: &str| lab.sh(h, "iptables -S INPUT; ip6tables -S INPUT");
+    let (h1_before, h2_before) = (rules("h1"), rules("h2"));
+
+    let out = play(&inv, &[]);
+    let text = crate::common::printed(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(recap(&out, "h1", "failed"), 1, "{text}");
+    assert_eq!(recap(&out, "h2", "failed"), 1, "{text}");
+    for family in ["IPv4", "IPv6"] {
+        assert!(
+            text.contains(&format!(
+                "port 22/tcp is accepted before sesame's rules by a rule of the host's firewall \
+                 that is not sesame's ({family}): `{allow}`"
+            )),
+            "{family}: {text}"
+        );
+    }
+    assert!(
+        text.contains("knock_backend: nftables") && text.contains("Nothing was changed"),
+        "{text}"
+    );
+    // h1: refused before anything touched it.
+    assert_eq!(recap(&out, "h1", "changed"), 0, "{text}");
+    assert!(!lab.exec("h1", &["dpkg", "-s", "knockd"]).status.success());
+    // h2: loaded, found open by the probe, rolled back.
+    assert!(
+        text.contains(
+            "port 22 answers before knocking: the rules do not protect it (a rule of \
+             the host's own before sesame's chain may accept it"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("rolled back"), "{text}");
+    for (h, before) in [("h1", &h1_before), ("h2", &h2_before)] {
+        assert_eq!(&rules(h), before, "{h}: its own rules changed");
+        assert!(
+            !lab.sh(h, "iptables-save; ip6tables-save")
+                .contains("SESAME"),
+            "{h}"
+        );
+        assert!(open_from_controller(&lab.host(h).ip), "{h} closed");
+    }
+
+    // Without them, both harden.
+    lab.sh(
+        "h1",
+        &format!(
+            "iptables {}; ip6tables {}",
+            allow.replacen("-A", "-D", 1),
+            allow.replacen("-A", "-D", 1)
+        ),
+    );
+    lab.sh(
+        "h2",
+        &format!("iptables {}", limited.replacen("-A", "-D", 1)),
+    );
+    let out = play(&inv, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::common::printed(&out)
+    );
+
+    // A rule added later, at the top of INPUT: the re-run fails instead of passing as converged.
+    lab.sh(
+        "h1",
+        "iptables -I INPUT 1 -p tcp -m tcp --dport 22 -j ACCEPT",
+    );
+    let live = lab.sh("h1", "iptables-save -t filter | grep -v '^#'");
+    let again = play(&inv, &[]);
+    let text = crate::common::printed(&again);
+    assert_eq!(again.status.code(), Some(2), "{text}");
+    assert_eq!(recap(&again, "h1", "failed"), 1, "{text}");
+    assert_eq!(recap(&again, "h2", "failed"), 0, "{text}");
+    assert_eq!(recap(&again, "h2", "changed"), 0, "{text}");
+    assert!(
+        text.contains(&format!("(IPv4): `{allow}`")) && !text.contains("(IPv6)"),
+        "{text}"
+    );
+    let ours_and_theirs = |s: &str| {
+        s.lines()
+            // (knockd's door for the controller's own pre-connect knock comes and goes.)
+            .filter(|l| !l.starts_with(':') && !l.starts_with("-A SESAME-DOOR -s "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ours_and_theirs(&lab.sh("h1", "iptables-save -t filter | grep -v '^#'")),
+        ours_and_theirs(&live),
+        "h1's rules changed by the refused re-run"
+    );
+}
