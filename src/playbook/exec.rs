@@ -1414,6 +1414,76 @@ mod tests {
         );
     }
 
+    /// Commands change what no probe can tell, so nothing that plans from state follows one
+    /// in a batch; more commands can: three are one remote command, each task reporting its
+    /// own output, and a failing one (ignored) stops the batch, the next runs on its own.
+    #[test]
+    fn consecutive_commands_are_one_remote_command_and_a_failure_stops_the_batch() {
+        let (_d, pb) = play(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: a\n      command: echo one\n      register: ra\n    - name: b\n      shell: echo two && false-b\n      ignore_errors: true\n      register: rb\n    - name: c\n      command: echo three\n      register: rc\n    - name: show\n      debug: msg=\"{{ ra.stdout }}|{{ rb.stdout }}|{{ rc.stdout }}\"\n",
+        );
+        // All three succeed: one remote command.
+        let mut fake = FakeTransport::new("h1")
+            .reply("echo one", 0, "one\n")
+            .reply("false-b", 0, "two\n")
+            .reply("echo three", 0, "three\n");
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(out, PlayOutcome::default(), "{ev:#?}");
+        assert_eq!(fake.commands.len(), 1, "{:#?}", fake.commands);
+        assert_eq!(fake.steps.len(), 3, "{:#?}", fake.steps);
+        let shown = ev.iter().find_map(|e| match e {
+            Event::TaskResult(r) if r.task == "show" => r.msg.clone(),
+            _ => None,
+        });
+        assert_eq!(shown.as_deref(), Some("one|two|three"), "{ev:#?}");
+        // b fails (ignored): a and b ran in the batch, c after it on its own.
+        let mut fake = FakeTransport::new("h1")
+            .reply("echo one", 0, "one\n")
+            .reply("false-b", 1, "two\n")
+            .reply("echo three", 0, "three\n");
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert!(!out.failed, "{ev:#?}");
+        assert_eq!(fake.commands.len(), 2, "{:#?}", fake.commands);
+        assert_eq!(
+            fake.steps
+                .iter()
+                .filter(|s| s.contains("echo three"))
+                .count(),
+            1
+        );
+        assert_eq!(
+            statuses(&ev),
+            vec![
+                ("a".into(), Status::Changed),
+                ("b".into(), Status::Ignored),
+                ("c".into(), Status::Changed),
+                ("show".into(), Status::Ok)
+            ]
+        );
+    }
+
+    /// After commands, a task that plans from state gets the probe riding at the batch's end.
+    #[test]
+    fn a_file_task_after_commands_plans_from_the_probe_riding_their_batch() {
+        let (_d, pb) = play(
+            "- hosts: all\n  tasks:\n    - name: a\n      command: echo one\n    - name: b\n      command: echo two\n    - name: conf\n      copy: {dest: /etc/x, content: \"hi\\n\"}\n",
+        );
+        let reply = format!("{FACTS}@@sesame@@ q 1\nabsent\n@@sesame@@ end\n");
+        let mut fake = FakeTransport::new("h1").reply("sesame-probe", 0, &reply);
+        let (out, ev) = run(&pb, &mut fake, &RunOpts::default());
+        assert_eq!(out, PlayOutcome::default(), "{ev:#?}");
+        // probe; both commands + the re-probe; the write.
+        assert_eq!(fake.commands.len(), 3, "{:#?}", fake.steps);
+        assert!(fake.steps[1].contains("echo one") && fake.steps[2].contains("echo two"));
+        assert!(fake.steps[3].contains("sesame-probe"), "{:#?}", fake.steps);
+        assert!(
+            fake.steps[4].contains("sesame-write /etc/x"),
+            "{:#?}",
+            fake.steps
+        );
+        assert_eq!(statuses(&ev).len(), 3);
+    }
+
     /// Issue 16: `knock` sent its packets while planning, so `--check` knocked; `wait_for`
     /// polled while planning. Both are steps now: check mode skips them.
     #[test]

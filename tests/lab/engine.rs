@@ -465,3 +465,33 @@ fn start_at_task_skips_what_comes_before() {
     assert_eq!(recap(&none, "h1", "changed"), 0);
     assert!(!exists(&lab, "h1", "/etc/engine-greeting"));
 }
+
+/// Consecutive command/shell tasks share one remote command; each task gets its own rc and
+/// output, a failing (ignored) one ends its batch, and a task reading their registers runs after
+/// them: probe; First + Second (fails); Third + Fourth; the last = 4 remote commands over one
+/// session, where each task was one (6).
+#[test]
+fn consecutive_commands_share_one_remote_command_each_with_its_own_result() {
+    let lab = Lab::up("engine_commands", 1);
+    let out = play(&lab, "commands.yml", &["-vv"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::common::printed(&out)
+    );
+    assert!(
+        task_status(&out, "Second fails, ignored", "fatal", "h1")
+            || stdout(&out).contains("...ignoring")
+    );
+    assert_eq!(recap(&out, "h1", "ignored"), 1);
+    assert_eq!(
+        lab.sh("h1", "cat /etc/engine-cmds"),
+        "h1|second-root|3|third\n"
+    );
+    assert_eq!(
+        crate::common::sesame::round_trips(&out, "h1"),
+        (1, 4),
+        "sessions and remote commands"
+    );
+}

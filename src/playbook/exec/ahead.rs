@@ -147,14 +147,25 @@ impl<'a> HostPlay<'a> {
     ) -> (Vec<Member>, Option<RidePlan>) {
         let kill = first.iter().any(Cmd::get_kill_on_timeout);
         let mut spec = self.state.clone();
-        let mut out = Vec::new();
+        let mut out: Vec<Member> = Vec::new();
         let here = key(task, self.cursor.index);
+        // The last run that made everything stale (a command, apt): nothing that plans from
+        // state can follow it without a probe, but runs that need none (more commands) can;
+        // the probe then rides at the end of the batch, after that run if it is the last.
+        let mut stale = None;
         if after(&mut spec, action.stale(), plan) {
-            return (out, self.ride_plan(here, escalate));
+            spec.forget_all();
+            stale = Some(here);
         }
+        let ride = |out: &[Member], stale: Option<Key>| -> Option<RidePlan> {
+            let last = out.last().map_or(here, |m| m.key);
+            stale
+                .filter(|k| *k == last)
+                .and_then(|k| self.ride_plan(k, escalate))
+        };
         // A task whose `failed_when` may fail it after its steps succeeded ends the batch.
         if task.failed_when.is_some() {
-            return (out, None);
+            return (out, ride(&[], stale));
         }
         let mut regs: Vec<String> = Vec::new();
         let mut list: Vec<&'a Task> = vec![task];
@@ -165,28 +176,36 @@ impl<'a> HostPlay<'a> {
             } else {
                 match self.items_ahead(t, &regs) {
                     Some(i) => (0, i),
-                    None => return (out, None),
+                    None => {
+                        let r = ride(&out, stale);
+                        return (out, r);
+                    }
                 }
             };
             if n > 0 && t.failed_when.is_some() && !items.is_empty() {
-                return (out, None);
+                let r = ride(&out, stale);
+                return (out, r);
             }
             for (j, item) in items.iter().enumerate().skip(from) {
                 match self.plan_run(t, item, j, &mut spec, escalate, kill) {
                     Next::Nothing => {}
-                    Next::Stop => return (out, None),
+                    Next::Stop => {
+                        let r = ride(&out, stale);
+                        return (out, r);
+                    }
                     Next::Join(m, stale_all) => {
-                        let k = m.key;
-                        out.push(m);
                         if stale_all {
-                            return (out, self.ride_plan(k, escalate));
+                            spec.forget_all();
+                            stale = Some(m.key);
                         }
+                        out.push(m);
                     }
                 }
             }
             regs.extend(t.register.iter().cloned());
         }
-        (out, None)
+        let r = ride(&out, stale);
+        (out, r)
     }
 
     /// The loop items of a later task `t` if it would run now (`[None]` without a loop, none
@@ -330,5 +349,30 @@ fn depends(t: &Task, regs: &[String]) -> bool {
     }
     text.push_str(&serde_json::to_string(&t.vars).unwrap_or_default());
     text.push_str(t.become_user.as_deref().unwrap_or_default());
-    regs.iter().any(|r| text.contains(r.as_str()))
+    regs.iter().any(|r| names(&text, r))
+}
+
+/// Whether `text` holds `name` as a whole identifier (not inside a longer one, as `ra` is in
+/// the `_raw_params` every command's arguments have).
+fn names(text: &str, name: &str) -> bool {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(name).any(|(at, _)| {
+        !ident(text[..at].chars().next_back()) && !ident(text[at + name.len()..].chars().next())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names;
+
+    #[test]
+    fn a_register_is_named_only_as_a_whole_identifier() {
+        assert!(names("{{ ra.stdout }}", "ra"));
+        assert!(names("[\"ra\"]", "ra"));
+        assert!(names("ra", "ra"));
+        assert!(!names("{\"_raw_params\":\"echo\"}", "ra"));
+        assert!(!names("{{ extra }}", "ra"));
+        assert!(!names("{{ ra2 }}", "ra"));
+        assert!(names("{{ x }} {{ ra_x }} {{ ra }}", "ra"));
+    }
 }
