@@ -123,7 +123,7 @@ fn refuse_shadowed(
             "{}. sesame adds its chain after the host's own INPUT rules and never changes them, \
 so knocking cannot close that port: remove the rule from the live firewall and from whatever \
 restores it at boot, or use knock_backend: nftables (its drop holds whatever another table \
-accepts), then run sesame again. Nothing was changed on the host",
+accepts), then run sesame again. The firewall was not touched",
             list.join("; ")
         ),
     })

@@ -1448,7 +1448,7 @@ fn harden_refuses_a_foreign_rule_accepting_ssh_before_sesame_and_the_probe_catch
         );
     }
     assert!(
-        text.contains("knock_backend: nftables") && text.contains("Nothing was changed"),
+        text.contains("knock_backend: nftables") && text.contains("The firewall was not touched"),
         "{text}"
     );
     // h1: refused before anything touched it.
