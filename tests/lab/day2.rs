@@ -3,6 +3,7 @@
 //! --check), in every knock mode; sequences never printed. Each test has its own state
 //! directory (XDG_STATE_HOME and HOME), so nothing is shared with the caller's controller.
 
+use crate::backend::{nft_table, Backend};
 use crate::common::sesame::{assert_rerun_unchanged, inventory, round_trips, Sesame};
 use crate::common::{open_from_controller, open_from_stranger, recap, wait_until, Lab};
 use std::path::{Path, PathBuf};
@@ -68,7 +69,8 @@ fn assert_no_ports(text: &str, ports: &[&str]) {
 }
 
 /// Whether `knock` (sent with `sesame knock -e`) opens `host` for the controller; waits for
-/// any door left open by an earlier knock to close first.
+/// any door left open by an earlier knock to close first. A knock that opens the host must
+/// not open it for the stranger.
 fn knock_opens(c: &Controller, lab: &Lab, inv: &Path, host: &str, vars: &str) -> bool {
     let ip = lab.host(host).ip.clone();
     assert!(
@@ -77,7 +79,32 @@ fn knock_opens(c: &Controller, lab: &Lab, inv: &Path, host: &str, vars: &str) ->
     );
     let k = c.sesame(&["knock", host, "-i", inv.to_str().unwrap(), "-e", vars]);
     assert!(k.status.success(), "{}", crate::common::printed(&k));
-    wait_until(3, || open_from_controller(&ip))
+    let opened = wait_until(3, || open_from_controller(&ip));
+    if opened {
+        assert!(
+            !open_from_stranger(lab, &ip),
+            "{host}: the controller's knock opened it for the stranger"
+        );
+    }
+    opened
+}
+
+/// Panics unless the controller's state file has an entry for each of `hosts`.
+fn assert_state_names(c: &Controller, hosts: &[&str]) {
+    let state = std::fs::read_to_string(c.state_file()).expect("no state file written");
+    let v: serde_json::Value = serde_json::from_str(&state).expect("state file is JSON");
+    let names: Vec<&str> = v["hosts"]
+        .as_array()
+        .expect("state file has hosts")
+        .iter()
+        .filter_map(|e| e["host"].as_str())
+        .collect();
+    for h in hosts {
+        assert!(
+            names.contains(h),
+            "state file has no entry for {h}: {names:?}"
+        );
+    }
 }
 
 const COMMON_VARS: &str =
@@ -101,7 +128,20 @@ fn host_vars(mode: &str, seq: &str) -> String {
 /// one session and one command, no port is ever printed.
 #[test]
 fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
-    let lab = Lab::up("day2_rotate", 2);
+    rotate_knock_sequences("day2_rotate", Backend::Iptables);
+}
+
+/// The body of `rotate_knock_sequences_from_state_and_from_previous_sequences` on `backend`
+/// (lab::nft runs it on nftables): the --check preview compares that backend's live rules, and
+/// the gates host's live rules name the new sequence's ports and not the old one's; each knock
+/// that opens a host opens it for the knocker only; the state files record the hosts.
+pub(crate) fn rotate_knock_sequences(fleet: &str, backend: Backend) {
+    let lab = Lab::up(fleet, 2);
+    let live = |h: &str| match backend {
+        Backend::Iptables => live_rules(&lab, h),
+        Backend::Nftables => nft_table(&lab, h),
+    };
+    let common = format!("{COMMON_VARS}{}", backend.vars());
     let tmp = tempfile::tempdir().unwrap();
     let ctl = Controller::new(tmp.path(), "ctl");
     let modes = [("h1", "knockd"), ("h2", "iptables")];
@@ -111,7 +151,7 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
             .map(|(h, m)| (h.to_string(), host_vars(m, seq) + extra))
             .collect();
         let refs: Vec<(&str, &str)> = vars.iter().map(|(h, v)| (h.as_str(), v.as_str())).collect();
-        c.inventory(&lab, COMMON_VARS, &refs)
+        c.inventory(&lab, &common, &refs)
     };
     let mut printed = String::new();
 
@@ -123,6 +163,10 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(ctl.state_file()).expect("no state file written");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_state_names(&ctl, &["h1", "h2"]);
+    for (h, _) in modes {
+        backend.assert_only_its_own(&lab, h, "after the first run");
+    }
 
     // A→B: edit the inventory, run again; nothing else.
     let inv = inv_with(&ctl, SEQ_B, "");
@@ -154,6 +198,9 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
             "A still opens {h}"
         );
     }
+    // The gates host's live rules gate B's ports, no longer A's.
+    let gates = live("h2");
+    assert!(gates.contains("7511") && !gates.contains("7411"), "{gates}");
     // Re-run: the current knock opens at once; one session, one command per host.
     let again = ctl.play(&inv, &["-vv"]);
     printed += &crate::common::printed(&again);
@@ -174,18 +221,14 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
     assert!(text.contains("tried knock_sequence"), "{text}");
     assert!(text.contains("knock_previous_sequences"), "{text}");
     // The preview: reached with B, reported changed, masked diff, nothing touched.
-    let before: Vec<String> = modes.iter().map(|(h, _)| live_rules(&lab, h)).collect();
+    let before: Vec<String> = modes.iter().map(|(h, _)| live(h)).collect();
     let preview = ci.play(&inv, &["--check", "-D"]);
     let text = crate::common::printed(&preview);
     printed += &text;
     assert_eq!(preview.status.code(), Some(0), "{text}");
     for (i, (h, _)) in modes.iter().enumerate() {
         assert!(recap(&preview, h, "changed") >= 1, "{h}: {text}");
-        assert_eq!(
-            before[i],
-            live_rules(&lab, h),
-            "--check changed {h}'s rules"
-        );
+        assert_eq!(before[i], live(h), "--check changed {h}'s rules");
     }
     assert!(
         text.contains("+++ ") && text.contains("********"),
@@ -219,10 +262,14 @@ fn rotate_knock_sequences_from_state_and_from_previous_sequences() {
             "B still opens {h}"
         );
     }
+    assert_state_names(&ci, &["h1", "h2"]);
+    let gates = live("h2");
+    assert!(gates.contains("7611") && !gates.contains("7511"), "{gates}");
     let again = ci.play(&inv, &[]);
     printed += &crate::common::printed(&again);
     for (h, _) in modes {
         assert_eq!(recap(&again, h, "changed"), 0, "{h}");
+        backend.assert_only_its_own(&lab, h, "after the rotations");
     }
 
     // The first controller still remembers A→B only: nothing opens, and it says what it tried.

@@ -3,6 +3,7 @@
 //! and every fault (knockd failing to start, a rule set that fails its proof, sesame killed
 //! mid-transaction, invalid settings) leaves the host reachable on its old rules.
 
+use crate::backend::{nft_table, Backend};
 use crate::common::sesame::{
     assert_rerun_unchanged, inventory, knockd_client, knockd_never_opens, play, playbook_copy,
     repo, round_trips, said, sesame, spawn_until_loaded, strip_ansi, Sesame,
@@ -1082,17 +1083,42 @@ fn filter_rules(lab: &Lab, host: &str) -> String {
 /// `persisted` and `changed` while the host ran its old, open rules.)
 #[test]
 fn harden_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_converges() {
-    let lab = Lab::up("harden_slowproof", 1);
+    proof_outlasting_the_switch("harden_slowproof", Backend::Iptables);
+}
+
+/// Whether the controller whose state home is `state` recorded a knock for `host`.
+fn state_names(state: &Path, host: &str) -> bool {
+    std::fs::read_to_string(state.join("sesame/knocks.json"))
+        .is_ok_and(|t| t.contains(&format!("\"host\": \"{host}\"")))
+}
+
+/// The live rules of `backend` on `host` (see `filter_rules` and `nft_table`).
+fn live(lab: &Lab, host: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Iptables => filter_rules(lab, host),
+        Backend::Nftables => nft_table(lab, host),
+    }
+}
+
+/// The body of `harden_proof_outlasting_the_switch_...` on `backend` (lab::nft runs it on
+/// nftables). Also: the old rules are open for the stranger too, the other backend's part is
+/// never there, the controller's state file records no knock for the rolled-back host and
+/// records it once the host converged (closed for controller and stranger).
+pub(crate) fn proof_outlasting_the_switch(fleet: &str, backend: Backend) {
+    let lab = Lab::up(fleet, 1);
     let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let ctl = Sesame::new().state(&state);
     // 21 s is the shortest window sesame accepts here with -T 3; the proof takes 30 s more.
-    let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 21");
+    let vars = KNOCKD_VARS.replace("knock_rollback_seconds: 60", "knock_rollback_seconds: 21")
+        + backend.vars();
     let inv = inventory(&lab, tmp.path(), &vars, &[]);
-    let before = filter_rules(&lab, "h1");
+    let before = live(&lab, "h1", backend);
     lab.sh(
         "h1",
         r#"sed -i '1i case "$BASH_EXECUTION_STRING" in *sesame-finalize*) sleep 30;; esac' /root/.bashrc"#,
     );
-    let out = play(&inv, &["-T", "3"]);
+    let out = ctl.harden(&inv, &["-T", "3"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert_eq!(recap(&out, "h1", "failed"), 1, "{text}");
@@ -1104,11 +1130,17 @@ fn harden_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_c
     assert!(!text.contains("rollback disarmed"), "{text}");
     assert!(!text.contains("rules kept at boot"), "{text}");
     assert_eq!(
-        filter_rules(&lab, "h1"),
+        live(&lab, "h1", backend),
         before,
         "the old rules are not live"
     );
+    backend.assert_only_its_own(&lab, "h1", "after the rollback");
     assert!(open_from_controller(&lab.hosts[0].ip));
+    assert!(open_from_stranger(&lab, &lab.hosts[0].ip));
+    assert!(
+        !state_names(&state, "h1"),
+        "the state file records a knock the host rolled back"
+    );
     let marker = lab.sh("h1", "cat /var/backups/sesame/*/rolled-back");
     assert!(marker.contains("switch"), "{marker}");
     assert!(
@@ -1123,11 +1155,15 @@ fn harden_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_c
 
     // A host that answers in time converges.
     lab.sh("h1", "sed -i '1d' /root/.bashrc");
-    let again = play(&inv, &["-T", "3"]);
+    let again = ctl.harden(&inv, &["-T", "3"]);
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert!(recap(&again, "h1", "changed") >= 1);
+    assert_ne!(live(&lab, "h1", backend), before, "nothing loaded");
+    backend.assert_only_its_own(&lab, "h1", "after the next run");
+    assert!(state_names(&state, "h1"), "the state file has no knock");
     std::thread::sleep(Duration::from_secs(6));
     assert!(!open_from_controller(&lab.hosts[0].ip), "not hardened");
+    assert!(!open_from_stranger(&lab, &lab.hosts[0].ip), "not hardened");
 }
 
 /// Issue 11 item 8: every write of the transaction is checked before anything loads. First a
@@ -1138,10 +1174,26 @@ fn harden_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_c
 /// anyway.)
 #[test]
 fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
-    let lab = Lab::up("harden_fulldisk", 1);
+    full_backup_disk_refused("harden_fulldisk", Backend::Iptables);
+}
+
+/// The body of `harden_with_a_full_backup_disk_...` on `backend` (lab::nft runs it on
+/// nftables): the live rules compared are that backend's, and a complete backup has that
+/// backend's files (iptables: `own.v4`; both: `backend`, `own.sh`, ...).
+pub(crate) fn full_backup_disk_refused(fleet: &str, backend: Backend) {
+    let lab = Lab::up(fleet, 1);
     let tmp = tempfile::tempdir().unwrap();
-    let inv = inventory(&lab, tmp.path(), KNOCKD_VARS, &[]);
-    let before = filter_rules(&lab, "h1");
+    let inv = inventory(
+        &lab,
+        tmp.path(),
+        &format!("{KNOCKD_VARS}{}", backend.vars()),
+        &[],
+    );
+    let before = live(&lab, "h1", backend);
+    let mut files = vec!["backend", "own.sh", "knockd.state", "armed", "disarmed"];
+    if backend == Backend::Iptables {
+        files.push("own.v4");
+    }
     let mut fitted = None;
     let mut unclear = Vec::new();
     for k in (4..40).chain((40..240).step_by(4)) {
@@ -1159,7 +1211,7 @@ fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
                 "# end of rollback.sh",
                 "{k} inodes: {text}"
             );
-            for f in ["own.v4", "own.sh", "knockd.state", "armed", "disarmed"] {
+            for f in &files {
                 lab.sh("h1", &format!("test -e {b}/{f}"));
             }
             fitted = Some(k);
@@ -1167,7 +1219,7 @@ fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
         }
         assert_eq!(out.status.code(), Some(2), "{k} inodes: {text}");
         assert_eq!(
-            filter_rules(&lab, "h1"),
+            live(&lab, "h1", backend),
             before,
             "{k} inodes: rules changed: {text}"
         );
@@ -1187,7 +1239,9 @@ fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
     assert!(!open_from_controller(&lab.hosts[0].ip), "not hardened");
     lab.sh("h1", "umount /var/backups/sesame");
     // Hardened: the next transaction (forced by a new setting) on a full disk is refused too.
-    let before = filter_rules(&lab, "h1");
+    backend.assert_only_its_own(&lab, "h1", "hardened");
+    let before = live(&lab, "h1", backend);
+    assert_ne!(before, "no table inet sesame\n");
     lab.sh(
         "h1",
         "mkdir -p /var/backups/sesame && mount -t tmpfs -o size=16k tmpfs /var/backups/sesame \
@@ -1196,7 +1250,7 @@ fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
     let out = play(&inv, &["-e", "knock_open_seconds=6"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert_eq!(filter_rules(&lab, "h1"), before);
+    assert_eq!(live(&lab, "h1", backend), before);
     assert_eq!(
         lab.sh("h1", "ls /var/backups/sesame").trim(),
         "fill",
@@ -1204,6 +1258,10 @@ fn harden_with_a_full_backup_disk_is_refused_before_anything_loads() {
     );
     assert!(text.contains("refused before loading anything"), "{text}");
     assert!(text.contains("disk full"), "{text}");
+    assert!(
+        !open_from_stranger(&lab, &lab.hosts[0].ip),
+        "no longer hardened"
+    );
     lab.sh("h1", "umount /var/backups/sesame");
 }
 

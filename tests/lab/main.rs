@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod backend;
 mod basic;
 mod coexist;
 mod day2;

@@ -8,6 +8,7 @@
 //! `knock_state: absent`, and coexistence with Docker's iptables-nft chains, another nftables
 //! table and an active ufw through load, rollback and reboot, on sysvinit and systemd.
 
+use crate::backend::Backend;
 use crate::common::docker::{answers, install_stand_in, PUBLISHED};
 use crate::common::sesame::{
     assert_rerun_unchanged, inventory, knockd_client, play, playbook_copy, repo, said, sesame,
@@ -1238,4 +1239,31 @@ fn nft_backend_knockd_that_cannot_start_rolls_back_and_other_hosts_converge() {
     );
     std::thread::sleep(Duration::from_secs(6));
     assert_closed(&lab, "h2", "after the play");
+}
+
+/// lab::day2's rotation on nftables: A→B from the same controller through the state file,
+/// B→C from another controller through knock_previous_sequences, previewed with --check -D
+/// (`table inet sesame` unchanged), knockd and gates modes side by side; old sequences stop
+/// opening, new ones open for the knocker only, the gates table names only the new ports, no
+/// iptables rule is written, no port is printed.
+#[test]
+fn nft_backend_rotates_knock_sequences_from_state_and_from_previous_sequences() {
+    crate::day2::rotate_knock_sequences("nft_rotate", Backend::Nftables);
+}
+
+/// lab::harden's proof outlasting the dead-man switch on nftables: reported failed and rolled
+/// back (never disarmed or kept), no sesame table is live (there was none), SSH open for the
+/// controller and the stranger, no knock in the state file; the next run converges.
+#[test]
+fn nft_backend_proof_outlasting_the_switch_is_reported_rolled_back_and_the_next_run_converges() {
+    crate::harden::proof_outlasting_the_switch("nft_slowproof", Backend::Nftables);
+}
+
+/// lab::harden's full backup disk on nftables: for every room of K inodes until the
+/// transaction fits, a refusal before anything loads (no table, said so) or a complete backup;
+/// then on the hardened host a full disk refuses the next transaction with the live table
+/// unchanged and nothing left behind.
+#[test]
+fn nft_backend_with_a_full_backup_disk_is_refused_before_anything_loads() {
+    crate::harden::full_backup_disk_refused("nft_fulldisk", Backend::Nftables);
 }
