@@ -40,17 +40,23 @@ not sesame's (IPv{}): `{rule}`",
     }
 }
 
-/// The rules of `input` (one family's `-A INPUT` lines in order) that accept one of `ports`
-/// from anywhere before sesame's jump (the first rule that jumps to a `SESAME-` chain; on a
-/// host sesame is not on yet, every rule: its jump will be appended).
-pub fn shadowing(family: u8, input: &[String], ports: &[KnockPort]) -> Vec<Shadow> {
+/// The rules of `input` (the `-A INPUT` lines of both families in order, each with its family,
+/// as the facts hold them) that accept one of `ports` from anywhere before sesame's jump in
+/// their family (the first rule that jumps to a `SESAME-` chain; on a host sesame is not on
+/// yet, every rule: its jump will be appended).
+pub fn shadowing(input: &[(u8, String)], ports: &[KnockPort]) -> Vec<Shadow> {
     let mut found = Vec::new();
-    for rule in input {
+    let mut past_sesame = Vec::new();
+    for (family, rule) in input {
+        if past_sesame.contains(family) {
+            continue;
+        }
         let Some(m) = Match::parse(rule) else {
             continue;
         };
         if m.sesame_jump {
-            break;
+            past_sesame.push(*family);
+            continue;
         }
         if !m.accepts {
             continue;
@@ -58,7 +64,7 @@ pub fn shadowing(family: u8, input: &[String], ports: &[KnockPort]) -> Vec<Shado
         for &port in ports {
             if m.covers(port) {
                 found.push(Shadow {
-                    family,
+                    family: *family,
                     port,
                     rule: rule.clone(),
                 });
@@ -184,8 +190,8 @@ mod tests {
     };
 
     fn flagged(rules: &[&str]) -> Vec<String> {
-        let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
-        shadowing(4, &rules, &[SSH, DNS])
+        let rules: Vec<(u8, String)> = rules.iter().map(|r| (4, r.to_string())).collect();
+        shadowing(&rules, &[SSH, DNS])
             .into_iter()
             .map(|s| format!("{} {}", s.port, s.rule))
             .collect()
@@ -252,6 +258,20 @@ mod tests {
             vec!["22/tcp -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"]
         );
         assert!(flagged(&rules[1..]).is_empty());
+    }
+
+    #[test]
+    fn each_family_stops_at_its_own_sesame_jump() {
+        let rules = [
+            (4, "-A INPUT -j SESAME-INPUT"),
+            (4, "-A INPUT -j ACCEPT"),
+            (6, "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
+            (6, "-A INPUT -j SESAME-INPUT"),
+        ]
+        .map(|(f, r)| (f, r.to_string()));
+        let found = shadowing(&rules, &[SSH]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].family, 6);
     }
 
     #[test]

@@ -98,21 +98,7 @@ fn refuse_shadowed(
     if profile.backend != knock::Backend::Iptables {
         return Ok(());
     }
-    let mut found = Vec::new();
-    for family in [4u8, 6] {
-        let rules: Vec<String> = ctx
-            .facts
-            .input_rules
-            .iter()
-            .filter(|(f, _)| *f == family)
-            .map(|(_, r)| r.clone())
-            .collect();
-        found.extend(knock::shadow::shadowing(
-            family,
-            &rules,
-            &profile.protected_ports,
-        ));
-    }
+    let found = knock::shadow::shadowing(&ctx.facts.input_rules, &profile.protected_ports);
     if found.is_empty() {
         return Ok(());
     }

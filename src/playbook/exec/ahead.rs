@@ -157,16 +157,28 @@ impl<'a> HostPlay<'a> {
             spec.forget_all();
             stale = Some(here);
         }
-        let ride = |out: &[Member], stale: Option<Key>| -> Option<RidePlan> {
-            let last = out.last().map_or(here, |m| m.key);
-            stale
-                .filter(|k| *k == last)
-                .and_then(|k| self.ride_plan(k, escalate))
-        };
         // A task whose `failed_when` may fail it after its steps succeeded ends the batch.
-        if task.failed_when.is_some() {
-            return (out, ride(&[], stale));
+        if task.failed_when.is_none() {
+            self.join_later(task, &mut spec, escalate, kill, &mut out, &mut stale);
         }
+        let last = out.last().map_or(here, |m| m.key);
+        let ride = stale
+            .filter(|k| *k == last)
+            .and_then(|k| self.ride_plan(k, escalate));
+        (out, ride)
+    }
+
+    /// Plans the runs after the current one into `out` until one cannot join; `stale` becomes
+    /// the last joined run that made everything stale.
+    fn join_later(
+        &self,
+        task: &'a Task,
+        spec: &mut State,
+        escalate: &Option<Become>,
+        kill: bool,
+        out: &mut Vec<Member>,
+        stale: &mut Option<Key>,
+    ) {
         let mut regs: Vec<String> = Vec::new();
         let mut list: Vec<&'a Task> = vec![task];
         list.extend(self.cursor.next.iter());
@@ -176,27 +188,20 @@ impl<'a> HostPlay<'a> {
             } else {
                 match self.items_ahead(t, &regs) {
                     Some(i) => (0, i),
-                    None => {
-                        let r = ride(&out, stale);
-                        return (out, r);
-                    }
+                    None => return,
                 }
             };
             if n > 0 && t.failed_when.is_some() && !items.is_empty() {
-                let r = ride(&out, stale);
-                return (out, r);
+                return;
             }
             for (j, item) in items.iter().enumerate().skip(from) {
-                match self.plan_run(t, item, j, &mut spec, escalate, kill) {
+                match self.plan_run(t, item, j, spec, escalate, kill) {
                     Next::Nothing => {}
-                    Next::Stop => {
-                        let r = ride(&out, stale);
-                        return (out, r);
-                    }
+                    Next::Stop => return,
                     Next::Join(m, stale_all) => {
                         if stale_all {
                             spec.forget_all();
-                            stale = Some(m.key);
+                            *stale = Some(m.key);
                         }
                         out.push(m);
                     }
@@ -204,8 +209,6 @@ impl<'a> HostPlay<'a> {
             }
             regs.extend(t.register.iter().cloned());
         }
-        let r = ride(&out, stale);
-        (out, r)
     }
 
     /// The loop items of a later task `t` if it would run now (`[None]` without a loop, none
